@@ -1,0 +1,129 @@
+//! Builds the first-party plugins (Rust guest crates under `plugins/`) for
+//! `wasm32-wasip2` and generates the table that embeds them in the binary.
+//!
+//! Crates whose name starts with `test-` are test plugins: built the same way,
+//! not embedded, and exposed to tests by path. The guests live in a workspace
+//! of their own and build into `<target>/wasm-plugins`, so the nested cargo
+//! never waits on the lock of the target directory this build holds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
+    let out_dir = PathBuf::from(env("OUT_DIR")?);
+    let root = manifest_dir
+        .parent()
+        .ok_or("host crate has no parent directory")?
+        .to_path_buf();
+    let plugins = root.join("plugins");
+    let wit = root.join("wit");
+    println!("cargo:rerun-if-changed={}", plugins.display());
+    println!("cargo:rerun-if-changed={}", wit.display());
+
+    // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
+    let target_root = out_dir
+        .ancestors()
+        .nth(4)
+        .ok_or("unexpected OUT_DIR layout")?
+        .to_path_buf();
+    let guest_target = target_root.join("wasm-plugins");
+
+    let crates = guest_crates(&plugins)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target=wasm32-wasip2")
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&guest_target);
+    for c in &crates {
+        cmd.arg("-p").arg(c);
+    }
+    // The host's flags and profile settings are not the guests'.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_PROFILE_")
+            || k.starts_with("CARGO_BUILD_")
+            || k.starts_with("CARGO_CFG_")
+            || k.starts_with("CARGO_FEATURE_")
+            || k.starts_with("CARGO_ENCODED_")
+            || k == "RUSTFLAGS"
+            || k == "CARGO_TARGET_DIR"
+            || k == "CARGO_MAKEFLAGS"
+            || k == "TARGET"
+            || k == "OUT_DIR"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running cargo for the plugins: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+            return Err(
+                "the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2` \
+                 (scripts/setup.sh does this)"
+                    .into(),
+            );
+        }
+        return Err(format!("building the plugins failed:\n{stderr}"));
+    }
+
+    let wasm_dir = guest_target.join("wasm32-wasip2").join("release");
+    let mut embedded = String::from("/// First-party plugins built into the binary: (name, component bytes).\n");
+    embedded.push_str("pub const EMBEDDED: &[(&str, &[u8])] = &[\n");
+    let mut tests = String::from("/// Test plugins, by name and path of their component.\n");
+    tests.push_str("#[allow(dead_code)]\npub const TEST_PLUGINS: &[(&str, &str)] = &[\n");
+    for c in &crates {
+        let file = wasm_dir.join(format!("{}.wasm", c.replace('-', "_")));
+        if !file.exists() {
+            return Err(format!("plugin `{c}` built but {} is missing", file.display()));
+        }
+        // Copy into OUT_DIR so the embedded bytes are the ones of this build.
+        let copy = out_dir.join(format!("{c}.wasm"));
+        std::fs::copy(&file, &copy).map_err(|e| format!("copying {}: {e}", file.display()))?;
+        let path = copy.display().to_string();
+        if c.starts_with("test-") {
+            tests.push_str(&format!("    ({c:?}, {path:?}),\n"));
+        } else {
+            embedded.push_str(&format!("    ({c:?}, include_bytes!({path:?})),\n"));
+        }
+    }
+    embedded.push_str("];\n");
+    tests.push_str("];\n");
+    embedded.push_str(&tests);
+    std::fs::write(out_dir.join("plugins.rs"), embedded).map_err(|e| format!("writing plugins.rs: {e}"))?;
+    Ok(())
+}
+
+fn env(k: &str) -> Result<String, String> {
+    std::env::var(k).map_err(|_| format!("{k} is not set"))
+}
+
+/// Plugin crates: directories under `plugins/` whose manifest builds a cdylib.
+fn guest_crates(plugins: &Path) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(plugins).map_err(|e| format!("reading {}: {e}", plugins.display()))?;
+    for entry in entries.flatten() {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if text.contains("cdylib") {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}

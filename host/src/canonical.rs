@@ -1,0 +1,124 @@
+//! Facts about a canonical request the host works out once per request: the
+//! last user text, whether images are present, and the prompt token estimate.
+
+use crate::runtime::types::{ChatRequest, Content, ContentPart, Role};
+
+/// The text of the last user message, text parts joined by newlines.
+pub fn last_user_text(req: &ChatRequest) -> Option<String> {
+    let m = req.messages.iter().rev().find(|m| m.role == Role::User)?;
+    Some(content_text(m.content.as_ref()?))
+}
+
+/// The text of a content value; non-text parts are skipped.
+pub fn content_text(c: &Content) -> String {
+    match c {
+        Content::Text(t) => t.clone(),
+        Content::Parts(parts) => {
+            let mut out = String::new();
+            for p in parts {
+                if let ContentPart::Text(t) = p {
+                    if !out.is_empty() {
+                        out.push('\n');
+                    }
+                    out.push_str(t);
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Whether any message carries an image part.
+pub fn has_images(req: &ChatRequest) -> bool {
+    req.messages.iter().any(|m| match &m.content {
+        Some(Content::Parts(parts)) => parts.iter().any(|p| matches!(p, ContentPart::Image(_))),
+        _ => false,
+    })
+}
+
+/// Prompt tokens, estimated at ~4 bytes of text per token plus the per-message
+/// framing chat formats add; images count as a typical 765-token tile set.
+/// Cheap enough for every request; routing only needs the right magnitude.
+pub fn token_estimate(req: &ChatRequest) -> u32 {
+    let mut bytes = 0usize;
+    let mut images = 0u32;
+    for m in &req.messages {
+        bytes += 16;
+        match &m.content {
+            Some(Content::Text(t)) => bytes += t.len(),
+            Some(Content::Parts(parts)) => {
+                for p in parts {
+                    match p {
+                        ContentPart::Text(t) => bytes += t.len(),
+                        ContentPart::Image(_) => images += 1,
+                        ContentPart::OtherJson(j) => bytes += j.len(),
+                    }
+                }
+            }
+            None => {}
+        }
+        for c in &m.tool_calls {
+            bytes += c.name.len() + c.arguments.len() + 8;
+        }
+    }
+    for t in &req.tools {
+        bytes += t.name.len()
+            + t.description.as_ref().map_or(0, String::len)
+            + t.parameters_json.as_ref().map_or(0, String::len);
+    }
+    (bytes.div_ceil(4) as u32).saturating_add(images.saturating_mul(765))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::types::{ImageUrl, Message};
+
+    fn msg(role: Role, content: Content) -> Message {
+        Message {
+            role,
+            content: Some(content),
+            name: None,
+            tool_calls: vec![],
+            tool_call_id: None,
+            extra_json: None,
+        }
+    }
+
+    fn req(messages: Vec<Message>) -> ChatRequest {
+        crate::proxy::openai::parse_request(br#"{"model":"m","messages":[]}"#)
+            .map(|mut r| {
+                r.messages = messages;
+                r
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn last_user_text_joins_parts_and_skips_images() {
+        let r = req(vec![
+            msg(Role::User, Content::Text("first".into())),
+            msg(Role::Assistant, Content::Text("reply".into())),
+            msg(
+                Role::User,
+                Content::Parts(vec![
+                    ContentPart::Text("a".into()),
+                    ContentPart::Image(ImageUrl { url: "data:,".into(), detail: None }),
+                    ContentPart::Text("b".into()),
+                ]),
+            ),
+        ]);
+        assert_eq!(last_user_text(&r).as_deref(), Some("a\nb"));
+        assert!(has_images(&r));
+        assert!(token_estimate(&r) > 765);
+    }
+
+    #[test]
+    fn estimate_grows_with_text() {
+        let short = req(vec![msg(Role::User, Content::Text("hi".into()))]);
+        let long = req(vec![msg(Role::User, Content::Text("word ".repeat(400)))]);
+        assert!(token_estimate(&long) >= 500);
+        assert!(token_estimate(&short) < 20);
+        assert!(!has_images(&short));
+    }
+}

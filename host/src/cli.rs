@@ -1,0 +1,156 @@
+//! The command line: `serve`, `check` and `mock-upstream`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::mock::MockOptions;
+use crate::runtime::{Limits, Runtime, RuntimeOptions};
+
+/// Switchyard: a multi-model LLM gateway with WebAssembly routing policies and
+/// provider adapters.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (without --config: the embedded default).
+    Serve {
+        /// The config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate a config file and the plugins it uses; exits non-zero with a
+    /// message naming the bad key.
+    Check {
+        /// The config file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a simulated OpenAI-compatible provider.
+    MockUpstream(MockOptions),
+}
+
+/// Where compiled components are cached unless the config says otherwise.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("SWITCHYARD_CACHE_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    dirs::cache_dir().map(|d| d.join("switchyard").join("components"))
+}
+
+/// Runtime options from a config.
+pub fn runtime_options(cfg: &Config) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: cfg.plugins.cache_dir.clone().or_else(default_cache_dir),
+        limits: Limits {
+            policy_deadline: Duration::from_millis(cfg.plugins.policy_timeout_ms),
+            adapter_deadline: Duration::from_millis(cfg.plugins.adapter_timeout_ms),
+            memory_bytes: cfg.plugins.memory_limit_mb << 20,
+        },
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // rustls needs one process-wide crypto provider before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Serve { config, listen } => serve(config, listen).await,
+            Command::Check { config } => check(config),
+            Command::MockUpstream(opts) => crate::mock::run(opts).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+    let mut cfg = match &config {
+        Some(path) => Config::load(path)?,
+        None => {
+            let addr = listen.clone().unwrap_or_else(|| crate::config::DEFAULT_LISTEN.to_owned());
+            crate::defaults::embedded_default(&addr).await?
+        }
+    };
+    if let Some(l) = listen {
+        cfg.listen = l;
+    }
+    let listener = crate::proxy::bind(&cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let runtime = Arc::new(Runtime::new(runtime_options(&cfg))?);
+    let gw = Arc::new(Gateway::new(runtime, cfg)?);
+    tracing::info!(%addr, "switchyard ready");
+    println!("listening on {addr}");
+    crate::proxy::serve(gw, listener, shutdown_signal()).await
+}
+
+fn check(path: PathBuf) -> anyhow::Result<()> {
+    let cfg = Config::load(&path)?;
+    let runtime = Runtime::new(runtime_options(&cfg))?;
+    let stats = crate::stats::Stats::default();
+    let g = crate::gateway::build_generation(&runtime, &stats, cfg, 1)?;
+    println!(
+        "{}: OK ({} providers, {} models, {} routes, {} plugins)",
+        path.display(),
+        g.config.providers.len(),
+        g.models.len(),
+        g.routes.len(),
+        g.plugins.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! The gateway's configuration: one TOML file (providers, models, routes,
+//! plugins, limits), its validation with errors that name the bad key, and the
+//! embedded default used when `switchyard serve` runs without a file.
+//!
+//! Secrets never live in the file: a provider names the environment variable
+//! or file its key comes from, and the key is read here into a [`Secret`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the gateway listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// HTTP server limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Plugin directory, cache and limits.
+    #[serde(default)]
+    pub plugins: PluginsConfig,
+    /// Upstream providers by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Models by the name clients use.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    /// Routes by the name clients use as `model`.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    16 << 20
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// `[plugins]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// A directory of `.wasm` components; a file named like an embedded plugin
+    /// overrides it. Relative to the config file.
+    pub dir: Option<PathBuf>,
+    /// Where compiled components are cached (default: the user cache dir).
+    pub cache_dir: Option<PathBuf>,
+    /// Wall-clock budget of one policy decision.
+    #[serde(default = "default_policy_ms")]
+    pub policy_timeout_ms: u64,
+    /// Wall-clock budget of one adapter call.
+    #[serde(default = "default_adapter_ms")]
+    pub adapter_timeout_ms: u64,
+    /// Memory cap of one plugin instance, MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_limit_mb: usize,
+    /// Per-plugin configuration, handed to the plugin as JSON.
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+fn default_policy_ms() -> u64 {
+    50
+}
+fn default_adapter_ms() -> u64 {
+    100
+}
+fn default_memory_mb() -> usize {
+    64
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: None,
+            cache_dir: None,
+            policy_timeout_ms: default_policy_ms(),
+            adapter_timeout_ms: default_adapter_ms(),
+            memory_limit_mb: default_memory_mb(),
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[providers.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The adapter plugin that speaks this provider's API.
+    pub adapter: String,
+    /// Base URL of the API, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// File holding the API key (trailing whitespace trimmed).
+    pub api_key_file: Option<PathBuf>,
+    /// Hosts (`host` or `host:port`) requests may go to besides the base URL's.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Adapter options, handed to the adapter as JSON.
+    pub options: Option<toml::Value>,
+    /// Time from sending the request to the response headers (and, for a
+    /// stream, to its first event).
+    #[serde(default = "default_first_byte_ms")]
+    pub first_byte_timeout_ms: u64,
+    /// Longest silence between two pieces of a response body.
+    #[serde(default = "default_idle_ms")]
+    pub idle_timeout_ms: u64,
+    /// Marks a provider as simulated: every response says so.
+    #[serde(default)]
+    pub simulated: bool,
+}
+
+fn default_first_byte_ms() -> u64 {
+    60_000
+}
+fn default_idle_ms() -> u64 {
+    60_000
+}
+
+impl ProviderConfig {
+    /// First-byte timeout.
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.first_byte_timeout_ms)
+    }
+    /// Idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+/// `[models."NAME"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The provider serving it.
+    pub provider: String,
+    /// The provider's name for the model (default: the key).
+    pub upstream: Option<String>,
+    /// `vision`, `tools`, `json`, … (free-form, read by policies).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Context window in tokens.
+    #[serde(default = "default_context")]
+    pub context_window: u32,
+    /// USD per million input tokens.
+    #[serde(default)]
+    pub input_price: f64,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub output_price: f64,
+}
+
+fn default_context() -> u32 {
+    128_000
+}
+
+/// `[routes.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The policy plugin deciding the attempts.
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// The models this route may use, in their static order.
+    pub models: Vec<String>,
+    /// The order used when the policy fails (default: `models`).
+    pub fallback: Option<Vec<String>>,
+    /// Configuration handed to the policy as JSON.
+    pub policy_config: Option<toml::Value>,
+}
+
+fn default_policy() -> String {
+    "ordered".to_owned()
+}
+
+/// An API key. Its `Debug` does not print it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The key, for the broker to put into a request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A config error that names the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct KeyError {
+    /// The dotted key path, e.g. `models."gpt-4o".provider`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn key_err(key: impl Into<String>, message: impl Into<String>) -> anyhow::Error {
+    KeyError {
+        key: key.into(),
+        message: message.into(),
+    }
+    .into()
+}
+
+fn quote(name: &str) -> String {
+    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+impl Config {
+    /// Parse TOML text; errors name the key and line.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let de = toml::Deserializer::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.to_string();
+            anyhow::anyhow!("{}: {}", if path == "." { "config".to_owned() } else { path }, msg.trim())
+        })?;
+        Ok(cfg)
+    }
+
+    /// Read and parse a file; relative plugin paths are made relative to it.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        let mut cfg = Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [&mut cfg.plugins.dir, &mut cfg.plugins.cache_dir].into_iter().flatten() {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Check references between sections. `plugin_exists(kind, name)` says
+    /// whether a plugin of that kind is available.
+    pub fn validate(&self, plugin_exists: &dyn Fn(&str, &str) -> bool) -> anyhow::Result<()> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(key_err("listen", format!("`{}` is not an address like 127.0.0.1:7777", self.listen)));
+        }
+        for (name, p) in &self.providers {
+            let key = format!("providers.{}", quote(name));
+            match url_host(&p.base_url) {
+                Some(_) => {}
+                None => {
+                    return Err(key_err(
+                        format!("{key}.base_url"),
+                        format!("`{}` is not an http(s) URL", p.base_url),
+                    ));
+                }
+            }
+            if !plugin_exists("adapter", &p.adapter) {
+                return Err(key_err(format!("{key}.adapter"), format!("no adapter plugin named `{}`", p.adapter)));
+            }
+            if p.api_key_env.is_some() && p.api_key_file.is_some() {
+                return Err(key_err(key, "set api_key_env or api_key_file, not both"));
+            }
+            if let Some(o) = &p.options
+                && !o.is_table()
+            {
+                return Err(key_err(format!("{key}.options"), "must be a table"));
+            }
+        }
+        for (name, m) in &self.models {
+            let key = format!("models.{}", quote(name));
+            if !self.providers.contains_key(&m.provider) {
+                return Err(key_err(
+                    format!("{key}.provider"),
+                    format!("no provider named `{}` (providers: {})", m.provider, names(self.providers.keys())),
+                ));
+            }
+            if m.input_price < 0.0 || m.output_price < 0.0 {
+                return Err(key_err(key, "prices cannot be negative"));
+            }
+        }
+        for (name, r) in &self.routes {
+            let key = format!("routes.{}", quote(name));
+            if self.models.contains_key(name) {
+                return Err(key_err(key, "a route cannot have the name of a model"));
+            }
+            if r.models.is_empty() {
+                return Err(key_err(format!("{key}.models"), "a route needs at least one model"));
+            }
+            for (field, list) in [("models", Some(&r.models)), ("fallback", r.fallback.as_ref())] {
+                for (i, m) in list.into_iter().flatten().enumerate() {
+                    if !self.models.contains_key(m) {
+                        return Err(key_err(format!("{key}.{field}[{i}]"), format!("no model named `{m}`")));
+                    }
+                }
+            }
+            if !plugin_exists("policy", &r.policy) {
+                return Err(key_err(format!("{key}.policy"), format!("no policy plugin named `{}`", r.policy)));
+            }
+        }
+        if self.plugins.memory_limit_mb == 0 || self.plugins.memory_limit_mb > 4096 {
+            return Err(key_err("plugins.memory_limit_mb", "must be between 1 and 4096"));
+        }
+        if self.plugins.policy_timeout_ms == 0 || self.plugins.adapter_timeout_ms == 0 {
+            return Err(key_err("plugins", "plugin timeouts must be at least 1 ms"));
+        }
+        Ok(())
+    }
+
+    /// Read every provider's key. A missing variable or file is an error that
+    /// names the provider; a provider without a key reference gets none.
+    pub fn secrets(&self) -> anyhow::Result<BTreeMap<String, Secret>> {
+        let mut out = BTreeMap::new();
+        for (name, p) in &self.providers {
+            let key = format!("providers.{}", quote(name));
+            if let Some(var) = &p.api_key_env {
+                match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => {
+                        out.insert(name.clone(), Secret(v.trim().to_owned()));
+                    }
+                    _ => {
+                        return Err(key_err(
+                            format!("{key}.api_key_env"),
+                            format!("environment variable `{var}` is not set"),
+                        ));
+                    }
+                }
+            } else if let Some(file) = &p.api_key_file {
+                let v = std::fs::read_to_string(file)
+                    .map_err(|e| key_err(format!("{key}.api_key_file"), format!("reading {}: {e}", file.display())))?;
+                out.insert(name.clone(), Secret(v.trim().to_owned()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = it.map(String::as_str).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+/// `host:port` of an http(s) URL (port defaulted by scheme).
+pub fn url_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = if authority.starts_with('[') {
+        authority.contains("]:")
+    } else {
+        authority.contains(':')
+    };
+    Some(if has_port {
+        authority.to_ascii_lowercase()
+    } else {
+        format!("{}:{default_port}", authority.to_ascii_lowercase())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [providers.up]
+        adapter = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        [models."m-1"]
+        provider = "up"
+        [routes.main]
+        models = ["m-1"]
+    "#;
+
+    fn all_plugins(_: &str, _: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn good_config_validates() {
+        let c = Config::parse(GOOD).unwrap();
+        c.validate(&all_plugins).unwrap();
+        assert_eq!(c.routes["main"].policy, "ordered");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse(&GOOD.replace("adapter =", "adaptr = \"x\"\nadapter =")).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("adaptr"), "{msg}");
+        let e = Config::parse(&GOOD.replace("provider = \"up\"", "provider = 3")).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("provider"), "{msg}");
+    }
+
+    #[test]
+    fn bad_references_name_the_key() {
+        let c = Config::parse(&GOOD.replace("provider = \"up\"", "provider = \"nope\"")).unwrap();
+        let e = c.validate(&all_plugins).unwrap_err().to_string();
+        assert!(e.starts_with("models.\"m-1\".provider"), "{e}");
+        let c = Config::parse(&GOOD.replace("[\"m-1\"]", "[\"m-1\", \"m-2\"]")).unwrap();
+        let e = c.validate(&all_plugins).unwrap_err().to_string();
+        assert!(e.starts_with("routes.main.models[1]"), "{e}");
+        let c = Config::parse(GOOD).unwrap();
+        let e = c.validate(&|kind, _| kind != "policy").unwrap_err().to_string();
+        assert!(e.starts_with("routes.main.policy"), "{e}");
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("https://api.openai.com/v1").as_deref(), Some("api.openai.com:443"));
+        assert_eq!(url_host("http://127.0.0.1:8080/v1").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(url_host("http://u:p@h/x").as_deref(), Some("h:80"));
+        assert_eq!(url_host("ftp://h"), None);
+    }
+}

@@ -1,0 +1,23 @@
+//! Switchyard: a multi-model LLM gateway whose routing policies and provider
+//! adapters are sandboxed WebAssembly components.
+//!
+//! The request path, in module order: [`proxy`] (HTTP ingress, the client's
+//! dialect) → [`router`] (policy decision, attempt loop, failover) →
+//! [`runtime`] (plugin calls: adapters build and parse) → [`broker`] (the only
+//! outbound HTTP, key injection, allowlists) → back out through [`proxy`].
+//! [`gateway`] holds the current generation of config and plugins;
+//! [`config`] and [`defaults`] describe it; [`stats`] keeps live figures;
+//! [`mock`] is the simulated upstream used by tests and benchmarks.
+
+pub mod broker;
+pub mod canonical;
+pub mod cli;
+pub mod config;
+pub mod defaults;
+pub mod error;
+pub mod gateway;
+pub mod mock;
+pub mod proxy;
+pub mod router;
+pub mod runtime;
+pub mod stats;

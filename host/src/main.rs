@@ -1,0 +1,5 @@
+//! The `switchyard` binary.
+
+fn main() -> std::process::ExitCode {
+    switchyard::cli::main()
+}

@@ -1,0 +1,242 @@
+//! HTTP ingress and egress: the hyper server, the endpoints, and the framing
+//! of answers in the client's dialect (JSON bodies, SSE streams, error JSON).
+//! Everything below this module sees canonical values only.
+
+pub mod openai;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::error::ApiError;
+use crate::gateway::Gateway;
+use crate::router::{self, Reply, Served, StreamItem};
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+const META_PREFIX: &str = "x-switchyard-meta-";
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let mut r = json_response(e.status, e.openai_body());
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn served_headers(r: &mut Response<Body>, s: &Served) {
+    let h = r.headers_mut();
+    for (name, value) in [
+        ("x-switchyard-model", s.model.as_str()),
+        ("x-switchyard-provider", s.provider.as_str()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    }
+    h.insert("x-switchyard-attempts", HeaderValue::from(s.attempts));
+    if s.simulated {
+        h.insert("x-switchyard-simulated", HeaderValue::from_static("true"));
+    }
+}
+
+/// Serve on `listener` until `shutdown` resolves; then stop accepting and let
+/// open connections finish their requests.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        // Without TCP_NODELAY a keep-alive response written in two pieces
+        // waits ~40 ms for the client's delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let gw = gw.clone();
+            async move { Ok::<_, Infallible>(handle(&gw, req).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+    tracing::info!("shutting down: waiting for open requests to finish");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
+            tracing::warn!("requests still open after 30 s; closing them");
+        }
+    }
+    Ok(())
+}
+
+/// Bind a listener.
+pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr = addr.parse().map_err(|_| anyhow::anyhow!("`{addr}` is not an address like 127.0.0.1:7777"))?;
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat_completions(gw, req).await,
+        (&Method::GET, "/v1/models" | "/models") => models(gw),
+        (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (_, "/v1/chat/completions" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("{} is not allowed on {}.", req.method(), req.uri().path()),
+        )),
+        (_, path) => error_response(
+            &ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions and GET /v1/models."),
+            )
+            .code("unknown_url"),
+        ),
+    }
+}
+
+fn models(gw: &Gateway) -> Response<Body> {
+    let generation = gw.current();
+    let created = generation
+        .loaded_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut data: Vec<serde_json::Value> = Vec::new();
+    let mut names: Vec<(&String, &str)> = generation.routes.keys().map(|k| (k, "switchyard-route")).collect();
+    names.extend(generation.models.iter().map(|(k, m)| (k, m.provider_name.as_str())));
+    names.sort();
+    for (id, owner) in names {
+        data.push(serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": owner}));
+    }
+    let body = serde_json::json!({"object": "list", "data": data});
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+async fn read_body(req: Request<Incoming>, limit: usize) -> Result<(http::request::Parts, Bytes), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than this gateway's limit of {limit} bytes (server.max_body_bytes)."),
+        )
+        .code("request_too_large")
+    };
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok((parts, b.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::invalid(format!("Could not read the request body: {e}"))),
+    }
+}
+
+async fn chat_completions(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+    let generation = gw.current();
+    let (parts, body) = match read_body(req, generation.config.server.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let canonical = match openai::parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    let mut metadata = canonical.metadata.clone();
+    for (k, v) in &parts.headers {
+        if let Some(key) = k.as_str().strip_prefix(META_PREFIX)
+            && let Ok(v) = v.to_str()
+        {
+            metadata.push((key.to_owned(), v.to_owned()));
+        }
+    }
+    let include_usage = canonical.include_usage;
+    let model = canonical.model.clone();
+    match router::chat(gw, &generation, canonical, metadata).await {
+        Err(e) => error_response(&e),
+        Ok(Reply::Complete(resp, served)) => {
+            let mut r = json_response(StatusCode::OK, openai::render_response(resp));
+            served_headers(&mut r, &served);
+            r
+        }
+        Ok(Reply::Stream(stream, served)) => {
+            let encoder = openai::SseEncoder::new(&model, include_usage);
+            let frames = futures_util::stream::unfold(Some((stream, encoder)), |state| async move {
+                let (mut stream, mut enc) = state?;
+                let mut out = Vec::with_capacity(512);
+                let next = match stream.next().await {
+                    None => return None,
+                    Some(StreamItem::Events(ev)) => {
+                        enc.encode(ev, &mut out);
+                        Some((stream, enc))
+                    }
+                    Some(StreamItem::End(ev)) => {
+                        enc.encode(ev, &mut out);
+                        enc.finish(&mut out);
+                        None
+                    }
+                    Some(StreamItem::Broken(e)) => {
+                        enc.error(&e, &mut out);
+                        None
+                    }
+                };
+                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(out))), next))
+            });
+            let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            served_headers(&mut r, &served);
+            r
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The router: turns a canonical request into an attempt plan (the route's
+//! policy decides; the static fallback order stands in when it fails) and
+//! runs the plan — adapter builds, broker sends, adapter parses — failing over
+//! on connect errors, timeouts, 429, 5xx and plugin faults. A stream fails
+//! over only until its first content event; after that a break ends it with an
+//! error, never a clean end.
+//!
+//! The router knows nothing of the client's HTTP framing or dialect: it takes
+//! and returns canonical values and [`ApiError`]s.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::broker::{self, SendError};
+use crate::error::ApiError;
+use crate::gateway::{Gateway, Generation, ModelTarget, Resolved, Route};
+use crate::runtime::types::{ChatRequest, ChatResponse, ErrorKind, HttpResponse, ProviderError, StreamEvent};
+use crate::runtime::{AdapterInstance, Candidate, DecoderHandle, RequestView};
+use crate::stats::InFlight;
+
+/// Largest upstream body read for a non-streaming answer or an error.
+const MAX_UPSTREAM_BODY: usize = 64 << 20;
+
+/// Who served a request and how.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The config's model name.
+    pub model: String,
+    /// The provider's name.
+    pub provider: String,
+    /// Whether the provider is simulated.
+    pub simulated: bool,
+    /// Attempts made, this one included.
+    pub attempts: u32,
+    /// The policy's labels.
+    pub labels: Vec<(String, String)>,
+}
+
+/// The answer to a request.
+pub enum Reply {
+    /// A complete response.
+    Complete(ChatResponse, Served),
+    /// A stream that has produced its first content.
+    Stream(EventStream, Served),
+}
+
+/// What a stream yields next.
+pub enum StreamItem {
+    /// More events.
+    Events(Vec<StreamEvent>),
+    /// The last events of a complete stream.
+    End(Vec<StreamEvent>),
+    /// The stream broke after content was sent.
+    Broken(ApiError),
+}
+
+/// A committed upstream stream, decoded by its attempt's adapter instance.
+pub struct EventStream {
+    first: Vec<StreamEvent>,
+    inst: AdapterInstance,
+    decoder: DecoderHandle,
+    resp: reqwest::Response,
+    idle: Duration,
+    target: Arc<ModelTarget>,
+    started: Instant,
+    ttft: Duration,
+    /// The upstream already ended cleanly; `first` holds its last events.
+    ended: bool,
+    done: bool,
+    _in_flight: InFlight,
+}
+
+impl EventStream {
+    /// The next events; `None` after the stream ended.
+    pub async fn next(&mut self) -> Option<StreamItem> {
+        if self.done {
+            return None;
+        }
+        if self.ended {
+            self.done = true;
+            return Some(StreamItem::End(std::mem::take(&mut self.first)));
+        }
+        if !self.first.is_empty() {
+            return Some(StreamItem::Events(std::mem::take(&mut self.first)));
+        }
+        loop {
+            let item = match broker::next_chunk(&mut self.resp, self.idle).await {
+                Ok(Some(bytes)) => match self.inst.feed(self.decoder, &bytes).await {
+                    Ok(Ok(events)) if events.is_empty() => continue,
+                    Ok(Ok(events)) => StreamItem::Events(events),
+                    Ok(Err(e)) => self.broken(describe_provider(&e)),
+                    Err(e) => self.broken(e.to_string()),
+                },
+                Ok(None) => match self.inst.finish(self.decoder).await {
+                    Ok(Ok(events)) => {
+                        self.done = true;
+                        self.target.stats.record(true, self.started.elapsed(), Some(self.ttft));
+                        StreamItem::End(events)
+                    }
+                    Ok(Err(e)) => self.broken(describe_provider(&e)),
+                    Err(e) => self.broken(e.to_string()),
+                },
+                Err(e) => self.broken(e.to_string()),
+            };
+            return Some(item);
+        }
+    }
+
+    fn broken(&mut self, why: String) -> StreamItem {
+        self.done = true;
+        self.target.stats.record(false, self.started.elapsed(), None);
+        tracing::warn!(model = %self.target.name, provider = %self.target.provider_name, "stream broke after content was sent: {why}");
+        StreamItem::Broken(
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                format!(
+                    "The upstream stream from `{}` (provider `{}`) broke after content was sent: {why}. The answer is incomplete.",
+                    self.target.name, self.target.provider_name
+                ),
+            )
+            .code("stream_interrupted"),
+        )
+    }
+}
+
+/// One failed attempt.
+#[derive(Debug)]
+struct Failure {
+    model: String,
+    provider: String,
+    kind: FailKind,
+    message: String,
+    retry_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailKind {
+    RateLimited,
+    Overloaded,
+    Timeout,
+    Upstream,
+    Refused,
+}
+
+enum AttemptError {
+    /// Try the next attempt.
+    Next(Failure),
+    /// The upstream refused the request itself; another target would too.
+    Fatal(ApiError),
+}
+
+fn describe_provider(e: &ProviderError) -> String {
+    let mut s = String::new();
+    if let Some(st) = e.status {
+        s.push_str(&format!("{st} "));
+    }
+    s.push_str(&format!("{:?}", e.kind).to_lowercase());
+    if let Some(c) = &e.code {
+        s.push_str(&format!(" ({c})"));
+    }
+    s.push_str(": ");
+    s.push_str(&e.message);
+    s
+}
+
+/// Serve one request.
+pub async fn chat(
+    gw: &Gateway,
+    generation: &Generation,
+    req: ChatRequest,
+    metadata: Vec<(String, String)>,
+) -> Result<Reply, ApiError> {
+    let resolved = generation.resolve(&req.model).ok_or_else(|| ApiError::unknown_model(&req.model))?;
+    let req = Arc::new(req);
+    let (plan, labels) = match resolved {
+        Resolved::Model(m) => (vec![(m, None)], vec![]),
+        Resolved::Route(route) => plan(gw, &route, &req, metadata).await,
+    };
+    let mut failures = Vec::new();
+    for (i, (target, overrides)) in plan.iter().enumerate() {
+        let served = Served {
+            model: target.name.clone(),
+            provider: target.provider_name.clone(),
+            simulated: target.provider.simulated,
+            attempts: i as u32 + 1,
+            labels: labels.clone(),
+        };
+        let req = match overrides {
+            Some(o) => Arc::new(apply_overrides(&req, o)),
+            None => req.clone(),
+        };
+        match attempt(gw, generation, target, &req, overrides.as_ref().and_then(|o| o.timeout), served).await {
+            Ok(reply) => return Ok(reply),
+            Err(AttemptError::Fatal(e)) => return Err(e),
+            Err(AttemptError::Next(f)) => {
+                tracing::warn!(model = %f.model, provider = %f.provider, attempt = i + 1, "attempt failed: {}", f.message);
+                failures.push(f);
+            }
+        }
+    }
+    Err(all_failed(failures))
+}
+
+/// Per-attempt changes a policy asked for.
+struct Overrides {
+    timeout: Option<Duration>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+}
+
+fn apply_overrides(req: &ChatRequest, o: &Overrides) -> ChatRequest {
+    let mut r = req.clone();
+    if let Some(m) = o.max_tokens {
+        if r.max_completion_tokens.is_some() {
+            r.max_completion_tokens = Some(m);
+        } else {
+            r.max_tokens = Some(m);
+        }
+    }
+    if let Some(t) = o.temperature {
+        r.temperature = Some(t);
+    }
+    r
+}
+
+type Plan = Vec<(Arc<ModelTarget>, Option<Overrides>)>;
+
+/// Ask the route's policy for the attempt plan; fall back to the static order
+/// if it fails in any way.
+async fn plan(
+    gw: &Gateway,
+    route: &Route,
+    req: &Arc<ChatRequest>,
+    metadata: Vec<(String, String)>,
+) -> (Plan, Vec<(String, String)>) {
+    let fallback = || -> Plan { route.fallback.iter().map(|m| (m.clone(), None)).collect() };
+    let candidates: Vec<Candidate> = route
+        .models
+        .iter()
+        .map(|m| Candidate {
+            model: m.name.clone(),
+            provider: m.provider_name.clone(),
+            capabilities: m.capabilities.clone(),
+            context_window: m.context_window,
+            input_price: m.input_price,
+            output_price: m.output_price,
+            stats: m.stats.snapshot(),
+        })
+        .collect();
+    let view = RequestView {
+        request: req.clone(),
+        token_estimate: crate::canonical::token_estimate(req),
+        metadata: Arc::new(metadata),
+    };
+    let policy = &route.policy;
+    let decision = match gw.runtime.route(policy, route.policy_config.clone(), view, &candidates).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(msg)) => {
+            tracing::warn!(route = %route.name, policy = %policy.name, "policy returned an error, using the fallback order: {msg}");
+            return (fallback(), vec![("fallback".into(), "policy-error".into())]);
+        }
+        Err(e) => {
+            tracing::warn!(route = %route.name, "{e}; using the fallback order");
+            return (fallback(), vec![("fallback".into(), "policy-fault".into())]);
+        }
+    };
+    let mut plan = Vec::with_capacity(decision.attempts.len());
+    for a in &decision.attempts {
+        let Some(m) = route.models.get(a.candidate as usize) else {
+            tracing::warn!(
+                route = %route.name, policy = %policy.name,
+                "policy chose candidate {} of {}; using the fallback order", a.candidate, route.models.len()
+            );
+            return (fallback(), vec![("fallback".into(), "policy-bad-return".into())]);
+        };
+        let o = (a.timeout_ms.is_some() || a.max_tokens.is_some() || a.temperature.is_some()).then(|| Overrides {
+            timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+            max_tokens: a.max_tokens,
+            temperature: a.temperature,
+        });
+        plan.push((m.clone(), o));
+    }
+    if plan.is_empty() {
+        tracing::warn!(route = %route.name, policy = %policy.name, "policy returned no attempts; using the fallback order");
+        return (fallback(), vec![("fallback".into(), "policy-empty".into())]);
+    }
+    (plan, decision.labels)
+}
+
+fn next(target: &ModelTarget, kind: FailKind, message: String, retry_after_ms: Option<u64>) -> AttemptError {
+    AttemptError::Next(Failure {
+        model: target.name.clone(),
+        provider: target.provider_name.clone(),
+        kind,
+        message,
+        retry_after_ms,
+    })
+}
+
+fn send_failure(target: &ModelTarget, e: SendError) -> AttemptError {
+    let kind = match e {
+        SendError::Timeout(_) => FailKind::Timeout,
+        _ => FailKind::Upstream,
+    };
+    next(target, kind, e.to_string(), None)
+}
+
+/// Map a classified upstream error to failover or a final answer.
+fn provider_failure(target: &ModelTarget, e: ProviderError) -> AttemptError {
+    let kind = match e.kind {
+        ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::ContentFilter => {
+            let status = e
+                .status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .filter(|s| s.is_client_error())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            let code = match e.kind {
+                ErrorKind::ContextLength => "context_length_exceeded".to_owned(),
+                ErrorKind::ContentFilter => "content_filter".to_owned(),
+                _ => e.code.clone().unwrap_or_else(|| "upstream_rejected".into()),
+            };
+            return AttemptError::Fatal(
+                ApiError::new(
+                    status,
+                    "invalid_request_error",
+                    format!("`{}` (provider `{}`) rejected the request: {}", target.name, target.provider_name, e.message),
+                )
+                .code(code),
+            );
+        }
+        ErrorKind::RateLimited => FailKind::RateLimited,
+        ErrorKind::Overloaded => FailKind::Overloaded,
+        ErrorKind::Timeout => FailKind::Timeout,
+        _ => FailKind::Upstream,
+    };
+    let retry = e.retry_after_ms;
+    next(target, kind, describe_provider(&e), retry)
+}
+
+fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
+    HttpResponse {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .collect(),
+        body,
+    }
+}
+
+async fn attempt(
+    gw: &Gateway,
+    generation: &Generation,
+    target: &Arc<ModelTarget>,
+    req: &Arc<ChatRequest>,
+    timeout: Option<Duration>,
+    served: Served,
+) -> Result<Reply, AttemptError> {
+    let started = Instant::now();
+    let in_flight = target.stats.start();
+    let fail = |e: AttemptError| {
+        if let AttemptError::Next(_) = e {
+            target.stats.record(false, started.elapsed(), None);
+        }
+        e
+    };
+    let plugin_fault = |e: crate::runtime::PluginError| next(target, FailKind::Upstream, e.to_string(), None);
+
+    let mut inst = gw.runtime.adapter(&target.adapter).await.map_err(|e| fail(plugin_fault(e)))?;
+    let http_req = match inst.build_request(req, &target.target).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            // The adapter cannot express this request for its provider;
+            // another target may.
+            return Err(fail(next(target, FailKind::Refused, describe_provider(&e), None)));
+        }
+        Err(e) => return Err(fail(plugin_fault(e))),
+    };
+    let first_byte = timeout.unwrap_or_else(|| target.provider.first_byte_timeout());
+    let idle = target.provider.idle_timeout();
+    let secret = generation.secrets.get(&target.provider_name);
+    let mut resp = gw
+        .broker
+        .send(&target.provider_name, &target.provider, secret, http_req, first_byte)
+        .await
+        .map_err(|e| fail(send_failure(target, e)))?;
+
+    if !resp.status().is_success() {
+        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY).await.unwrap_or_default();
+        let record = response_record(&resp, body);
+        let e = inst.classify_error(&record).await.map_err(|e| fail(plugin_fault(e)))?;
+        return Err(fail(provider_failure(target, e)));
+    }
+
+    if !req.stream {
+        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
+            .await
+            .map_err(|e| fail(send_failure(target, e)))?;
+        let record = response_record(&resp, body);
+        return match inst.parse_response(&record, &target.target).await {
+            Ok(Ok(r)) => {
+                target.stats.record(true, started.elapsed(), None);
+                Ok(Reply::Complete(r, served))
+            }
+            Ok(Err(e)) => Err(fail(provider_failure(target, e))),
+            Err(e) => Err(fail(plugin_fault(e))),
+        };
+    }
+
+    // Streaming: read until the first content event before committing, so a
+    // stall or an early break still fails over.
+    let decoder = inst.stream_decoder(&target.target).await.map_err(|e| fail(plugin_fault(e)))?;
+    let deadline = started + first_byte;
+    let mut first = Vec::new();
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now()).min(idle);
+        let chunk = broker::next_chunk(&mut resp, wait)
+            .await
+            .map_err(|e| fail(send_failure(target, e)))?;
+        let (events, end) = match chunk {
+            Some(bytes) => (inst.feed(decoder, &bytes).await, false),
+            None => (inst.finish(decoder).await, true),
+        };
+        let events = match events {
+            Ok(Ok(ev)) => ev,
+            Ok(Err(e)) => return Err(fail(provider_failure(target, e))),
+            Err(e) => return Err(fail(plugin_fault(e))),
+        };
+        let content = events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)));
+        first.extend(events);
+        if end && !content {
+            return Err(fail(next(target, FailKind::Upstream, "stream ended without content".into(), None)));
+        }
+        if content || end {
+            let ttft = started.elapsed();
+            let mut stream = EventStream {
+                first,
+                inst,
+                decoder,
+                resp,
+                idle,
+                target: target.clone(),
+                started,
+                ttft,
+                ended: false,
+                done: false,
+                _in_flight: in_flight,
+            };
+            if end {
+                stream.ended = true;
+                target.stats.record(true, started.elapsed(), Some(ttft));
+            }
+            return Ok(Reply::Stream(stream, served));
+        }
+    }
+}
+
+fn all_failed(failures: Vec<Failure>) -> ApiError {
+    let n = failures.len();
+    let tried = failures
+        .iter()
+        .map(|f| format!("`{}` via `{}`: {}", f.model, f.provider, f.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let all = |k: FailKind| n > 0 && failures.iter().all(|f| f.kind == k);
+    let (status, kind, code) = if all(FailKind::RateLimited) {
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limit_exceeded")
+    } else if all(FailKind::Timeout) {
+        (StatusCode::GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout")
+    } else if all(FailKind::Refused) {
+        (StatusCode::BAD_REQUEST, "invalid_request_error", "unsupported_by_models")
+    } else if failures.iter().all(|f| matches!(f.kind, FailKind::Overloaded | FailKind::RateLimited)) {
+        (StatusCode::SERVICE_UNAVAILABLE, "upstream_error", "upstream_overloaded")
+    } else {
+        (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
+    };
+    let mut e = ApiError::new(
+        status,
+        kind,
+        if n == 1 {
+            format!("The only attempt failed: {tried}.")
+        } else {
+            format!("All {n} attempts failed: {tried}.")
+        },
+    )
+    .code(code);
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        e.retry_after = failures
+            .iter()
+            .filter_map(|f| f.retry_after_ms)
+            .min()
+            .map(|ms| ms.div_ceil(1000).max(1));
+    }
+    e
+}

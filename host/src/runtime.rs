@@ -1,0 +1,665 @@
+//! The component runtime: one wasmtime `Engine` for the process, the on-disk
+//! cache of compiled components, plugin loading into `InstancePre`s, and every
+//! call into a plugin with its limits (epoch deadline, memory cap).
+//!
+//! Isolation model: every plugin call site gets a **fresh instance in a fresh
+//! store** — one per policy decision, one per upstream attempt for an adapter
+//! (its stream decoder lives in that store until the stream ends). No data
+//! crosses requests or tenants, and a trap can only ever poison the instance
+//! that trapped. Measured with `cargo bench --bench runtime` on a 2-core
+//! machine (wasmtime 48, pooling allocator, Rust guests): a fresh `ordered`
+//! decision costs ~20 µs against ~4 µs on a reused instance, and a fresh
+//! openai build-request ~25 µs; both are small beside a network round-trip, so
+//! the safer model wins. A reuse pool is the planned option for heavy guests
+//! (Python/JS, ~1.5 ms to instantiate).
+//!
+//! This module never does network I/O and never sees provider keys. Failures
+//! of a plugin are returned as [`PluginError`] values; nothing a plugin does can
+//! panic the host.
+
+mod bindings;
+mod host_impl;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub use bindings::adapter::exports::switchyard::plugin::adapter::AdapterInfo;
+pub use bindings::policy::exports::switchyard::plugin::policy::{
+    Attempt, BreakerState, Candidate, Decision, ModelStats,
+};
+pub use bindings::types;
+use bindings::{adapter::AdapterPluginPre, policy::PolicyPluginPre};
+use types::{ChatRequest, ChatResponse, HttpRequest, HttpResponse, ProviderError, StreamEvent, Target};
+
+/// The WIT package version this host implements.
+pub const WIT_VERSION: &str = "0.1.0";
+const POLICY_EXPORT: &str = "switchyard:plugin/policy@0.1.0";
+const ADAPTER_EXPORT: &str = "switchyard:plugin/adapter@0.1.0";
+
+/// How often the epoch advances; deadlines are whole ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Limits applied to every plugin call.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock budget of one policy decision.
+    pub policy_deadline: Duration,
+    /// Wall-clock budget of one adapter call (build, parse, one stream feed).
+    pub adapter_deadline: Duration,
+    /// Linear memory a plugin instance may grow to.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            policy_deadline: Duration::from_millis(50),
+            adapter_deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What kind of plugin a component is, read from its exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Exports `switchyard:plugin/policy`.
+    Policy,
+    /// Exports `switchyard:plugin/adapter`.
+    Adapter,
+}
+
+impl PluginKind {
+    /// The name used in config, logs and the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Policy => "policy",
+            PluginKind::Adapter => "adapter",
+        }
+    }
+}
+
+/// Why a plugin call failed. The router treats every variant the same way
+/// (the plugin is skipped or the static fallback is used); the variants exist
+/// for logs, metrics and the client's error message.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin did not finish within its deadline.
+    #[error("plugin `{plugin}` exceeded its {ms} ms deadline")]
+    Deadline {
+        /// Plugin name.
+        plugin: String,
+        /// The deadline.
+        ms: u64,
+    },
+    /// The plugin tried to grow its memory past the cap.
+    #[error("plugin `{plugin}` hit its memory limit of {mib} MiB")]
+    MemoryLimit {
+        /// Plugin name.
+        plugin: String,
+        /// The cap.
+        mib: usize,
+    },
+    /// The plugin trapped (panic, unreachable, out-of-bounds access, …).
+    #[error("plugin `{plugin}` trapped: {message}")]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// The trap, as wasmtime describes it.
+        message: String,
+    },
+    /// The plugin returned something the host cannot use.
+    #[error("plugin `{plugin}` returned an unusable value: {message}")]
+    BadReturn {
+        /// Plugin name.
+        plugin: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// The host side of a request view handed to a policy: the request plus what
+/// the host has already worked out about it.
+pub struct RequestView {
+    /// The canonical request.
+    pub request: Arc<ChatRequest>,
+    /// Estimated prompt tokens.
+    pub token_estimate: u32,
+    /// Body metadata and `x-switchyard-meta-*` headers.
+    pub metadata: Arc<Vec<(String, String)>>,
+}
+
+/// Records that a store hit its memory cap, so the resulting trap (guests
+/// usually abort in their allocator) can be reported as what it is.
+struct MemoryLimiter {
+    cap: usize,
+    hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The data of one plugin store.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    plugin: Arc<str>,
+    config_json: Option<Arc<str>>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+enum Pre {
+    Policy(PolicyPluginPre<PluginState>),
+    Adapter(AdapterPluginPre<PluginState>),
+}
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// Built into the binary.
+    Embedded,
+    /// A file in the plugin directory.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::Embedded => f.write_str("embedded"),
+            PluginSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A loaded plugin: compiled, linked and ready to instantiate.
+pub struct Plugin {
+    /// The plugin's name (its file stem).
+    pub name: Arc<str>,
+    /// Policy or adapter.
+    pub kind: PluginKind,
+    /// Embedded or a file.
+    pub source: PluginSource,
+    /// sha256 of the component bytes, hex.
+    pub sha256: String,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+    config_json: Option<Arc<str>>,
+    pre: Pre,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// Options of the runtime.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Per-call limits.
+    pub limits: Limits,
+}
+
+/// The process's one wasmtime engine and linker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache_dir: Option<PathBuf>,
+    engine_hash: u64,
+    limits: Limits,
+    compiles: AtomicU64,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// Build the engine (pooling allocator, epoch interruption), the linker
+    /// with WASI and the host interfaces, and start the epoch ticker.
+    pub fn new(opts: RuntimeOptions) -> anyhow::Result<Runtime> {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        // Slots are virtual reservations, not resident memory; 1000 covers
+        // ~500 concurrent requests each holding a policy and an adapter.
+        pool.total_component_instances(1000);
+        pool.total_core_instances(2000);
+        pool.total_memories(2000);
+        pool.total_tables(2000);
+        pool.total_stacks(1000);
+        // The memory cap is enforced per store by `MemoryLimiter`; the pool's
+        // maximum only bounds the reservation.
+        pool.max_memory_size(opts.limits.memory_bytes.max(1 << 20) * 2);
+        // Python/JS components need larger instance metadata than Rust ones.
+        pool.max_component_instance_size(4 << 20);
+        pool.table_elements(100_000);
+        let mut config = wasmtime::Config::new();
+        config
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .max_wasm_stack(1 << 20)
+            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+        let engine_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            h.finish()
+        };
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        // The adapter world brings `types` and `host`; the policy world adds
+        // only `request` on top (its `host` is the same interface).
+        bindings::adapter::AdapterPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        bindings::policy::switchyard::plugin::request::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop_ticker.clone();
+            std::thread::Builder::new()
+                .name("switchyard-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .context("starting the epoch ticker thread")?;
+        }
+
+        if let Some(dir) = &opts.cache_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating component cache directory {}", dir.display()))?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: opts.cache_dir,
+            engine_hash,
+            limits: opts.limits,
+            compiles: AtomicU64::new(0),
+            stop_ticker,
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How many components this runtime compiled with Cranelift (cache misses).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// Compile a component, or load its compiled form from the cache.
+    /// Returns the component, its sha256 and whether the cache served it.
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<(Component, String, bool)> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let Some(dir) = &self.cache_dir else {
+            self.compiles.fetch_add(1, Ordering::Relaxed);
+            let c = Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?;
+            return Ok((c, sha, false));
+        };
+        let path = dir.join(format!("{sha}-{:016x}.cwasm", self.engine_hash));
+        if path.exists() {
+            match load_precompiled(&self.engine, &path) {
+                Ok(c) => return Ok((c, sha, true)),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component"),
+            }
+        }
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let c = Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?;
+        let serialized = c.serialize().map_err(anyhow::Error::from)?;
+        // Write then rename, so a concurrent reader never maps a partial file.
+        let tmp = dir.join(format!(".{sha}-{}.tmp", std::process::id()));
+        let written = std::fs::write(&tmp, &serialized).and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
+        }
+        Ok((c, sha, false))
+    }
+
+    /// Compile and link a plugin. Fails if the bytes are not a component, if
+    /// it exports neither world of this WIT version, or if its imports cannot
+    /// be satisfied.
+    pub fn load(
+        &self,
+        name: &str,
+        source: PluginSource,
+        bytes: &[u8],
+        config_json: Option<String>,
+    ) -> anyhow::Result<Plugin> {
+        let (component, sha256, from_cache) = self
+            .compile(bytes)
+            .with_context(|| format!("compiling plugin `{name}` ({source})"))?;
+        let ty = component.component_type();
+        let mut kind = None;
+        for (export, _) in ty.exports(&self.engine) {
+            match export {
+                POLICY_EXPORT => kind = Some(PluginKind::Policy),
+                ADAPTER_EXPORT => kind = Some(PluginKind::Adapter),
+                _ => {}
+            }
+        }
+        let Some(kind) = kind else {
+            let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+            anyhow::bail!(
+                "plugin `{name}` ({source}) exports neither `{POLICY_EXPORT}` nor `{ADAPTER_EXPORT}` (it exports: {})",
+                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+            );
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("linking plugin `{name}` ({source}): it imports something the host does not offer"))?;
+        let pre = match kind {
+            PluginKind::Policy => Pre::Policy(
+                PolicyPluginPre::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("plugin `{name}` does not match the policy world"))?,
+            ),
+            PluginKind::Adapter => Pre::Adapter(
+                AdapterPluginPre::new(pre)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| format!("plugin `{name}` does not match the adapter world"))?,
+            ),
+        };
+        Ok(Plugin {
+            name: name.into(),
+            kind,
+            source,
+            sha256,
+            from_cache,
+            config_json: config_json.map(Into::into),
+            pre,
+        })
+    }
+
+    fn store(&self, plugin: &Plugin, config: Option<Arc<str>>, deadline: Duration) -> Store<PluginState> {
+        let state = PluginState {
+            // No preopens, no environment, no network: stdio only (to the
+            // void), clocks and randomness.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                cap: self.limits.memory_bytes,
+                hit: false,
+            },
+            plugin: plugin.name.clone(),
+            config_json: config.or_else(|| plugin.config_json.clone()),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(deadline));
+        store
+    }
+
+    /// Run a policy decision in a fresh instance. `config` (the route's policy
+    /// config) replaces the plugin's own config when given.
+    pub async fn route(
+        &self,
+        plugin: &Plugin,
+        config: Option<Arc<str>>,
+        view: RequestView,
+        candidates: &[Candidate],
+    ) -> Result<Result<Decision, String>, PluginError> {
+        let Pre::Policy(pre) = &plugin.pre else {
+            return Err(bad_return(plugin, "not a policy plugin"));
+        };
+        let deadline = self.limits.policy_deadline;
+        let mut store = self.store(plugin, config, deadline);
+        let result = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let view = store.data_mut().table.push(view)?;
+            instance
+                .switchyard_plugin_policy()
+                .call_route(&mut store, view, candidates)
+                .await
+        }
+        .await;
+        result.map_err(|e| classify_trap(plugin, &store, e, deadline))
+    }
+
+    /// Instantiate an adapter for one upstream attempt.
+    pub async fn adapter(&self, plugin: &Arc<Plugin>) -> Result<AdapterInstance, PluginError> {
+        let Pre::Adapter(pre) = &plugin.pre else {
+            return Err(bad_return(plugin, "not an adapter plugin"));
+        };
+        let deadline = self.limits.adapter_deadline;
+        let mut store = self.store(plugin, None, deadline);
+        match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(AdapterInstance {
+                store,
+                bindings,
+                plugin: plugin.clone(),
+                deadline,
+            }),
+            Err(e) => Err(classify_trap(plugin, &store, e, deadline)),
+        }
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_millis() as u64).div_ceil(EPOCH_TICK.as_millis().max(1) as u64) + 1
+}
+
+#[allow(unsafe_code)]
+fn load_precompiled(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output.
+    // Files in the cache directory are written only by `Runtime::compile`
+    // (atomically, via rename) and are named by the sha256 of their source and
+    // the engine's compatibility hash, so a file is only ever read by an
+    // engine that can run it. The cache directory must not be writable by
+    // anyone the gateway does not trust.
+    unsafe { Component::deserialize_file(engine, path) }.map_err(anyhow::Error::from)
+}
+
+fn bad_return(plugin: &Plugin, message: &str) -> PluginError {
+    PluginError::BadReturn {
+        plugin: plugin.name.to_string(),
+        message: message.to_owned(),
+    }
+}
+
+fn classify_trap(
+    plugin: &Plugin,
+    store: &Store<PluginState>,
+    e: wasmtime::Error,
+    deadline: Duration,
+) -> PluginError {
+    let name = plugin.name.to_string();
+    if store.data().limiter.hit {
+        return PluginError::MemoryLimit {
+            plugin: name,
+            mib: store.data().limiter.cap >> 20,
+        };
+    }
+    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+        return PluginError::Deadline {
+            plugin: name,
+            ms: deadline.as_millis() as u64,
+        };
+    }
+    PluginError::Trap {
+        plugin: name,
+        message: format!("{e:#}"),
+    }
+}
+
+/// An adapter instance serving one upstream attempt, and the stream decoder
+/// of that attempt if it streams. Dropped when the attempt ends.
+pub struct AdapterInstance {
+    store: Store<PluginState>,
+    bindings: bindings::adapter::AdapterPlugin,
+    plugin: Arc<Plugin>,
+    deadline: Duration,
+}
+
+/// A stream decoder living in an [`AdapterInstance`].
+#[derive(Clone, Copy)]
+pub struct DecoderHandle(ResourceAny);
+
+impl AdapterInstance {
+    /// The adapter plugin this instance runs.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(ticks(self.deadline));
+    }
+
+    fn fail(&self, e: wasmtime::Error) -> PluginError {
+        classify_trap(&self.plugin, &self.store, e, self.deadline)
+    }
+
+    /// `adapter.info`.
+    pub async fn info(&mut self) -> Result<AdapterInfo, PluginError> {
+        self.arm();
+        let r = self.bindings.switchyard_plugin_adapter().call_info(&mut self.store).await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// `adapter.build-request`.
+    pub async fn build_request(
+        &mut self,
+        req: &ChatRequest,
+        target: &Target,
+    ) -> Result<Result<HttpRequest, ProviderError>, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .call_build_request(&mut self.store, req, target)
+            .await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// `adapter.parse-response`.
+    pub async fn parse_response(
+        &mut self,
+        resp: &HttpResponse,
+        target: &Target,
+    ) -> Result<Result<ChatResponse, ProviderError>, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .call_parse_response(&mut self.store, resp, target)
+            .await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// `adapter.classify-error`.
+    pub async fn classify_error(&mut self, resp: &HttpResponse) -> Result<ProviderError, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .call_classify_error(&mut self.store, resp)
+            .await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// Create the attempt's stream decoder.
+    pub async fn stream_decoder(&mut self, target: &Target) -> Result<DecoderHandle, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .stream_decoder()
+            .call_constructor(&mut self.store, target)
+            .await;
+        r.map(DecoderHandle).map_err(|e| self.fail(e))
+    }
+
+    /// Feed stream bytes to the decoder.
+    pub async fn feed(
+        &mut self,
+        decoder: DecoderHandle,
+        bytes: &[u8],
+    ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .stream_decoder()
+            .call_feed(&mut self.store, decoder.0, bytes)
+            .await;
+        r.map_err(|e| self.fail(e))
+    }
+
+    /// Tell the decoder the stream ended.
+    pub async fn finish(
+        &mut self,
+        decoder: DecoderHandle,
+    ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
+        self.arm();
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .stream_decoder()
+            .call_finish(&mut self.store, decoder.0)
+            .await;
+        r.map_err(|e| self.fail(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

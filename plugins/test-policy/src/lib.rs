@@ -1,0 +1,65 @@
+//! A policy for the host's runtime tests. Its plugin config picks a behaviour,
+//! including hostile ones: `{"mode":"reverse"}` (a well-behaved policy),
+//! `"trap"`, `"loop"` (never returns), `"alloc"` (grows memory without bound),
+//! `"bad-index"` (returns a candidate index that does not exist), `"error"`
+//! (returns an error value), `"echo-view"` (puts what it read of the request
+//! view into labels).
+
+wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
+
+use exports::switchyard::plugin::policy::{Attempt, Candidate, Decision, Guest};
+use switchyard::plugin::host;
+use switchyard::plugin::request::RequestView;
+
+struct TestPolicy;
+
+fn attempt(i: u32) -> Attempt {
+    Attempt { candidate: i, timeout_ms: None, max_tokens: None, temperature: None }
+}
+
+impl Guest for TestPolicy {
+    fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+        let cfg: serde_json::Value = host::config_json()
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default();
+        let mode = cfg.get("mode").and_then(|m| m.as_str()).unwrap_or("reverse");
+        host::log(host::LogLevel::Debug, &format!("test-policy mode {mode}"));
+        match mode {
+            "trap" => panic!("test-policy asked to trap"),
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hog: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hog.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hog);
+                }
+            }
+            "bad-index" => Ok(Decision { attempts: vec![attempt(candidates.len() as u32 + 7)], labels: vec![] }),
+            "error" => Err("test-policy refuses".into()),
+            "echo-view" => Ok(Decision {
+                attempts: vec![attempt(0)],
+                labels: vec![
+                    ("model".into(), req.model()),
+                    ("messages".into(), req.message_count().to_string()),
+                    ("last-user".into(), req.last_user_message().unwrap_or_default()),
+                    ("tokens".into(), req.token_estimate().to_string()),
+                    ("tools".into(), req.has_tools().to_string()),
+                    ("images".into(), req.has_images().to_string()),
+                    ("stream".into(), req.stream().to_string()),
+                    ("meta".into(), format!("{:?}", req.metadata())),
+                ],
+            }),
+            _ => Ok(Decision {
+                attempts: (0..candidates.len() as u32).rev().map(attempt).collect(),
+                labels: vec![("policy".into(), "reverse".into())],
+            }),
+        }
+    }
+}
+
+export!(TestPolicy);

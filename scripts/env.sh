@@ -1,0 +1,4 @@
+# Shared settings of the scripts: one stable cargo target directory outside
+# the clone (so CI and later runs reuse builds) and the test virtualenv.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard/target}"
+export SWITCHYARD_VENV="${SWITCHYARD_VENV:-$HOME/.cache/switchyard/venv}"

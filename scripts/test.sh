@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run every test: the Rust unit and runtime tests, then the end-to-end tests
+# that drive the real binary with the official SDKs. Everything is built in
+# release mode (one build serves both, and Cranelift is never slow here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+scripts/setup.sh --test
+cargo build --release --bin switchyard
+cargo test --release --workspace
+(cd plugins && cargo test --release -p openai-wire)
+export SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard"
+"$SWITCHYARD_VENV/bin/python" -m pytest -q tests "$@"

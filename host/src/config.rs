@@ -437,7 +437,7 @@ mod tests {
     fn bad_references_name_the_key() {
         let c = Config::parse(&GOOD.replace("provider = \"up\"", "provider = \"nope\"")).unwrap();
         let e = c.validate(&all_plugins).unwrap_err().to_string();
-        assert!(e.starts_with("models.\"m-1\".provider"), "{e}");
+        assert!(e.starts_with("models.m-1.provider"), "{e}");
         let c = Config::parse(&GOOD.replace("[\"m-1\"]", "[\"m-1\", \"m-2\"]")).unwrap();
         let e = c.validate(&all_plugins).unwrap_err().to_string();
         assert!(e.starts_with("routes.main.models[1]"), "{e}");

@@ -1,0 +1,343 @@
+"""Fixtures for the end-to-end tests: real `switchyard` processes (the gateway
+and `mock-upstream` providers) on 127.0.0.1, driven with the official `openai`
+SDK.
+
+* ``mock_upstream(*flags)`` starts ``switchyard mock-upstream`` and returns a
+  :class:`Mock` (``.url`` is the provider base URL ending in ``/v1``,
+  ``.stats()`` reads ``GET /mock/stats``).
+* ``gateway(providers=..., models=..., routes=...)`` writes a config into the
+  test's tmp dir, starts ``switchyard serve`` and returns a :class:`Gateway`
+  (``.url``, ``.client()``, ``.http``).
+* ``default_gateway()`` starts ``switchyard serve`` without a config.
+* ``run_check(config_text)`` runs ``switchyard check``.
+
+Every process is killed at the end of the test that started it. Components are
+compiled once per session into a shared cache dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+try:  # the openai SDK of this venv ships httpx under the name httpx2
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - older SDKs depend on plain httpx
+    import httpx  # type: ignore[no-redef]
+
+import openai
+
+BIN = os.environ.get("SWITCHYARD_BIN", "/root/.cache/switchyard/target/release/switchyard")
+STARTUP_TIMEOUT = 30.0
+LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
+
+# Variables that would change what the gateway serves or where traffic goes.
+_SCRUB = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+
+
+def _base_env(cache_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["SWITCHYARD_CACHE_DIR"] = str(cache_dir)
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    env.setdefault("SWITCHYARD_LOG", "info")
+    return env
+
+
+class Proc:
+    """A started switchyard process whose stdout is watched for `listening on`."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path):
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.popen = subprocess.Popen(
+            [BIN, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
+        )
+        self._lines: "queue.Queue[str | None]" = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            self._lines.put(raw.decode("utf-8", "replace"))
+        self._lines.put(None)
+
+    def wait_listening(self, timeout: float = STARTUP_TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(
+                    f"`switchyard {' '.join(self.args)}` did not print `listening on` within {timeout}s;"
+                    f" stdout={seen!r}\nstderr:\n{self.stderr()}"
+                )
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.popen.wait(timeout=5)
+                raise RuntimeError(
+                    f"`switchyard {' '.join(self.args)}` exited with {self.popen.returncode} before listening;"
+                    f" stdout={seen!r}\nstderr:\n{self.stderr()}"
+                )
+            seen.append(line)
+            m = LISTENING.search(line)
+            if m:
+                return m.group(1)
+
+    def stderr(self) -> str:
+        try:
+            self._log.flush()
+            return self.log_path.read_text(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            # The gateway drains open requests on SIGTERM (up to 30 s); tests
+            # leave hanging upstreams behind, so do not wait long.
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+                self.popen.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        self._log.close()
+
+
+@dataclass
+class Mock:
+    proc: Proc
+    addr: str
+
+    @property
+    def url(self) -> str:
+        """The provider base URL (what a config's `base_url` takes)."""
+        return f"http://{self.addr}/v1"
+
+    def stats(self) -> dict[str, int]:
+        r = httpx.get(f"http://{self.addr}/mock/stats", timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+
+@dataclass
+class Gateway:
+    proc: Proc
+    addr: str
+    config_path: Path | None = None
+    _clients: list[Any] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.addr}"
+
+    def client(self, api_key: str = "unused", timeout: float = 20.0) -> openai.OpenAI:
+        c = openai.OpenAI(base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, timeout=timeout)
+        self._clients.append(c)
+        return c
+
+    def post(self, body: Any, **kw: Any) -> Any:
+        """A raw POST /v1/chat/completions (bytes/str are sent as they are)."""
+        if isinstance(body, (bytes, str)):
+            content = body
+        else:
+            content = json.dumps(body)
+        headers = {"content-type": "application/json", **kw.pop("headers", {})}
+        return httpx.post(
+            f"{self.url}/v1/chat/completions", content=content, headers=headers, timeout=kw.pop("timeout", 20), **kw
+        )
+
+    def get(self, path: str) -> Any:
+        return httpx.get(f"{self.url}{path}", timeout=10)
+
+    def close_clients(self) -> None:
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def _toml_table(header: str, values: dict[str, Any]) -> str:
+    lines = [f"[{header}]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def make_config(
+    *,
+    cache_dir: Path,
+    providers: dict[str, dict[str, Any]],
+    models: dict[str, dict[str, Any]],
+    routes: dict[str, dict[str, Any]] | None = None,
+    server: dict[str, Any] | None = None,
+) -> str:
+    """TOML text of a gateway config. A provider's `adapter` defaults to openai."""
+    parts = ['listen = "127.0.0.1:0"\n', _toml_table("plugins", {"cache_dir": str(cache_dir)})]
+    if server:
+        parts.append(_toml_table("server", server))
+    for name, p in providers.items():
+        parts.append(_toml_table(f"providers.{json.dumps(name)}", {"adapter": "openai", **p}))
+    for name, m in models.items():
+        parts.append(_toml_table(f"models.{json.dumps(name)}", m))
+    for name, r in (routes or {}).items():
+        parts.append(_toml_table(f"routes.{json.dumps(name)}", {"policy": "ordered", **r}))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("switchyard-cache")
+    return d
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _binary_exists() -> None:
+    if not os.access(BIN, os.X_OK):
+        pytest.fail(f"switchyard binary not found or not executable at {BIN} (set SWITCHYARD_BIN)")
+
+
+@pytest.fixture
+def procs(request: pytest.FixtureRequest):
+    started: list[Proc] = []
+    yield started
+    failed = getattr(request.node, "rep_call", None)
+    for p in reversed(started):
+        p.stop()
+    if failed is not None and failed.failed:
+        for p in started:
+            print(f"\n--- stderr of switchyard {' '.join(p.args)} ---\n{p.stderr()}")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def mock_upstream(procs: list[Proc], tmp_path: Path, cache_dir: Path) -> Callable[..., Mock]:
+    counter = iter(range(1000))
+
+    def start(*flags: str | int | float) -> Mock:
+        args = ["mock-upstream", "--listen", "127.0.0.1:0", *[str(f) for f in flags]]
+        p = Proc(args, _base_env(cache_dir), tmp_path / f"mock-{next(counter)}.log")
+        procs.append(p)
+        return Mock(p, p.wait_listening())
+
+    return start
+
+
+@pytest.fixture
+def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
+    counter = iter(range(1000))
+    gws: list[Gateway] = []
+
+    def start(
+        *,
+        providers: dict[str, dict[str, Any]],
+        models: dict[str, dict[str, Any]],
+        routes: dict[str, dict[str, Any]] | None = None,
+        server: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Gateway:
+        n = next(counter)
+        path = tmp_path / f"gateway-{n}.toml"
+        path.write_text(
+            make_config(cache_dir=cache_dir, providers=providers, models=models, routes=routes, server=server)
+        )
+        full_env = {**_base_env(cache_dir), **(env or {})}
+        p = Proc(["serve", "--config", str(path)], full_env, tmp_path / f"gateway-{n}.log")
+        procs.append(p)
+        gw = Gateway(p, p.wait_listening(), path)
+        gws.append(gw)
+        return gw
+
+    yield start
+    for gw in gws:
+        gw.close_clients()
+
+
+@pytest.fixture
+def default_gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
+    gws: list[Gateway] = []
+
+    def start() -> Gateway:
+        p = Proc(["serve", "--listen", "127.0.0.1:0"], _base_env(cache_dir), tmp_path / "default-gateway.log")
+        procs.append(p)
+        gw = Gateway(p, p.wait_listening())
+        gws.append(gw)
+        return gw
+
+    yield start
+    for gw in gws:
+        gw.close_clients()
+
+
+@pytest.fixture
+def config_text(cache_dir: Path) -> Callable[..., str]:
+    """`make_config` with the session's component cache filled in."""
+
+    def build(**kw: Any) -> str:
+        return make_config(cache_dir=cache_dir, **kw)
+
+    return build
+
+
+@pytest.fixture
+def run_check(tmp_path: Path, cache_dir: Path):
+    def run(config_text: str, name: str = "check.toml") -> subprocess.CompletedProcess[str]:
+        path = tmp_path / name
+        path.write_text(config_text)
+        return subprocess.run(
+            [BIN, "check", "--config", str(path)],
+            env=_base_env(cache_dir),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run

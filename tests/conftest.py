@@ -116,7 +116,8 @@ class Proc:
 
     def stderr(self) -> str:
         try:
-            self._log.flush()
+            if not self._log.closed:
+                self._log.flush()
             return self.log_path.read_text(errors="replace")[-8000:]
         except OSError:
             return ""
@@ -168,10 +169,10 @@ class Gateway:
 
     def post(self, body: Any, **kw: Any) -> Any:
         """A raw POST /v1/chat/completions (bytes/str are sent as they are)."""
-        if isinstance(body, (bytes, str)):
-            content = body
-        else:
+        if isinstance(body, (dict, list)):
             content = json.dumps(body)
+        else:  # bytes, str or an iterator of bytes (sent chunked)
+            content = body
         headers = {"content-type": "application/json", **kw.pop("headers", {})}
         return httpx.post(
             f"{self.url}/v1/chat/completions", content=content, headers=headers, timeout=kw.pop("timeout", 20), **kw

@@ -124,8 +124,6 @@ def test_streaming_with_usage(gateway, mock_upstream):
 def test_streaming_without_usage(gateway, mock_upstream):
     up = mock_upstream()
     gw = one_good_gateway(gateway, up)
-    with gw.client().chat.completions.with_raw_response.create(model="main", messages=user(), stream=True) as _:
-        pass
     raw = gw.client().chat.completions.with_raw_response.create(model="main", messages=user(), stream=True)
     assert raw.headers["content-type"].startswith("text/event-stream")
     assert raw.headers["x-switchyard-model"] == "m-good"
@@ -222,7 +220,7 @@ def test_429_fails_over_to_healthy(gateway, mock_upstream):
 
 
 def test_mid_stream_break_raises_api_error(gateway, mock_upstream):
-    up = mock_upstream("--break-after", 2, "--chunk-delay-ms", 5)
+    up = mock_upstream("--break-after", 2, "--chunk-delay-ms", 20)
     gw = one_good_gateway(gateway, up)
     stream = gw.client().chat.completions.create(model="main", messages=user(), stream=True)
     got: list[str] = []
@@ -241,7 +239,9 @@ def test_mid_stream_break_raises_api_error(gateway, mock_upstream):
 
 
 def test_mid_stream_break_raw_has_error_event_and_no_done(gateway, mock_upstream):
-    up = mock_upstream("--break-after", 2)
+    # The chunk delay makes the mock flush each chunk: without it hyper drops
+    # the buffered chunks with the reset and nothing arrives before the break.
+    up = mock_upstream("--break-after", 2, "--chunk-delay-ms", 20)
     gw = one_good_gateway(gateway, up)
     body = {"model": "main", "messages": user(), "stream": True}
     with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, timeout=20) as r:
@@ -578,18 +578,22 @@ def test_check_good_config(run_check, config_text):
     assert "1 providers" in r.stdout and "1 models" in r.stdout and "1 routes" in r.stdout
 
 
-def test_check_bad_references_name_the_key(run_check, config_text):
+def test_check_bad_provider_reference_names_the_key(run_check, config_text):
     r = run_check(_check_config(config_text, models={"m-1": {"provider": "nope"}}))
     assert r.returncode == 1
+    assert r.stdout == ""
     assert r.stderr.startswith("switchyard: "), r.stderr
-    assert 'models."m-1".provider' in r.stderr
-    assert "nope" in r.stderr
+    assert "no provider named `nope`" in r.stderr, r.stderr
+    # The documented key path quotes the model name: models."m-1".provider
+    assert 'switchyard: models."m-1".provider: ' in r.stderr, r.stderr
 
+
+def test_check_bad_route_reference_names_the_key(run_check, config_text):
     r = run_check(_check_config(config_text, routes={"main": {"models": ["m-1", "m-2"]}}))
     assert r.returncode == 1
-    assert "routes.main.models[1]" in r.stderr
-    assert "m-2" in r.stderr
     assert r.stdout == ""
+    assert r.stderr.startswith("switchyard: routes.main.models[1]: "), r.stderr
+    assert "no model named `m-2`" in r.stderr
 
 
 def test_check_unknown_key_is_named(run_check, config_text):

@@ -1,1 +1,111 @@
-fn main() {}
+//! Per-call plugin cost: a fresh instance per call (what the router does)
+//! against a reused instance, for the `ordered` policy and the `openai`
+//! adapter. Prints median and p99 in microseconds.
+//!
+//! `cargo bench --bench runtime`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard::gateway::embedded::EMBEDDED;
+use switchyard::runtime::{
+    BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions, types::Target,
+};
+
+const N: usize = 5_000;
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6;
+    println!("{name:<44} median {:>7.1} µs   p99 {:>7.1} µs", at(0.5), at(0.99));
+}
+
+fn candidates() -> Vec<Candidate> {
+    (0..3)
+        .map(|i| Candidate {
+            model: format!("model-{i}"),
+            provider: "p".into(),
+            capabilities: vec!["tools".into()],
+            context_window: 128_000,
+            input_price: 1.0,
+            output_price: 2.0,
+            stats: ModelStats {
+                requests: 10,
+                latency_ewma_ms: 100.0,
+                ttft_ewma_ms: 20.0,
+                error_rate: 0.0,
+                in_flight: 1,
+                breaker: BreakerState::Closed,
+            },
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let runtime = Runtime::new(RuntimeOptions::default())?;
+        let bytes = |n: &str| EMBEDDED.iter().find(|(name, _)| *name == n).map(|(_, b)| *b).unwrap_or_default();
+        let ordered = runtime.load("ordered", PluginSource::Embedded, bytes("ordered"), None)?;
+        let openai = Arc::new(runtime.load("openai", PluginSource::Embedded, bytes("openai"), None)?);
+        let body = br#"{"model":"default","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"temperature":0.2,"max_tokens":64}"#;
+        let req = Arc::new(switchyard::proxy::openai::parse_request(body).map_err(|e| anyhow::anyhow!(e.message))?);
+        let view = || RequestView {
+            request: req.clone(),
+            token_estimate: 20,
+            metadata: Arc::new(vec![]),
+        };
+        let cands = candidates();
+        let target = Target {
+            provider: "openai".into(),
+            base_url: "https://api.openai.com/v1".into(),
+            upstream_model: "gpt-4o-mini".into(),
+            options_json: None,
+        };
+        println!("{N} calls each (wasmtime 48, pooling allocator, epoch deadline, memory cap)");
+
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            runtime.route(&ordered, None, view(), &cands).await?.map_err(anyhow::Error::msg)?;
+            s.push(t.elapsed());
+        }
+        report("policy ordered: fresh instance + route", s);
+
+        let mut inst = runtime.policy(&ordered, None).await?;
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            inst.route(view(), &cands).await?.map_err(anyhow::Error::msg)?;
+            s.push(t.elapsed());
+        }
+        report("policy ordered: reused instance, route", s);
+
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            let mut a = runtime.adapter(&openai).await?;
+            a.build_request(&req, &target).await?.map_err(|e| anyhow::anyhow!(e.message))?;
+            s.push(t.elapsed());
+        }
+        report("adapter openai: fresh instance + build", s);
+
+        let mut a = runtime.adapter(&openai).await?;
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            a.build_request(&req, &target).await?.map_err(|e| anyhow::anyhow!(e.message))?;
+            s.push(t.elapsed());
+        }
+        report("adapter openai: reused instance, build", s);
+
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            let _ = runtime.adapter(&openai).await?;
+            s.push(t.elapsed());
+        }
+        report("adapter openai: instantiate only", s);
+        Ok(())
+    })
+}

@@ -459,21 +459,28 @@ impl Runtime {
         view: RequestView,
         candidates: &[Candidate],
     ) -> Result<Result<Decision, String>, PluginError> {
+        let mut instance = self.policy(plugin, config).await?;
+        instance.route(view, candidates).await
+    }
+
+    /// Instantiate a policy. One instance may serve several decisions (a
+    /// reuse pool for heavy guests); the router uses one per decision.
+    pub async fn policy(&self, plugin: &Plugin, config: Option<Arc<str>>) -> Result<PolicyInstance, PluginError> {
         let Pre::Policy(pre) = &plugin.pre else {
             return Err(bad_return(plugin, "not a policy plugin"));
         };
         let deadline = self.limits.policy_deadline;
         let mut store = self.store(plugin, config, deadline);
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            let view = store.data_mut().table.push(view)?;
-            instance
-                .switchyard_plugin_policy()
-                .call_route(&mut store, view, candidates)
-                .await
+        match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => Ok(PolicyInstance {
+                store,
+                bindings,
+                name: plugin.name.clone(),
+                deadline,
+                poisoned: false,
+            }),
+            Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
         }
-        .await;
-        result.map_err(|e| classify_trap(plugin, &store, e, deadline))
     }
 
     /// Instantiate an adapter for one upstream attempt.
@@ -490,8 +497,47 @@ impl Runtime {
                 plugin: plugin.clone(),
                 deadline,
             }),
-            Err(e) => Err(classify_trap(plugin, &store, e, deadline)),
+            Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
         }
+    }
+}
+
+/// A policy instance. After a trap it refuses further calls: a trapped
+/// instance cannot be entered again.
+pub struct PolicyInstance {
+    store: Store<PluginState>,
+    bindings: bindings::policy::PolicyPlugin,
+    name: Arc<str>,
+    deadline: Duration,
+    poisoned: bool,
+}
+
+impl PolicyInstance {
+    /// Decide the attempts for one request.
+    pub async fn route(
+        &mut self,
+        view: RequestView,
+        candidates: &[Candidate],
+    ) -> Result<Result<Decision, String>, PluginError> {
+        if self.poisoned {
+            return Err(PluginError::Trap {
+                plugin: self.name.to_string(),
+                message: "instance trapped earlier and was not replaced".into(),
+            });
+        }
+        self.store.set_epoch_deadline(ticks(self.deadline));
+        let result = async {
+            let view = self.store.data_mut().table.push(view)?;
+            self.bindings
+                .switchyard_plugin_policy()
+                .call_route(&mut self.store, view, candidates)
+                .await
+        }
+        .await;
+        result.map_err(|e| {
+            self.poisoned = true;
+            classify_trap(&self.name, &self.store, e, self.deadline)
+        })
     }
 }
 
@@ -517,13 +563,8 @@ fn bad_return(plugin: &Plugin, message: &str) -> PluginError {
     }
 }
 
-fn classify_trap(
-    plugin: &Plugin,
-    store: &Store<PluginState>,
-    e: wasmtime::Error,
-    deadline: Duration,
-) -> PluginError {
-    let name = plugin.name.to_string();
+fn classify_trap(plugin: &str, store: &Store<PluginState>, e: wasmtime::Error, deadline: Duration) -> PluginError {
+    let name = plugin.to_owned();
     if store.data().limiter.hit {
         return PluginError::MemoryLimit {
             plugin: name,
@@ -566,7 +607,7 @@ impl AdapterInstance {
     }
 
     fn fail(&self, e: wasmtime::Error) -> PluginError {
-        classify_trap(&self.plugin, &self.store, e, self.deadline)
+        classify_trap(&self.plugin.name, &self.store, e, self.deadline)
     }
 
     /// `adapter.info`.

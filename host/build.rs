@@ -81,14 +81,18 @@ fn run() -> Result<(), String> {
     }
 
     let wasm_dir = guest_target.join("wasm32-wasip2").join("release");
-    let mut embedded = String::from("/// First-party plugins built into the binary: (name, component bytes).\n");
+    let mut embedded =
+        String::from("/// First-party plugins built into the binary: (name, component bytes).\n");
     embedded.push_str("pub const EMBEDDED: &[(&str, &[u8])] = &[\n");
     let mut tests = String::from("/// Test plugins, by name and path of their component.\n");
     tests.push_str("#[allow(dead_code)]\npub const TEST_PLUGINS: &[(&str, &str)] = &[\n");
     for c in &crates {
         let file = wasm_dir.join(format!("{}.wasm", c.replace('-', "_")));
         if !file.exists() {
-            return Err(format!("plugin `{c}` built but {} is missing", file.display()));
+            return Err(format!(
+                "plugin `{c}` built but {} is missing",
+                file.display()
+            ));
         }
         // Copy into OUT_DIR so the embedded bytes are the ones of this build.
         let copy = out_dir.join(format!("{c}.wasm"));
@@ -103,7 +107,8 @@ fn run() -> Result<(), String> {
     embedded.push_str("];\n");
     tests.push_str("];\n");
     embedded.push_str(&tests);
-    std::fs::write(out_dir.join("plugins.rs"), embedded).map_err(|e| format!("writing plugins.rs: {e}"))?;
+    std::fs::write(out_dir.join("plugins.rs"), embedded)
+        .map_err(|e| format!("writing plugins.rs: {e}"))?;
     Ok(())
 }
 
@@ -114,7 +119,8 @@ fn env(k: &str) -> Result<String, String> {
 /// Plugin crates: directories under `plugins/` whose manifest builds a cdylib.
 fn guest_crates(plugins: &Path) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(plugins).map_err(|e| format!("reading {}: {e}", plugins.display()))?;
+    let entries =
+        std::fs::read_dir(plugins).map_err(|e| format!("reading {}: {e}", plugins.display()))?;
     for entry in entries.flatten() {
         let manifest = entry.path().join("Cargo.toml");
         let Ok(text) = std::fs::read_to_string(&manifest) else {

@@ -1,1 +1,207 @@
-fn main() {}
+//! The gateway's added latency and throughput, measured side by side against
+//! `mock-upstream` directly in one run: the same load driver, the same body,
+//! alternating rounds so machine noise hits both alike.
+//!
+//! `cargo bench --bench proxy` (env `BENCH_SECS`, default 5, sets the length
+//! of each throughput round).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":16}"#;
+const STREAM_BODY: &str = r#"{"model":"MODEL","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Tell me about the capital of France in a few words please."}]}"#;
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> anyhow::Result<(Proc, String)> {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("SWITCHYARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow::anyhow!("unexpected first line: {line}"))?
+        .to_owned();
+    Ok((Proc(child), addr))
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    let mut conn = hyper_util::client::legacy::connect::HttpConnector::new();
+    conn.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(conn)
+}
+
+async fn one(client: &HttpClient, url: &str, body: &Bytes) -> anyhow::Result<usize> {
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))?;
+    let resp = client.request(req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(bytes.len())
+}
+
+fn pct(samples: &mut [Duration], q: f64) -> f64 {
+    samples.sort();
+    samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6
+}
+
+async fn latency(
+    client: &HttpClient,
+    url: &str,
+    body: &Bytes,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        one(client, url, body).await?;
+        out.push(t.elapsed());
+    }
+    Ok(out)
+}
+
+async fn throughput(url: &str, body: &Bytes, conns: usize, secs: f64) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        // One client per task: one keep-alive connection each.
+        let client = client();
+        let (url, body, done, stop) = (url.to_owned(), body.clone(), done.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                one(&client, &url, &body).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = t.elapsed().as_secs_f64();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(n as f64 / elapsed)
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let (_mock, mock_addr) = spawn(&["mock-upstream", "--reply", "Paris."])?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+[providers.mock]
+adapter = "openai"
+base_url = "http://{mock_addr}/v1"
+[models.direct]
+provider = "mock"
+[models.backup]
+provider = "mock"
+[routes.routed]
+policy = "ordered"
+models = ["direct", "backup"]
+"#
+        ),
+    )?;
+    let config = config.to_string_lossy().into_owned();
+    let (_gw, gw_addr) = spawn(&["serve", "--config", &config])?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let c = client();
+        let direct_url = format!("http://{mock_addr}/v1/chat/completions");
+        let gw_url = format!("http://{gw_addr}/v1/chat/completions");
+        let body = |m: &str| Bytes::from(BODY.replace("MODEL", m));
+        let sbody = |m: &str| Bytes::from(STREAM_BODY.replace("MODEL", m));
+        let cases = [
+            ("mock-upstream directly", direct_url.clone(), body("direct")),
+            ("gateway, model (adapter only)", gw_url.clone(), body("direct")),
+            ("gateway, route (policy + adapter)", gw_url.clone(), body("routed")),
+        ];
+        let stream_cases = [
+            ("stream: mock-upstream directly", direct_url.clone(), sbody("direct")),
+            ("stream: gateway, route", gw_url.clone(), sbody("routed")),
+        ];
+        // Warm up connections, caches and the allocator.
+        for (_, url, b) in cases.iter().chain(stream_cases.iter()) {
+            latency(&c, url, b, 300).await?;
+        }
+
+        println!("concurrency 1, keep-alive, 5 alternating rounds of 1000 requests");
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); cases.len() + stream_cases.len()];
+        for _ in 0..5 {
+            for (i, (_, url, b)) in cases.iter().chain(stream_cases.iter()).enumerate() {
+                samples[i].extend(latency(&c, url, b, 1000).await?);
+            }
+        }
+        let mut medians = Vec::new();
+        for (i, (name, _, _)) in cases.iter().chain(stream_cases.iter()).enumerate() {
+            let s = &mut samples[i];
+            let (p50, p99) = (pct(s, 0.5), pct(s, 0.99));
+            medians.push(p50);
+            println!("  {name:<36} median {p50:>8.1} µs   p99 {p99:>8.1} µs");
+        }
+        println!(
+            "  added by the gateway (median): model {:.1} µs, route {:.1} µs, stream route {:.1} µs",
+            medians[1] - medians[0],
+            medians[2] - medians[0],
+            medians[4] - medians[3]
+        );
+
+        println!("concurrency 64, keep-alive, {secs} s per round, 2 alternating rounds");
+        let mut rates = vec![0.0; cases.len()];
+        for _ in 0..2 {
+            for (i, (_, url, b)) in cases.iter().enumerate() {
+                rates[i] += throughput(url, b, 64, secs).await? / 2.0;
+            }
+        }
+        for (i, (name, _, _)) in cases.iter().enumerate() {
+            println!("  {name:<36} {:>9.0} req/s  ({:.2}x direct)", rates[i], rates[i] / rates[0]);
+        }
+        anyhow::Ok(())
+    })
+}

@@ -9,15 +9,22 @@ use std::time::{Duration, Instant};
 
 use switchyard::gateway::embedded::EMBEDDED;
 use switchyard::runtime::{
-    BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions, types::Target,
+    BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions,
+    types::Target,
 };
 
 const N: usize = 5_000;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6;
-    println!("{name:<44} median {:>7.1} µs   p99 {:>7.1} µs", at(0.5), at(0.99));
+    let at = |q: f64| {
+        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6
+    };
+    println!(
+        "{name:<44} median {:>7.1} µs   p99 {:>7.1} µs",
+        at(0.5),
+        at(0.99)
+    );
 }
 
 fn candidates() -> Vec<Candidate> {
@@ -42,7 +49,9 @@ fn candidates() -> Vec<Candidate> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let runtime = Runtime::new(RuntimeOptions::default())?;
         let bytes = |n: &str| EMBEDDED.iter().find(|(name, _)| *name == n).map(|(_, b)| *b).unwrap_or_default();

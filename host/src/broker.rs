@@ -69,7 +69,8 @@ impl Broker {
         req: HttpRequest,
         first_byte: Duration,
     ) -> Result<reqwest::Response, SendError> {
-        let host = url_host(&req.url).ok_or_else(|| SendError::Invalid(format!("`{}` is not an http(s) URL", req.url)))?;
+        let host = url_host(&req.url)
+            .ok_or_else(|| SendError::Invalid(format!("`{}` is not an http(s) URL", req.url)))?;
         if !allowed(provider, &host) {
             return Err(SendError::Denied {
                 provider: provider_name.to_owned(),
@@ -78,7 +79,8 @@ impl Broker {
         }
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| SendError::Invalid(format!("bad method `{}`", req.method)))?;
-        let mut url = reqwest::Url::parse(&req.url).map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?;
+        let mut url = reqwest::Url::parse(&req.url)
+            .map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?;
         let mut builder_headers = reqwest::header::HeaderMap::with_capacity(req.headers.len() + 1);
         for (k, v) in &req.headers {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
@@ -97,14 +99,19 @@ impl Broker {
                 AuthScheme::None => {}
                 AuthScheme::Bearer => {
                     let v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                        .map_err(|_| SendError::Invalid("the API key is not a valid header value".into()))?;
+                        .map_err(|_| {
+                            SendError::Invalid("the API key is not a valid header value".into())
+                        })?;
                     builder_headers.insert(reqwest::header::AUTHORIZATION, v);
                 }
                 AuthScheme::Header(name) => {
-                    let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| SendError::Invalid(format!("bad auth header name `{name}`")))?;
-                    let v = reqwest::header::HeaderValue::from_str(key)
-                        .map_err(|_| SendError::Invalid("the API key is not a valid header value".into()))?;
+                    let name =
+                        reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                            SendError::Invalid(format!("bad auth header name `{name}`"))
+                        })?;
+                    let v = reqwest::header::HeaderValue::from_str(key).map_err(|_| {
+                        SendError::Invalid("the API key is not a valid header value".into())
+                    })?;
                     builder_headers.insert(name, v);
                 }
                 AuthScheme::Query(param) => {
@@ -121,7 +128,9 @@ impl Broker {
             .map_err(|e| SendError::Invalid(e.to_string()))?;
         match tokio::time::timeout(first_byte, self.client.execute(request)).await {
             Err(_) => Err(SendError::Timeout(first_byte.as_millis() as u64)),
-            Ok(Err(e)) if e.is_connect() => Err(SendError::Connect(format!("{host} ({})", root_cause(&e)))),
+            Ok(Err(e)) if e.is_connect() => {
+                Err(SendError::Connect(format!("{host} ({})", root_cause(&e))))
+            }
             Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout(first_byte.as_millis() as u64)),
             Ok(Err(e)) => Err(SendError::Io(root_cause(&e))),
             Ok(Ok(resp)) => Ok(resp),
@@ -131,7 +140,10 @@ impl Broker {
 
 /// Read the next piece of a response body, failing after `idle` of silence.
 /// `Ok(None)` is the clean end of the body.
-pub async fn next_chunk(resp: &mut reqwest::Response, idle: Duration) -> Result<Option<Bytes>, SendError> {
+pub async fn next_chunk(
+    resp: &mut reqwest::Response,
+    idle: Duration,
+) -> Result<Option<Bytes>, SendError> {
     match tokio::time::timeout(idle, resp.chunk()).await {
         Err(_) => Err(SendError::Timeout(idle.as_millis() as u64)),
         Ok(Err(e)) => Err(SendError::Io(root_cause(&e))),
@@ -140,11 +152,17 @@ pub async fn next_chunk(resp: &mut reqwest::Response, idle: Duration) -> Result<
 }
 
 /// Read a whole body of at most `limit` bytes.
-pub async fn read_body(resp: &mut reqwest::Response, idle: Duration, limit: usize) -> Result<Vec<u8>, SendError> {
+pub async fn read_body(
+    resp: &mut reqwest::Response,
+    idle: Duration,
+    limit: usize,
+) -> Result<Vec<u8>, SendError> {
     let mut body = Vec::new();
     while let Some(chunk) = next_chunk(resp, idle).await? {
         if body.len() + chunk.len() > limit {
-            return Err(SendError::Io(format!("response body larger than {limit} bytes")));
+            return Err(SendError::Io(format!(
+                "response body larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -176,14 +194,21 @@ mod tests {
     fn provider(base: &str, allowed: &[&str]) -> ProviderConfig {
         let toml = format!(
             "adapter = \"openai\"\nbase_url = \"{base}\"\nallowed_hosts = [{}]",
-            allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(",")
+            allowed
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         toml::from_str(&toml).unwrap()
     }
 
     #[test]
     fn allowlist() {
-        let p = provider("https://api.example.com/v1", &["eu.example.com", "cdn.example.com:8443"]);
+        let p = provider(
+            "https://api.example.com/v1",
+            &["eu.example.com", "cdn.example.com:8443"],
+        );
         assert!(allowed(&p, "api.example.com:443"));
         assert!(!allowed(&p, "api.example.com:80"));
         assert!(allowed(&p, "eu.example.com:443"));
@@ -203,7 +228,10 @@ mod tests {
             body: vec![],
             auth: AuthScheme::Bearer,
         };
-        let e = b.send("p", &p, None, req, Duration::from_secs(1)).await.unwrap_err();
+        let e = b
+            .send("p", &p, None, req, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(matches!(e, SendError::Denied { .. }), "{e}");
     }
 }

@@ -86,12 +86,14 @@ mod tests {
     }
 
     fn req(messages: Vec<Message>) -> ChatRequest {
-        crate::proxy::openai::parse_request(br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#)
-            .map(|mut r| {
-                r.messages = messages;
-                r
-            })
-            .unwrap()
+        crate::proxy::openai::parse_request(
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .map(|mut r| {
+            r.messages = messages;
+            r
+        })
+        .unwrap()
     }
 
     #[test]
@@ -103,7 +105,10 @@ mod tests {
                 Role::User,
                 Content::Parts(vec![
                     ContentPart::Text("a".into()),
-                    ContentPart::Image(ImageUrl { url: "data:,".into(), detail: None }),
+                    ContentPart::Image(ImageUrl {
+                        url: "data:,".into(),
+                        detail: None,
+                    }),
                     ContentPart::Text("b".into()),
                 ]),
             ),

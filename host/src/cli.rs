@@ -74,7 +74,10 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("switchyard: cannot start the async runtime: {e}");
@@ -123,7 +126,9 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Resul
     let mut cfg = match &config {
         Some(path) => Config::load(path)?,
         None => {
-            let addr = listen.clone().unwrap_or_else(|| crate::config::DEFAULT_LISTEN.to_owned());
+            let addr = listen
+                .clone()
+                .unwrap_or_else(|| crate::config::DEFAULT_LISTEN.to_owned());
             crate::defaults::embedded_default(&addr).await?
         }
     };

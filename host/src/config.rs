@@ -238,7 +238,10 @@ fn key_err(key: impl Into<String>, message: impl Into<String>) -> anyhow::Error 
 }
 
 fn quote(name: &str) -> String {
-    if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         name.to_owned()
     } else {
         format!("{name:?}")
@@ -253,17 +256,30 @@ impl Config {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let msg = inner.to_string();
-            anyhow::anyhow!("{}: {}", if path == "." { "config".to_owned() } else { path }, msg.trim())
+            anyhow::anyhow!(
+                "{}: {}",
+                if path == "." {
+                    "config".to_owned()
+                } else {
+                    path
+                },
+                msg.trim()
+            )
         })?;
         Ok(cfg)
     }
 
     /// Read and parse a file; relative plugin paths are made relative to it.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
-        let mut cfg = Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        let mut cfg =
+            Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut cfg.plugins.dir, &mut cfg.plugins.cache_dir].into_iter().flatten() {
+        for dir in [&mut cfg.plugins.dir, &mut cfg.plugins.cache_dir]
+            .into_iter()
+            .flatten()
+        {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
@@ -275,7 +291,10 @@ impl Config {
     /// whether a plugin of that kind is available.
     pub fn validate(&self, plugin_exists: &dyn Fn(&str, &str) -> bool) -> anyhow::Result<()> {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(key_err("listen", format!("`{}` is not an address like 127.0.0.1:7777", self.listen)));
+            return Err(key_err(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:7777", self.listen),
+            ));
         }
         for (name, p) in &self.providers {
             let key = format!("providers.{}", quote(name));
@@ -289,7 +308,10 @@ impl Config {
                 }
             }
             if !plugin_exists("adapter", &p.adapter) {
-                return Err(key_err(format!("{key}.adapter"), format!("no adapter plugin named `{}`", p.adapter)));
+                return Err(key_err(
+                    format!("{key}.adapter"),
+                    format!("no adapter plugin named `{}`", p.adapter),
+                ));
             }
             if p.api_key_env.is_some() && p.api_key_file.is_some() {
                 return Err(key_err(key, "set api_key_env or api_key_file, not both"));
@@ -305,7 +327,11 @@ impl Config {
             if !self.providers.contains_key(&m.provider) {
                 return Err(key_err(
                     format!("{key}.provider"),
-                    format!("no provider named `{}` (providers: {})", m.provider, names(self.providers.keys())),
+                    format!(
+                        "no provider named `{}` (providers: {})",
+                        m.provider,
+                        names(self.providers.keys())
+                    ),
                 ));
             }
             if m.input_price < 0.0 || m.output_price < 0.0 {
@@ -318,21 +344,36 @@ impl Config {
                 return Err(key_err(key, "a route cannot have the name of a model"));
             }
             if r.models.is_empty() {
-                return Err(key_err(format!("{key}.models"), "a route needs at least one model"));
+                return Err(key_err(
+                    format!("{key}.models"),
+                    "a route needs at least one model",
+                ));
             }
-            for (field, list) in [("models", Some(&r.models)), ("fallback", r.fallback.as_ref())] {
+            for (field, list) in [
+                ("models", Some(&r.models)),
+                ("fallback", r.fallback.as_ref()),
+            ] {
                 for (i, m) in list.into_iter().flatten().enumerate() {
                     if !self.models.contains_key(m) {
-                        return Err(key_err(format!("{key}.{field}[{i}]"), format!("no model named `{m}`")));
+                        return Err(key_err(
+                            format!("{key}.{field}[{i}]"),
+                            format!("no model named `{m}`"),
+                        ));
                     }
                 }
             }
             if !plugin_exists("policy", &r.policy) {
-                return Err(key_err(format!("{key}.policy"), format!("no policy plugin named `{}`", r.policy)));
+                return Err(key_err(
+                    format!("{key}.policy"),
+                    format!("no policy plugin named `{}`", r.policy),
+                ));
             }
         }
         if self.plugins.memory_limit_mb == 0 || self.plugins.memory_limit_mb > 4096 {
-            return Err(key_err("plugins.memory_limit_mb", "must be between 1 and 4096"));
+            return Err(key_err(
+                "plugins.memory_limit_mb",
+                "must be between 1 and 4096",
+            ));
         }
         if self.plugins.policy_timeout_ms == 0 || self.plugins.adapter_timeout_ms == 0 {
             return Err(key_err("plugins", "plugin timeouts must be at least 1 ms"));
@@ -359,8 +400,12 @@ impl Config {
                     }
                 }
             } else if let Some(file) = &p.api_key_file {
-                let v = std::fs::read_to_string(file)
-                    .map_err(|e| key_err(format!("{key}.api_key_file"), format!("reading {}: {e}", file.display())))?;
+                let v = std::fs::read_to_string(file).map_err(|e| {
+                    key_err(
+                        format!("{key}.api_key_file"),
+                        format!("reading {}: {e}", file.display()),
+                    )
+                })?;
                 out.insert(name.clone(), Secret(v.trim().to_owned()));
             }
         }
@@ -370,7 +415,11 @@ impl Config {
 
 fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<&str> = it.map(String::as_str).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// `host:port` of an http(s) URL (port defaulted by scheme).
@@ -442,14 +491,23 @@ mod tests {
         let e = c.validate(&all_plugins).unwrap_err().to_string();
         assert!(e.starts_with("routes.main.models[1]"), "{e}");
         let c = Config::parse(GOOD).unwrap();
-        let e = c.validate(&|kind, _| kind != "policy").unwrap_err().to_string();
+        let e = c
+            .validate(&|kind, _| kind != "policy")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("routes.main.policy"), "{e}");
     }
 
     #[test]
     fn url_hosts() {
-        assert_eq!(url_host("https://api.openai.com/v1").as_deref(), Some("api.openai.com:443"));
-        assert_eq!(url_host("http://127.0.0.1:8080/v1").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(
+            url_host("https://api.openai.com/v1").as_deref(),
+            Some("api.openai.com:443")
+        );
+        assert_eq!(
+            url_host("http://127.0.0.1:8080/v1").as_deref(),
+            Some("127.0.0.1:8080")
+        );
         assert_eq!(url_host("http://u:p@h/x").as_deref(), Some("h:80"));
         assert_eq!(url_host("ftp://h"), None);
     }

@@ -63,13 +63,38 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
     let mut models = BTreeMap::new();
 
     if std::env::var("OPENAI_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
-        let base = std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into());
+        let base =
+            std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into());
         providers.insert("openai".to_owned(), provider(&base, Some("OPENAI_API_KEY")));
         for (name, caps, ctx, i, o) in [
-            ("gpt-4o-mini", &["vision", "tools", "json"][..], 128_000, 0.15, 0.60),
-            ("gpt-4o", &["vision", "tools", "json"][..], 128_000, 2.50, 10.00),
-            ("gpt-4.1-mini", &["vision", "tools", "json"][..], 1_047_576, 0.40, 1.60),
-            ("gpt-4.1", &["vision", "tools", "json"][..], 1_047_576, 2.00, 8.00),
+            (
+                "gpt-4o-mini",
+                &["vision", "tools", "json"][..],
+                128_000,
+                0.15,
+                0.60,
+            ),
+            (
+                "gpt-4o",
+                &["vision", "tools", "json"][..],
+                128_000,
+                2.50,
+                10.00,
+            ),
+            (
+                "gpt-4.1-mini",
+                &["vision", "tools", "json"][..],
+                1_047_576,
+                0.40,
+                1.60,
+            ),
+            (
+                "gpt-4.1",
+                &["vision", "tools", "json"][..],
+                1_047_576,
+                2.00,
+                8.00,
+            ),
         ] {
             models.insert(name.to_owned(), model("openai", caps, ctx, i, o));
         }
@@ -77,7 +102,9 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
     }
     for var in ["ANTHROPIC_API_KEY", "GEMINI_API_KEY"] {
         if std::env::var(var).is_ok() {
-            tracing::warn!("{var} is set but this build has no adapter for that provider yet; ignoring it");
+            tracing::warn!(
+                "{var} is set but this build has no adapter for that provider yet; ignoring it"
+            );
         }
     }
 
@@ -93,7 +120,10 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
             for id in &ids {
                 models.insert(id.clone(), model("local", &[], 8_192, 0.0, 0.0));
             }
-            tracing::info!("provider `local` enabled: {what} at {base} serves {}", ids.join(", "));
+            tracing::info!(
+                "provider `local` enabled: {what} at {base} serves {}",
+                ids.join(", ")
+            );
             break;
         }
     }
@@ -113,8 +143,14 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
         let mut p = provider(&format!("http://{addr}/v1"), None);
         p.simulated = true;
         providers.insert("simulated".to_owned(), p);
-        models.insert("sim-fast".to_owned(), model("simulated", &["tools", "json"], 32_000, 0.0, 0.0));
-        models.insert("sim-smart".to_owned(), model("simulated", &["tools", "json", "vision"], 128_000, 0.0, 0.0));
+        models.insert(
+            "sim-fast".to_owned(),
+            model("simulated", &["tools", "json"], 32_000, 0.0, 0.0),
+        );
+        models.insert(
+            "sim-smart".to_owned(),
+            model("simulated", &["tools", "json", "vision"], 128_000, 0.0, 0.0),
+        );
         tracing::warn!(
             simulated = true,
             "no provider key (OPENAI_API_KEY) and no local server found: serving SIMULATED models sim-fast and sim-smart; \

@@ -100,15 +100,19 @@ fn toml_to_json(v: &toml::Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// Plugin bytes by name, with where they came from.
+pub type PluginSources = BTreeMap<String, (PluginSource, Arc<[u8]>)>;
+
 /// Read the plugin sources: the embedded ones, overridden by `*.wasm` files
 /// of the plugin directory with the same name.
-pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, (PluginSource, Arc<[u8]>)>> {
-    let mut out: BTreeMap<String, (PluginSource, Arc<[u8]>)> = embedded::EMBEDDED
+pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<PluginSources> {
+    let mut out: PluginSources = embedded::EMBEDDED
         .iter()
         .map(|(n, b)| ((*n).to_owned(), (PluginSource::Embedded, Arc::from(*b))))
         .collect();
     if let Some(dir) = dir {
-        let entries = std::fs::read_dir(dir).with_context(|| format!("reading plugin directory {}", dir.display()))?;
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("reading plugin directory {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
             if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
@@ -117,7 +121,8 @@ pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, (Pl
             let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
                 continue;
             };
-            let bytes = std::fs::read(&path).with_context(|| format!("reading plugin {}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading plugin {}", path.display()))?;
             out.insert(name, (PluginSource::File(path), Arc::from(bytes)));
         }
     }
@@ -125,7 +130,12 @@ pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<BTreeMap<String, (Pl
 }
 
 /// Load the plugins and validate the config against them.
-pub fn build_generation(runtime: &Runtime, stats: &Stats, config: Config, id: u64) -> anyhow::Result<Generation> {
+pub fn build_generation(
+    runtime: &Runtime,
+    stats: &Stats,
+    config: Config,
+    id: u64,
+) -> anyhow::Result<Generation> {
     let started = Instant::now();
     let sources = plugin_sources(config.plugins.dir.as_deref())?;
     let mut plugins = BTreeMap::new();
@@ -135,7 +145,11 @@ pub fn build_generation(runtime: &Runtime, stats: &Stats, config: Config, id: u6
         tracing::debug!(plugin = %name, kind = p.kind.as_str(), source = %p.source, cached = p.from_cache, "plugin loaded");
         plugins.insert(name, Arc::new(p));
     }
-    let has = |kind: &str, name: &str| plugins.get(name).is_some_and(|p: &Arc<Plugin>| p.kind.as_str() == kind);
+    let has = |kind: &str, name: &str| {
+        plugins
+            .get(name)
+            .is_some_and(|p: &Arc<Plugin>| p.kind.as_str() == kind)
+    };
     config.validate(&has)?;
     let secrets = config.secrets()?;
 
@@ -176,7 +190,12 @@ pub fn build_generation(runtime: &Runtime, stats: &Stats, config: Config, id: u6
     for (name, r) in &config.routes {
         let pick = |list: &[String]| -> anyhow::Result<Vec<Arc<ModelTarget>>> {
             list.iter()
-                .map(|m| models.get(m).cloned().with_context(|| format!("routes.{name}: model `{m}`")))
+                .map(|m| {
+                    models
+                        .get(m)
+                        .cloned()
+                        .with_context(|| format!("routes.{name}: model `{m}`"))
+                })
                 .collect()
         };
         let route_models = pick(&r.models)?;

@@ -111,7 +111,9 @@ pub async fn serve(listener: TcpListener, opts: MockOptions) -> anyhow::Result<(
             let mock = mock.clone();
             async move { Ok::<_, Infallible>(mock.handle(req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -162,10 +164,16 @@ fn text_of(v: &Value) -> String {
 }
 
 fn json_resp(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -218,7 +226,8 @@ impl Mock {
             429 => json!("rate_limit_exceeded"),
             _ => Value::Null,
         };
-        let body = json!({"error":{"message":message,"type":error_type(status),"param":null,"code":code}});
+        let body =
+            json!({"error":{"message":message,"type":error_type(status),"param":null,"code":code}});
         let mut r = json_resp(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body.to_string().into_bytes(),
@@ -226,7 +235,8 @@ impl Mock {
         if let Some(s) = self.opts.retry_after
             && matches!(status, 429 | 503)
         {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
     }
@@ -234,7 +244,10 @@ impl Mock {
     async fn chat(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         self.chat_requests.fetch_add(1, Ordering::Relaxed);
         if let Some(key) = &self.opts.api_key {
-            let sent = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let sent = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             if sent != Some(format!("Bearer {key}").as_str()) {
                 return self.error(401, "Incorrect API key provided.");
             }
@@ -252,7 +265,10 @@ impl Mock {
         if let Some(status) = self.opts.fail_status
             && (self.opts.fail_rate >= 1.0 || rand::random::<f64>() < self.opts.fail_rate)
         {
-            return self.error(status, &format!("mock-upstream injected a {status} failure"));
+            return self.error(
+                status,
+                &format!("mock-upstream injected a {status} failure"),
+            );
         }
         let parsed: Req = match serde_json::from_slice(&body) {
             Ok(r) => r,
@@ -261,7 +277,11 @@ impl Mock {
         if parsed.messages.is_empty() {
             return self.error(400, "messages must not be empty");
         }
-        let prompt_bytes: usize = parsed.messages.iter().map(|m| text_of(&m.content).len() + 16).sum();
+        let prompt_bytes: usize = parsed
+            .messages
+            .iter()
+            .map(|m| text_of(&m.content).len() + 16)
+            .sum();
         let prompt_tokens = prompt_bytes.div_ceil(4) as u64;
         let answer = self.answer(&parsed);
         let id = format!("chatcmpl-mock{}", self.seq.fetch_add(1, Ordering::Relaxed));
@@ -330,7 +350,10 @@ impl Mock {
         }
         let text = match &self.opts.reply {
             Some(t) => t.clone(),
-            None if after_tool => format!("The tool said: {}", last.map(|m| text_of(&m.content)).unwrap_or_default()),
+            None if after_tool => format!(
+                "The tool said: {}",
+                last.map(|m| text_of(&m.content)).unwrap_or_default()
+            ),
             None => {
                 let user = r
                     .messages
@@ -348,20 +371,31 @@ impl Mock {
         })
     }
 
-    fn stream(&self, r: Req, answer: Answer, id: String, created: u64, prompt_tokens: u64) -> Response<Body> {
+    fn stream(
+        &self,
+        r: Req,
+        answer: Answer,
+        id: String,
+        created: u64,
+        prompt_tokens: u64,
+    ) -> Response<Body> {
         let chunk = |delta: Value, finish: Value| -> Bytes {
             let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": r.model,
                 "system_fingerprint": "fp_mock",
                 "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
             Bytes::from(format!("data: {c}\n\n"))
         };
-        let mut pieces: Vec<Bytes> = vec![chunk(json!({"role":"assistant","content":""}), Value::Null)];
+        let mut pieces: Vec<Bytes> =
+            vec![chunk(json!({"role":"assistant","content":""}), Value::Null)];
         let (content_pieces, finish, completion_tokens) = match &answer {
             Answer::Text(t) => {
                 let parts = split(t, self.opts.chunks);
                 let tokens = t.split_whitespace().count() as u64;
                 (
-                    parts.into_iter().map(|p| chunk(json!({"content": p}), Value::Null)).collect::<Vec<_>>(),
+                    parts
+                        .into_iter()
+                        .map(|p| chunk(json!({"content": p}), Value::Null))
+                        .collect::<Vec<_>>(),
                     "stop",
                     tokens,
                 )
@@ -372,7 +406,10 @@ impl Mock {
                     Value::Null,
                 )];
                 for p in split(arguments, self.opts.chunks.or(Some(3))) {
-                    v.push(chunk(json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]}), Value::Null));
+                    v.push(chunk(
+                        json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]}),
+                        Value::Null,
+                    ));
                 }
                 (v, "tool_calls", 8)
             }
@@ -391,25 +428,36 @@ impl Mock {
         // Break after the role chunk plus N content chunks.
         let break_at = self.opts.break_after.map(|n| 1 + n.min(content_count));
         let delay = Duration::from_millis(self.opts.chunk_delay_ms);
-        let frames = futures_util::stream::unfold((pieces.into_iter(), 0usize), move |(mut it, i)| async move {
-            if break_at == Some(i) {
-                return Some((
-                    Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock-upstream broke the stream")),
-                    (it, usize::MAX),
-                ));
-            }
-            if i == usize::MAX {
-                return None;
-            }
-            let piece = it.next()?;
-            if i > 0 && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Some((Ok(Frame::data(piece)), (it, i + 1)))
-        });
+        let frames = futures_util::stream::unfold(
+            (pieces.into_iter(), 0usize),
+            move |(mut it, i)| async move {
+                if break_at == Some(i) {
+                    // Let hyper flush the chunks already written: an error on the
+                    // very next poll would abort the connection before they leave.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    return Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "mock-upstream broke the stream",
+                        )),
+                        (it, usize::MAX),
+                    ));
+                }
+                if i == usize::MAX {
+                    return None;
+                }
+                let piece = it.next()?;
+                if i > 0 && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Some((Ok(Frame::data(piece)), (it, i + 1)))
+            },
+        );
         let mut resp = Response::new(StreamBody::new(frames).boxed_unsync());
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         resp
@@ -428,7 +476,11 @@ fn split(text: &str, n: Option<usize>) -> Vec<String> {
         _ => {
             let mut out: Vec<String> = Vec::new();
             for (i, w) in text.split(' ').enumerate() {
-                out.push(if i == 0 { w.to_owned() } else { format!(" {w}") });
+                out.push(if i == 0 {
+                    w.to_owned()
+                } else {
+                    format!(" {w}")
+                });
             }
             out.retain(|s| !s.is_empty());
             out

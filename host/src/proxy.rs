@@ -30,8 +30,10 @@ fn full(bytes: impl Into<Bytes>) -> Body {
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -110,7 +112,9 @@ pub async fn serve(
 
 /// Bind a listener.
 pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
-    let addr: SocketAddr = addr.parse().map_err(|_| anyhow::anyhow!("`{addr}` is not an address like 127.0.0.1:7777"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{addr}` is not an address like 127.0.0.1:7777"))?;
     TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
@@ -145,17 +149,31 @@ fn models(gw: &Gateway) -> Response<Body> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut data: Vec<serde_json::Value> = Vec::new();
-    let mut names: Vec<(&String, &str)> = generation.routes.keys().map(|k| (k, "switchyard-route")).collect();
-    names.extend(generation.models.iter().map(|(k, m)| (k, m.provider_name.as_str())));
+    let mut names: Vec<(&String, &str)> = generation
+        .routes
+        .keys()
+        .map(|k| (k, "switchyard-route"))
+        .collect();
+    names.extend(
+        generation
+            .models
+            .iter()
+            .map(|(k, m)| (k, m.provider_name.as_str())),
+    );
     names.sort();
     for (id, owner) in names {
-        data.push(serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": owner}));
+        data.push(
+            serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": owner}),
+        );
     }
     let body = serde_json::json!({"object": "list", "data": data});
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
-async fn read_body(req: Request<Incoming>, limit: usize) -> Result<(http::request::Parts, Bytes), ApiError> {
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<(http::request::Parts, Bytes), ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -177,7 +195,9 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<(http::reques
     match Limited::new(body, limit).collect().await {
         Ok(b) => Ok((parts, b.to_bytes())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::invalid(format!("Could not read the request body: {e}"))),
+        Err(e) => Err(ApiError::invalid(format!(
+            "Could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -210,30 +230,34 @@ async fn chat_completions(gw: &Gateway, req: Request<Incoming>) -> Response<Body
         }
         Ok(Reply::Stream(stream, served)) => {
             let encoder = openai::SseEncoder::new(&model, include_usage);
-            let frames = futures_util::stream::unfold(Some((stream, encoder)), |state| async move {
-                let (mut stream, mut enc) = state?;
-                let mut out = Vec::with_capacity(512);
-                let next = match stream.next().await {
-                    None => return None,
-                    Some(StreamItem::Events(ev)) => {
-                        enc.encode(ev, &mut out);
-                        Some((stream, enc))
-                    }
-                    Some(StreamItem::End(ev)) => {
-                        enc.encode(ev, &mut out);
-                        enc.finish(&mut out);
-                        None
-                    }
-                    Some(StreamItem::Broken(e)) => {
-                        enc.error(&e, &mut out);
-                        None
-                    }
-                };
-                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(out))), next))
-            });
+            let frames =
+                futures_util::stream::unfold(Some((stream, encoder)), |state| async move {
+                    let (mut stream, mut enc) = state?;
+                    let mut out = Vec::with_capacity(512);
+                    let next = match stream.next().await {
+                        None => return None,
+                        Some(StreamItem::Events(ev)) => {
+                            enc.encode(ev, &mut out);
+                            Some((stream, enc))
+                        }
+                        Some(StreamItem::End(ev)) => {
+                            enc.encode(ev, &mut out);
+                            enc.finish(&mut out);
+                            None
+                        }
+                        Some(StreamItem::Broken(e)) => {
+                            enc.error(&e, &mut out);
+                            None
+                        }
+                    };
+                    Some((Ok::<_, Infallible>(Frame::data(Bytes::from(out))), next))
+                });
             let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             served_headers(&mut r, &served);
             r

@@ -16,7 +16,9 @@ use http::StatusCode;
 use crate::broker::{self, SendError};
 use crate::error::ApiError;
 use crate::gateway::{Gateway, Generation, ModelTarget, Resolved, Route};
-use crate::runtime::types::{ChatRequest, ChatResponse, ErrorKind, HttpResponse, ProviderError, StreamEvent};
+use crate::runtime::types::{
+    ChatRequest, ChatResponse, ErrorKind, HttpResponse, ProviderError, StreamEvent,
+};
 use crate::runtime::{AdapterInstance, Candidate, DecoderHandle, RequestView};
 use crate::stats::InFlight;
 
@@ -43,7 +45,7 @@ pub enum Reply {
     /// A complete response.
     Complete(ChatResponse, Served),
     /// A stream that has produced its first content.
-    Stream(EventStream, Served),
+    Stream(Box<EventStream>, Served),
 }
 
 /// What a stream yields next.
@@ -96,7 +98,9 @@ impl EventStream {
                 Ok(None) => match self.inst.finish(self.decoder).await {
                     Ok(Ok(events)) => {
                         self.done = true;
-                        self.target.stats.record(true, self.started.elapsed(), Some(self.ttft));
+                        self.target
+                            .stats
+                            .record(true, self.started.elapsed(), Some(self.ttft));
                         StreamItem::End(events)
                     }
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
@@ -110,7 +114,9 @@ impl EventStream {
 
     fn broken(&mut self, why: String) -> StreamItem {
         self.done = true;
-        self.target.stats.record(false, self.started.elapsed(), None);
+        self.target
+            .stats
+            .record(false, self.started.elapsed(), None);
         tracing::warn!(model = %self.target.name, provider = %self.target.provider_name, "stream broke after content was sent: {why}");
         StreamItem::Broken(
             ApiError::new(
@@ -173,7 +179,9 @@ pub async fn chat(
     req: ChatRequest,
     metadata: Vec<(String, String)>,
 ) -> Result<Reply, ApiError> {
-    let resolved = generation.resolve(&req.model).ok_or_else(|| ApiError::unknown_model(&req.model))?;
+    let resolved = generation
+        .resolve(&req.model)
+        .ok_or_else(|| ApiError::unknown_model(&req.model))?;
     let req = Arc::new(req);
     let (plan, labels) = match resolved {
         Resolved::Model(m) => (vec![(m, None)], vec![]),
@@ -192,7 +200,16 @@ pub async fn chat(
             Some(o) => Arc::new(apply_overrides(&req, o)),
             None => req.clone(),
         };
-        match attempt(gw, generation, target, &req, overrides.as_ref().and_then(|o| o.timeout), served).await {
+        match attempt(
+            gw,
+            generation,
+            target,
+            &req,
+            overrides.as_ref().and_then(|o| o.timeout),
+            served,
+        )
+        .await
+        {
             Ok(reply) => return Ok(reply),
             Err(AttemptError::Fatal(e)) => return Err(e),
             Err(AttemptError::Next(f)) => {
@@ -256,7 +273,11 @@ async fn plan(
         metadata: Arc::new(metadata),
     };
     let policy = &route.policy;
-    let decision = match gw.runtime.route(policy, route.policy_config.clone(), view, &candidates).await {
+    let decision = match gw
+        .runtime
+        .route(policy, route.policy_config.clone(), view, &candidates)
+        .await
+    {
         Ok(Ok(d)) => d,
         Ok(Err(msg)) => {
             tracing::warn!(route = %route.name, policy = %policy.name, "policy returned an error, using the fallback order: {msg}");
@@ -274,13 +295,18 @@ async fn plan(
                 route = %route.name, policy = %policy.name,
                 "policy chose candidate {} of {}; using the fallback order", a.candidate, route.models.len()
             );
-            return (fallback(), vec![("fallback".into(), "policy-bad-return".into())]);
+            return (
+                fallback(),
+                vec![("fallback".into(), "policy-bad-return".into())],
+            );
         };
-        let o = (a.timeout_ms.is_some() || a.max_tokens.is_some() || a.temperature.is_some()).then(|| Overrides {
-            timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
-            max_tokens: a.max_tokens,
-            temperature: a.temperature,
-        });
+        let o = (a.timeout_ms.is_some() || a.max_tokens.is_some() || a.temperature.is_some()).then(
+            || Overrides {
+                timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+                max_tokens: a.max_tokens,
+                temperature: a.temperature,
+            },
+        );
         plan.push((m.clone(), o));
     }
     if plan.is_empty() {
@@ -290,7 +316,12 @@ async fn plan(
     (plan, decision.labels)
 }
 
-fn next(target: &ModelTarget, kind: FailKind, message: String, retry_after_ms: Option<u64>) -> AttemptError {
+fn next(
+    target: &ModelTarget,
+    kind: FailKind,
+    message: String,
+    retry_after_ms: Option<u64>,
+) -> AttemptError {
     AttemptError::Next(Failure {
         model: target.name.clone(),
         provider: target.provider_name.clone(),
@@ -326,7 +357,10 @@ fn provider_failure(target: &ModelTarget, e: ProviderError) -> AttemptError {
                 ApiError::new(
                     status,
                     "invalid_request_error",
-                    format!("`{}` (provider `{}`) rejected the request: {}", target.name, target.provider_name, e.message),
+                    format!(
+                        "`{}` (provider `{}`) rejected the request: {}",
+                        target.name, target.provider_name, e.message
+                    ),
                 )
                 .code(code),
             );
@@ -346,7 +380,11 @@ fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
         headers: resp
             .headers()
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
             .collect(),
         body,
     }
@@ -368,15 +406,25 @@ async fn attempt(
         }
         e
     };
-    let plugin_fault = |e: crate::runtime::PluginError| next(target, FailKind::Upstream, e.to_string(), None);
+    let plugin_fault =
+        |e: crate::runtime::PluginError| next(target, FailKind::Upstream, e.to_string(), None);
 
-    let mut inst = gw.runtime.adapter(&target.adapter).await.map_err(|e| fail(plugin_fault(e)))?;
+    let mut inst = gw
+        .runtime
+        .adapter(&target.adapter)
+        .await
+        .map_err(|e| fail(plugin_fault(e)))?;
     let http_req = match inst.build_request(req, &target.target).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             // The adapter cannot express this request for its provider;
             // another target may.
-            return Err(fail(next(target, FailKind::Refused, describe_provider(&e), None)));
+            return Err(fail(next(
+                target,
+                FailKind::Refused,
+                describe_provider(&e),
+                None,
+            )));
         }
         Err(e) => return Err(fail(plugin_fault(e))),
     };
@@ -385,14 +433,25 @@ async fn attempt(
     let secret = generation.secrets.get(&target.provider_name);
     let mut resp = gw
         .broker
-        .send(&target.provider_name, &target.provider, secret, http_req, first_byte)
+        .send(
+            &target.provider_name,
+            &target.provider,
+            secret,
+            http_req,
+            first_byte,
+        )
         .await
         .map_err(|e| fail(send_failure(target, e)))?;
 
     if !resp.status().is_success() {
-        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY).await.unwrap_or_default();
+        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
+            .await
+            .unwrap_or_default();
         let record = response_record(&resp, body);
-        let e = inst.classify_error(&record).await.map_err(|e| fail(plugin_fault(e)))?;
+        let e = inst
+            .classify_error(&record)
+            .await
+            .map_err(|e| fail(plugin_fault(e)))?;
         return Err(fail(provider_failure(target, e)));
     }
 
@@ -413,7 +472,10 @@ async fn attempt(
 
     // Streaming: read until the first content event before committing, so a
     // stall or an early break still fails over.
-    let decoder = inst.stream_decoder(&target.target).await.map_err(|e| fail(plugin_fault(e)))?;
+    let decoder = inst
+        .stream_decoder(&target.target)
+        .await
+        .map_err(|e| fail(plugin_fault(e)))?;
     let deadline = started + first_byte;
     let mut first = Vec::new();
     loop {
@@ -430,12 +492,20 @@ async fn attempt(
             Ok(Err(e)) => return Err(fail(provider_failure(target, e))),
             Err(e) => return Err(fail(plugin_fault(e))),
         };
-        let content = events
-            .iter()
-            .any(|e| matches!(e, StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)));
+        let content = events.iter().any(|e| {
+            matches!(
+                e,
+                StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)
+            )
+        });
         first.extend(events);
         if end && !content {
-            return Err(fail(next(target, FailKind::Upstream, "stream ended without content".into(), None)));
+            return Err(fail(next(
+                target,
+                FailKind::Upstream,
+                "stream ended without content".into(),
+                None,
+            )));
         }
         if content || end {
             let ttft = started.elapsed();
@@ -456,7 +526,7 @@ async fn attempt(
                 stream.ended = true;
                 target.stats.record(true, started.elapsed(), Some(ttft));
             }
-            return Ok(Reply::Stream(stream, served));
+            return Ok(Reply::Stream(Box::new(stream), served));
         }
     }
 }
@@ -470,13 +540,32 @@ fn all_failed(failures: Vec<Failure>) -> ApiError {
         .join("; ");
     let all = |k: FailKind| n > 0 && failures.iter().all(|f| f.kind == k);
     let (status, kind, code) = if all(FailKind::RateLimited) {
-        (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "rate_limit_exceeded")
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limit_exceeded",
+        )
     } else if all(FailKind::Timeout) {
-        (StatusCode::GATEWAY_TIMEOUT, "upstream_error", "upstream_timeout")
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_error",
+            "upstream_timeout",
+        )
     } else if all(FailKind::Refused) {
-        (StatusCode::BAD_REQUEST, "invalid_request_error", "unsupported_by_models")
-    } else if failures.iter().all(|f| matches!(f.kind, FailKind::Overloaded | FailKind::RateLimited)) {
-        (StatusCode::SERVICE_UNAVAILABLE, "upstream_error", "upstream_overloaded")
+        (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "unsupported_by_models",
+        )
+    } else if failures
+        .iter()
+        .all(|f| matches!(f.kind, FailKind::Overloaded | FailKind::RateLimited))
+    {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream_error",
+            "upstream_overloaded",
+        )
     } else {
         (StatusCode::BAD_GATEWAY, "upstream_error", "upstream_failed")
     };

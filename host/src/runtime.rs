@@ -37,7 +37,9 @@ pub use bindings::policy::exports::switchyard::plugin::policy::{
 };
 pub use bindings::types;
 use bindings::{adapter::AdapterPluginPre, policy::PolicyPluginPre};
-use types::{ChatRequest, ChatResponse, HttpRequest, HttpResponse, ProviderError, StreamEvent, Target};
+use types::{
+    ChatRequest, ChatResponse, HttpRequest, HttpResponse, ProviderError, StreamEvent, Target,
+};
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -280,6 +282,16 @@ impl Runtime {
         // Python/JS components need larger instance metadata than Rust ones.
         pool.max_component_instance_size(4 << 20);
         pool.table_elements(100_000);
+        // An instance per call makes resetting slots the dominant cost, and
+        // `madvise` in a multi-threaded process costs TLB-shootdown IPIs on
+        // every core. So: reset the pages a guest touched with memset (found
+        // with PAGEMAP_SCAN where the kernel has it), keep stacks and tables
+        // resident, and batch whatever decommits remain.
+        pool.linear_memory_keep_resident(2 << 20);
+        pool.pagemap_scan(wasmtime::Enabled::Auto);
+        pool.decommit_batch_size(64);
+        pool.table_keep_resident(64 << 10);
+        pool.async_stack_keep_resident(128 << 10);
         let mut config = wasmtime::Config::new();
         config
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
@@ -299,10 +311,16 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         // The adapter world brings `types` and `host`; the policy world adds
         // only `request` on top (its `host` is the same interface).
-        bindings::adapter::AdapterPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
-        bindings::policy::switchyard::plugin::request::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
+        bindings::adapter::AdapterPlugin::add_to_linker::<_, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)?;
+        bindings::policy::switchyard::plugin::request::add_to_linker::<_, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
@@ -357,7 +375,9 @@ impl Runtime {
         if path.exists() {
             match load_precompiled(&self.engine, &path) {
                 Ok(c) => return Ok((c, sha, true)),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unusable cached component")
+                }
             }
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
@@ -396,10 +416,17 @@ impl Runtime {
             }
         }
         let Some(kind) = kind else {
-            let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+            let exports: Vec<String> = ty
+                .exports(&self.engine)
+                .map(|(n, _)| n.to_owned())
+                .collect();
             anyhow::bail!(
                 "plugin `{name}` ({source}) exports neither `{POLICY_EXPORT}` nor `{ADAPTER_EXPORT}` (it exports: {})",
-                if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports.join(", ")
+                }
             );
         };
         let pre = self
@@ -430,7 +457,12 @@ impl Runtime {
         })
     }
 
-    fn store(&self, plugin: &Plugin, config: Option<Arc<str>>, deadline: Duration) -> Store<PluginState> {
+    fn store(
+        &self,
+        plugin: &Plugin,
+        config: Option<Arc<str>>,
+        deadline: Duration,
+    ) -> Store<PluginState> {
         let state = PluginState {
             // No preopens, no environment, no network: stdio only (to the
             // void), clocks and randomness.
@@ -465,7 +497,11 @@ impl Runtime {
 
     /// Instantiate a policy. One instance may serve several decisions (a
     /// reuse pool for heavy guests); the router uses one per decision.
-    pub async fn policy(&self, plugin: &Plugin, config: Option<Arc<str>>) -> Result<PolicyInstance, PluginError> {
+    pub async fn policy(
+        &self,
+        plugin: &Plugin,
+        config: Option<Arc<str>>,
+    ) -> Result<PolicyInstance, PluginError> {
         let Pre::Policy(pre) = &plugin.pre else {
             return Err(bad_return(plugin, "not a policy plugin"));
         };
@@ -563,7 +599,12 @@ fn bad_return(plugin: &Plugin, message: &str) -> PluginError {
     }
 }
 
-fn classify_trap(plugin: &str, store: &Store<PluginState>, e: wasmtime::Error, deadline: Duration) -> PluginError {
+fn classify_trap(
+    plugin: &str,
+    store: &Store<PluginState>,
+    e: wasmtime::Error,
+    deadline: Duration,
+) -> PluginError {
     let name = plugin.to_owned();
     if store.data().limiter.hit {
         return PluginError::MemoryLimit {
@@ -613,7 +654,11 @@ impl AdapterInstance {
     /// `adapter.info`.
     pub async fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         self.arm();
-        let r = self.bindings.switchyard_plugin_adapter().call_info(&mut self.store).await;
+        let r = self
+            .bindings
+            .switchyard_plugin_adapter()
+            .call_info(&mut self.store)
+            .await;
         r.map_err(|e| self.fail(e))
     }
 
@@ -648,7 +693,10 @@ impl AdapterInstance {
     }
 
     /// `adapter.classify-error`.
-    pub async fn classify_error(&mut self, resp: &HttpResponse) -> Result<ProviderError, PluginError> {
+    pub async fn classify_error(
+        &mut self,
+        resp: &HttpResponse,
+    ) -> Result<ProviderError, PluginError> {
         self.arm();
         let r = self
             .bindings

@@ -26,7 +26,11 @@ pub struct ModelCounters {
 }
 
 fn ewma(old: f64, new: f64, first: bool) -> f64 {
-    if first { new } else { old + ALPHA * (new - old) }
+    if first {
+        new
+    } else {
+        old + ALPHA * (new - old)
+    }
 }
 
 impl ModelCounters {
@@ -36,7 +40,11 @@ impl ModelCounters {
         let first = i.requests == 0;
         i.requests += 1;
         if ok {
-            i.latency_ms = ewma(i.latency_ms, latency.as_secs_f64() * 1e3, first || i.latency_ms == 0.0);
+            i.latency_ms = ewma(
+                i.latency_ms,
+                latency.as_secs_f64() * 1e3,
+                first || i.latency_ms == 0.0,
+            );
             if let Some(t) = ttft {
                 i.ttft_ms = ewma(i.ttft_ms, t.as_secs_f64() * 1e3, i.ttft_ms == 0.0);
             }
@@ -111,7 +119,11 @@ mod tests {
             assert_eq!(s.model("a").snapshot().in_flight, 1);
         }
         assert_eq!(m.snapshot().in_flight, 0);
-        m.record(true, Duration::from_millis(100), Some(Duration::from_millis(10)));
+        m.record(
+            true,
+            Duration::from_millis(100),
+            Some(Duration::from_millis(10)),
+        );
         m.record(false, Duration::from_millis(1), None);
         let snap = m.snapshot();
         assert_eq!(snap.requests, 2);

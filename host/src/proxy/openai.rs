@@ -41,7 +41,9 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     de.end()
         .map_err(|e| ApiError::invalid(format!("The request body is not valid JSON: {e}.")))?;
     if parsed.messages.is_empty() {
-        return Err(ApiError::invalid("`messages` must contain at least one message.").param("messages"));
+        return Err(
+            ApiError::invalid("`messages` must contain at least one message.").param("messages"),
+        );
     }
     if parsed.n == Some(0) {
         return Err(ApiError::invalid("`n` must be at least 1.").param("n"));
@@ -76,7 +78,9 @@ fn to_canonical(r: wire::ChatCompletionRequest) -> ChatRequest {
                         .into_iter()
                         .map(|p| match wire::Part::from_value(p) {
                             wire::Part::Text(t) => ContentPart::Text(t),
-                            wire::Part::Image { url, detail } => ContentPart::Image(ImageUrl { url, detail }),
+                            wire::Part::Image { url, detail } => {
+                                ContentPart::Image(ImageUrl { url, detail })
+                            }
                             wire::Part::Other(v) => ContentPart::OtherJson(v.to_string()),
                         })
                         .collect(),
@@ -118,12 +122,14 @@ fn to_canonical(r: wire::ChatCompletionRequest) -> ChatRequest {
     let response_format = r.response_format.map(|f| match f {
         wire::ResponseFormat::Text => ResponseFormat::Text,
         wire::ResponseFormat::JsonObject => ResponseFormat::JsonObject,
-        wire::ResponseFormat::JsonSchema { json_schema } => ResponseFormat::JsonSchema(JsonSchemaFormat {
-            name: json_schema.name,
-            description: json_schema.description,
-            schema_json: json_text(json_schema.schema),
-            strict: json_schema.strict,
-        }),
+        wire::ResponseFormat::JsonSchema { json_schema } => {
+            ResponseFormat::JsonSchema(JsonSchemaFormat {
+                name: json_schema.name,
+                description: json_schema.description,
+                schema_json: json_text(json_schema.schema),
+                strict: json_schema.strict,
+            })
+        }
     });
     let metadata = r
         .metadata
@@ -151,7 +157,10 @@ fn to_canonical(r: wire::ChatCompletionRequest) -> ChatRequest {
         presence_penalty: r.presence_penalty,
         n: r.n,
         stream: r.stream.unwrap_or(false),
-        include_usage: r.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: r
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         user: r.user,
         metadata,
         extra_json: map_text(r.extra),
@@ -173,10 +182,12 @@ fn wire_usage(u: &Usage) -> wire::Usage {
         prompt_tokens: u.prompt_tokens,
         completion_tokens: u.completion_tokens,
         total_tokens: u.total_tokens,
-        prompt_tokens_details: u.cached_tokens.map(|c| wire::PromptTokensDetails { cached_tokens: Some(c) }),
-        completion_tokens_details: u
-            .reasoning_tokens
-            .map(|r| wire::CompletionTokensDetails { reasoning_tokens: Some(r) }),
+        prompt_tokens_details: u.cached_tokens.map(|c| wire::PromptTokensDetails {
+            cached_tokens: Some(c),
+        }),
+        completion_tokens_details: u.reasoning_tokens.map(|r| wire::CompletionTokensDetails {
+            reasoning_tokens: Some(r),
+        }),
     }
 }
 
@@ -237,9 +248,17 @@ pub fn render_response(resp: ChatResponse) -> Vec<u8> {
         })
         .collect();
     let body = wire::ChatCompletion {
-        id: if resp.id.is_empty() { new_id() } else { resp.id },
+        id: if resp.id.is_empty() {
+            new_id()
+        } else {
+            resp.id
+        },
         object: "chat.completion".into(),
-        created: if resp.created == 0 { now_secs() } else { resp.created },
+        created: if resp.created == 0 {
+            now_secs()
+        } else {
+            resp.created
+        },
         model: resp.model,
         choices,
         usage: resp.usage.as_ref().map(wire_usage),
@@ -274,7 +293,12 @@ impl SseEncoder {
         self.usage.as_ref()
     }
 
-    fn chunk(&self, choices: Vec<wire::ChunkChoice>, usage: Option<wire::Usage>, out: &mut Vec<u8>) {
+    fn chunk(
+        &self,
+        choices: Vec<wire::ChunkChoice>,
+        usage: Option<wire::Usage>,
+        out: &mut Vec<u8>,
+    ) {
         let chunk = wire::ChatCompletionChunk {
             id: self.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -354,9 +378,12 @@ impl SseEncoder {
                         out,
                     )
                 }
-                StreamEvent::Finish(f) => {
-                    self.delta(f.choice, wire::Delta::default(), Some(finish_str(&f.reason)), out)
-                }
+                StreamEvent::Finish(f) => self.delta(
+                    f.choice,
+                    wire::Delta::default(),
+                    Some(finish_str(&f.reason)),
+                    out,
+                ),
                 StreamEvent::Usage(u) => self.usage = Some(u),
             }
         }
@@ -387,16 +414,20 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_field() {
-        let e = parse_request(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#)
-            .unwrap_err();
+        let e = parse_request(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(e.param.as_deref(), Some("temperature"));
         assert!(e.message.contains("temperature"), "{}", e.message);
 
-        let e = parse_request(br#"{"model":"m","messages":[{"role":"user","content":5}]}"#).unwrap_err();
+        let e = parse_request(br#"{"model":"m","messages":[{"role":"user","content":5}]}"#)
+            .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].content"));
 
-        let e = parse_request(br#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#).unwrap_err();
+        let e = parse_request(br#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#)
+            .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].role"));
     }
 
@@ -405,7 +436,9 @@ mod tests {
         let e = parse_request(br#"{"model":"m","messages":["#).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.message.contains("not valid JSON"));
-        let e = parse_request(br#"{"model":"m","messages":[{"role":"user","content":"x"}]} trailing"#).unwrap_err();
+        let e =
+            parse_request(br#"{"model":"m","messages":[{"role":"user","content":"x"}]} trailing"#)
+                .unwrap_err();
         assert!(e.message.contains("not valid JSON"));
         let e = parse_request(br#"{"model":"m"}"#).unwrap_err();
         assert!(e.message.contains("messages"), "{}", e.message);
@@ -428,8 +461,14 @@ mod tests {
         let r = parse_request(body).unwrap();
         assert_eq!(r.messages.len(), 4);
         assert!(matches!(r.tool_choice, Some(ToolChoice::Function(ref n)) if n == "f"));
-        assert!(matches!(r.response_format, Some(ResponseFormat::JsonSchema(_))));
-        assert_eq!((r.max_tokens, r.max_completion_tokens, r.n, r.seed), (Some(10), Some(20), Some(2), Some(7)));
+        assert!(matches!(
+            r.response_format,
+            Some(ResponseFormat::JsonSchema(_))
+        ));
+        assert_eq!(
+            (r.max_tokens, r.max_completion_tokens, r.n, r.seed),
+            (Some(10), Some(20), Some(2), Some(7))
+        );
         assert_eq!(r.stop, vec!["x", "y"]);
         assert!(r.stream && r.include_usage);
         assert_eq!(r.metadata, vec![("team".to_owned(), "a".to_owned())]);
@@ -447,10 +486,20 @@ mod tests {
         let mut out = Vec::new();
         enc.encode(
             vec![
-                StreamEvent::Start(StreamStart { id: "up-1".into(), model: "up-model".into(), created: 5 }),
+                StreamEvent::Start(StreamStart {
+                    id: "up-1".into(),
+                    model: "up-model".into(),
+                    created: 5,
+                }),
                 StreamEvent::Role(0),
-                StreamEvent::Text(TextDelta { choice: 0, text: "hi".into() }),
-                StreamEvent::Finish(Finish { choice: 0, reason: FinishReason::Stop }),
+                StreamEvent::Text(TextDelta {
+                    choice: 0,
+                    text: "hi".into(),
+                }),
+                StreamEvent::Finish(Finish {
+                    choice: 0,
+                    reason: FinishReason::Stop,
+                }),
                 StreamEvent::Usage(Usage {
                     prompt_tokens: 3,
                     completion_tokens: 1,

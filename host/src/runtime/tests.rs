@@ -6,14 +6,24 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::gateway::embedded::{EMBEDDED, TEST_PLUGINS};
-use crate::runtime::types::{AuthScheme, ChatRequest, ErrorKind, HttpResponse, StreamEvent, Target};
+use crate::runtime::types::{
+    AuthScheme, ChatRequest, ErrorKind, HttpResponse, StreamEvent, Target,
+};
 
 fn embedded(name: &str) -> &'static [u8] {
-    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, b)| *b).unwrap()
+    EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .unwrap()
 }
 
 fn test_policy() -> Vec<u8> {
-    let path = TEST_PLUGINS.iter().find(|(n, _)| *n == "test-policy").unwrap().1;
+    let path = TEST_PLUGINS
+        .iter()
+        .find(|(n, _)| *n == "test-policy")
+        .unwrap()
+        .1;
     std::fs::read(path).unwrap()
 }
 
@@ -61,7 +71,11 @@ fn candidates(n: usize) -> Vec<Candidate> {
                 ttft_ewma_ms: 0.0,
                 error_rate: 0.0,
                 in_flight: 0,
-                breaker: if i == 0 { BreakerState::Open } else { BreakerState::Closed },
+                breaker: if i == 0 {
+                    BreakerState::Open
+                } else {
+                    BreakerState::Closed
+                },
             },
         })
         .collect()
@@ -83,9 +97,15 @@ fn mode(m: &str) -> Option<Arc<str>> {
 #[tokio::test]
 async fn ordered_policy_puts_open_breakers_last() {
     let rt = runtime(None);
-    let p = rt.load("ordered", PluginSource::Embedded, embedded("ordered"), None).unwrap();
+    let p = rt
+        .load("ordered", PluginSource::Embedded, embedded("ordered"), None)
+        .unwrap();
     assert_eq!(p.kind, PluginKind::Policy);
-    let d = rt.route(&p, None, view("hi"), &candidates(3)).await.unwrap().unwrap();
+    let d = rt
+        .route(&p, None, view("hi"), &candidates(3))
+        .await
+        .unwrap()
+        .unwrap();
     let order: Vec<u32> = d.attempts.iter().map(|a| a.candidate).collect();
     assert_eq!(order, vec![1, 2, 0]);
 }
@@ -93,9 +113,21 @@ async fn ordered_policy_puts_open_breakers_last() {
 #[tokio::test]
 async fn policy_reads_the_request_view() {
     let rt = runtime(None);
-    let p = rt.load("t", PluginSource::Embedded, &test_policy(), None).unwrap();
-    let d = rt.route(&p, mode("echo-view"), view("route me"), &candidates(1)).await.unwrap().unwrap();
-    let label = |k: &str| d.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+    let p = rt
+        .load("t", PluginSource::Embedded, &test_policy(), None)
+        .unwrap();
+    let d = rt
+        .route(&p, mode("echo-view"), view("route me"), &candidates(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let label = |k: &str| {
+        d.labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     assert_eq!(label("model"), "r");
     assert_eq!(label("messages"), "1");
     assert_eq!(label("last-user"), "route me");
@@ -107,51 +139,89 @@ async fn policy_reads_the_request_view() {
 #[tokio::test]
 async fn trap_is_a_typed_error_and_the_runtime_keeps_serving() {
     let rt = runtime(None);
-    let p = rt.load("t", PluginSource::Embedded, &test_policy(), None).unwrap();
-    let e = rt.route(&p, mode("trap"), view("x"), &candidates(2)).await.unwrap_err();
+    let p = rt
+        .load("t", PluginSource::Embedded, &test_policy(), None)
+        .unwrap();
+    let e = rt
+        .route(&p, mode("trap"), view("x"), &candidates(2))
+        .await
+        .unwrap_err();
     assert!(matches!(e, PluginError::Trap { .. }), "{e}");
     // The same plugin serves the next call in a fresh instance.
-    let d = rt.route(&p, mode("reverse"), view("x"), &candidates(2)).await.unwrap().unwrap();
+    let d = rt
+        .route(&p, mode("reverse"), view("x"), &candidates(2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.attempts.len(), 2);
 }
 
 #[tokio::test]
 async fn infinite_loop_hits_the_deadline() {
     let rt = runtime(None);
-    let p = rt.load("t", PluginSource::Embedded, &test_policy(), None).unwrap();
+    let p = rt
+        .load("t", PluginSource::Embedded, &test_policy(), None)
+        .unwrap();
     let started = Instant::now();
-    let e = rt.route(&p, mode("loop"), view("x"), &candidates(2)).await.unwrap_err();
+    let e = rt
+        .route(&p, mode("loop"), view("x"), &candidates(2))
+        .await
+        .unwrap_err();
     assert!(matches!(e, PluginError::Deadline { ms: 50, .. }), "{e}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn memory_hog_hits_the_cap() {
     let rt = runtime(None);
-    let p = rt.load("t", PluginSource::Embedded, &test_policy(), None).unwrap();
-    let e = rt.route(&p, mode("alloc"), view("x"), &candidates(2)).await.unwrap_err();
+    let p = rt
+        .load("t", PluginSource::Embedded, &test_policy(), None)
+        .unwrap();
+    let e = rt
+        .route(&p, mode("alloc"), view("x"), &candidates(2))
+        .await
+        .unwrap_err();
     assert!(matches!(e, PluginError::MemoryLimit { mib: 16, .. }), "{e}");
 }
 
 #[tokio::test]
 async fn error_value_is_returned_not_trapped() {
     let rt = runtime(None);
-    let p = rt.load("t", PluginSource::Embedded, &test_policy(), None).unwrap();
-    let r = rt.route(&p, mode("error"), view("x"), &candidates(2)).await.unwrap();
+    let p = rt
+        .load("t", PluginSource::Embedded, &test_policy(), None)
+        .unwrap();
+    let r = rt
+        .route(&p, mode("error"), view("x"), &candidates(2))
+        .await
+        .unwrap();
     assert_eq!(r.unwrap_err(), "test-policy refuses");
 }
 
 #[test]
 fn garbage_and_wrong_worlds_are_refused() {
     let rt = runtime(None);
-    let e = rt.load("junk", PluginSource::Embedded, b"\0asm garbage", None).unwrap_err();
-    assert!(format!("{e:#}").contains("compiling plugin `junk`"), "{e:#}");
+    let e = rt
+        .load("junk", PluginSource::Embedded, b"\0asm garbage", None)
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("compiling plugin `junk`"),
+        "{e:#}"
+    );
     // A core module is not a component.
     let core = [0u8, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
-    assert!(rt.load("core", PluginSource::Embedded, &core, None).is_err());
+    assert!(
+        rt.load("core", PluginSource::Embedded, &core, None)
+            .is_err()
+    );
     // An empty component exports neither world.
     let empty = [0u8, 0x61, 0x73, 0x6d, 0x0d, 0, 0x01, 0];
-    let e = rt.load("empty", PluginSource::Embedded, &empty, None).unwrap_err();
+    let e = rt
+        .load("empty", PluginSource::Embedded, &empty, None)
+        .unwrap_err();
     assert!(format!("{e:#}").contains("exports neither"), "{e:#}");
 }
 
@@ -159,17 +229,23 @@ fn garbage_and_wrong_worlds_are_refused() {
 fn compiled_components_are_cached_by_content_hash() {
     let dir = tempfile::tempdir().unwrap();
     let first = runtime(Some(dir.path()));
-    let p = first.load("openai", PluginSource::Embedded, embedded("openai"), None).unwrap();
+    let p = first
+        .load("openai", PluginSource::Embedded, embedded("openai"), None)
+        .unwrap();
     assert!(!p.from_cache);
     assert_eq!(first.compiles(), 1);
     drop(first);
     // A restart with the same bytes compiles nothing.
     let second = runtime(Some(dir.path()));
-    let p = second.load("openai", PluginSource::Embedded, embedded("openai"), None).unwrap();
+    let p = second
+        .load("openai", PluginSource::Embedded, embedded("openai"), None)
+        .unwrap();
     assert!(p.from_cache);
     assert_eq!(second.compiles(), 0);
     // Different bytes are a different entry.
-    let q = second.load("ordered", PluginSource::Embedded, embedded("ordered"), None).unwrap();
+    let q = second
+        .load("ordered", PluginSource::Embedded, embedded("ordered"), None)
+        .unwrap();
     assert!(!q.from_cache);
     assert_ne!(p.sha256, q.sha256);
     assert_eq!(second.compiles(), 1);
@@ -178,7 +254,10 @@ fn compiled_components_are_cached_by_content_hash() {
 #[tokio::test]
 async fn openai_adapter_builds_parses_and_decodes() {
     let rt = runtime(None);
-    let p = Arc::new(rt.load("openai", PluginSource::Embedded, embedded("openai"), None).unwrap());
+    let p = Arc::new(
+        rt.load("openai", PluginSource::Embedded, embedded("openai"), None)
+            .unwrap(),
+    );
     assert_eq!(p.kind, PluginKind::Adapter);
     let mut inst = rt.adapter(&p).await.unwrap();
     assert_eq!(inst.info().await.unwrap().name, "openai");
@@ -188,11 +267,18 @@ async fn openai_adapter_builds_parses_and_decodes() {
     let http = inst.build_request(&req, &target()).await.unwrap().unwrap();
     assert_eq!(http.url, "http://127.0.0.1:9/v1/chat/completions");
     assert!(matches!(http.auth, AuthScheme::Bearer));
-    assert!(http.headers.iter().any(|(k, v)| k == "OpenAI-Organization" && v == "org-1"));
+    assert!(
+        http.headers
+            .iter()
+            .any(|(k, v)| k == "OpenAI-Organization" && v == "org-1")
+    );
     let body: serde_json::Value = serde_json::from_slice(&http.body).unwrap();
     assert_eq!(body["model"], "up-model");
     assert_eq!(body["stream_options"]["include_usage"], true);
-    assert!(body.get("metadata").is_none(), "metadata is not forwarded without `store`");
+    assert!(
+        body.get("metadata").is_none(),
+        "metadata is not forwarded without `store`"
+    );
 
     let ok = HttpResponse {
         status: 200,
@@ -205,7 +291,9 @@ async fn openai_adapter_builds_parses_and_decodes() {
     let limited = HttpResponse {
         status: 429,
         headers: vec![("retry-after".into(), "3".into())],
-        body: br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#.to_vec(),
+        body:
+            br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#
+                .to_vec(),
     };
     let e = inst.classify_error(&limited).await.unwrap();
     assert_eq!(e.kind, ErrorKind::RateLimited);
@@ -215,7 +303,10 @@ async fn openai_adapter_builds_parses_and_decodes() {
         headers: vec![],
         body: br#"{"error":{"message":"too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#.to_vec(),
     };
-    assert_eq!(inst.classify_error(&ctx).await.unwrap().kind, ErrorKind::ContextLength);
+    assert_eq!(
+        inst.classify_error(&ctx).await.unwrap().kind,
+        ErrorKind::ContextLength
+    );
 
     // SSE split at awkward places still decodes.
     let sse = b"data: {\"id\":\"s\",\"model\":\"up\",\"created\":1,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\ndata: {\"id\":\"s\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\r\n\r\ndata: {\"id\":\"s\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";

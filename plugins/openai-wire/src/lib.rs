@@ -441,7 +441,9 @@ mod tests {
 
     #[test]
     fn parts_decode_and_encode() {
-        let p = Part::from_value(serde_json::json!({"type":"image_url","image_url":{"url":"data:x","detail":"low"}}));
+        let p = Part::from_value(
+            serde_json::json!({"type":"image_url","image_url":{"url":"data:x","detail":"low"}}),
+        );
         match p.clone() {
             Part::Image { url, detail } => {
                 assert_eq!(url, "data:x");

@@ -20,8 +20,8 @@ use openai_wire as wire;
 use serde_json::{Map, Value};
 use switchyard::plugin::types::{
     AuthScheme, ChatRequest, ChatResponse, Choice, Content, ContentPart, ErrorKind, FinishReason,
-    HttpRequest, HttpResponse, ImageUrl, Message, ProviderError, ResponseFormat, Role,
-    StreamEvent, Target, ToolCall, ToolChoice, Usage,
+    HttpRequest, HttpResponse, ImageUrl, Message, ProviderError, ResponseFormat, Role, StreamEvent,
+    Target, ToolCall, ToolChoice, Usage,
 };
 
 struct OpenAi;
@@ -73,9 +73,12 @@ fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
 fn parse_json_text(text: &Option<String>, what: &str) -> Result<Option<Value>, ProviderError> {
     match text {
         None => Ok(None),
-        Some(t) => serde_json::from_str(t)
-            .map(Some)
-            .map_err(|e| err(ErrorKind::BadRequest, format!("{what} is not valid JSON: {e}"))),
+        Some(t) => serde_json::from_str(t).map(Some).map_err(|e| {
+            err(
+                ErrorKind::BadRequest,
+                format!("{what} is not valid JSON: {e}"),
+            )
+        }),
     }
 }
 
@@ -198,11 +201,10 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
     for k in ["model", "stream", "stream_options"] {
         extra.remove(k);
     }
-    let stream_options = (req.stream && (req.include_usage || opts.stream_usage)).then(|| {
-        wire::StreamOptions {
+    let stream_options =
+        (req.stream && (req.include_usage || opts.stream_usage)).then_some(wire::StreamOptions {
             include_usage: Some(true),
-        }
-    });
+        });
     let body = wire::ChatCompletionRequest {
         model: target.upstream_model.clone(),
         messages,
@@ -214,7 +216,7 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
         top_p: req.top_p,
         max_tokens: req.max_tokens,
         max_completion_tokens: req.max_completion_tokens,
-        stop: (!req.stop.is_empty()).then(|| wire::Stop::Many(req.stop)),
+        stop: (!req.stop.is_empty()).then_some(wire::Stop::Many(req.stop)),
         seed: req.seed,
         frequency_penalty: req.frequency_penalty,
         presence_penalty: req.presence_penalty,
@@ -256,7 +258,9 @@ fn from_wire_message(m: wire::Message) -> Message {
                 .into_iter()
                 .map(|p| match wire::Part::from_value(p) {
                     wire::Part::Text(t) => ContentPart::Text(t),
-                    wire::Part::Image { url, detail } => ContentPart::Image(ImageUrl { url, detail }),
+                    wire::Part::Image { url, detail } => {
+                        ContentPart::Image(ImageUrl { url, detail })
+                    }
                     wire::Part::Other(v) => ContentPart::OtherJson(v.to_string()),
                 })
                 .collect(),
@@ -299,8 +303,14 @@ fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
 }
 
 /// Classify an error from its status and the dialect's error body.
-pub(crate) fn classify(status: Option<u16>, headers: &[(String, String)], body: &[u8]) -> ProviderError {
-    let detail = serde_json::from_slice::<wire::ErrorBody>(body).ok().map(|b| b.error);
+pub(crate) fn classify(
+    status: Option<u16>,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> ProviderError {
+    let detail = serde_json::from_slice::<wire::ErrorBody>(body)
+        .ok()
+        .map(|b| b.error);
     let code = detail.as_ref().and_then(|d| match &d.code {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -352,9 +362,17 @@ impl Guest for OpenAi {
         AdapterInfo {
             name: "openai".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            features: ["stream", "tools", "images", "json-object", "json-schema", "n", "usage"]
-                .map(String::from)
-                .to_vec(),
+            features: [
+                "stream",
+                "tools",
+                "images",
+                "json-object",
+                "json-schema",
+                "n",
+                "usage",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 

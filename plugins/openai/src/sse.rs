@@ -93,13 +93,14 @@ impl Decoder {
         if value.get("error").is_some() {
             return Err(classify(None, &[], data.as_bytes()));
         }
-        let chunk: wire::ChatCompletionChunk = serde_json::from_value(value).map_err(|e| ProviderError {
-            kind: ErrorKind::Other,
-            message: format!("stream event is not a chat.completion.chunk: {e}"),
-            status: None,
-            retry_after_ms: None,
-            code: None,
-        })?;
+        let chunk: wire::ChatCompletionChunk =
+            serde_json::from_value(value).map_err(|e| ProviderError {
+                kind: ErrorKind::Other,
+                message: format!("stream event is not a chat.completion.chunk: {e}"),
+                status: None,
+                retry_after_ms: None,
+                code: None,
+            })?;
         if !self.started {
             self.started = true;
             events.push(StreamEvent::Start(StreamStart {
@@ -116,7 +117,10 @@ impl Decoder {
             if let Some(text) = c.delta.content
                 && !text.is_empty()
             {
-                events.push(StreamEvent::Text(TextDelta { choice: c.index, text }));
+                events.push(StreamEvent::Text(TextDelta {
+                    choice: c.index,
+                    text,
+                }));
             }
             for t in c.delta.tool_calls.unwrap_or_default() {
                 let f = t.function.unwrap_or_default();

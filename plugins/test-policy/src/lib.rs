@@ -14,7 +14,12 @@ use switchyard::plugin::request::RequestView;
 struct TestPolicy;
 
 fn attempt(i: u32) -> Attempt {
-    Attempt { candidate: i, timeout_ms: None, max_tokens: None, temperature: None }
+    Attempt {
+        candidate: i,
+        timeout_ms: None,
+        max_tokens: None,
+        temperature: None,
+    }
 }
 
 impl Guest for TestPolicy {
@@ -22,7 +27,10 @@ impl Guest for TestPolicy {
         let cfg: serde_json::Value = host::config_json()
             .and_then(|c| serde_json::from_str(&c).ok())
             .unwrap_or_default();
-        let mode = cfg.get("mode").and_then(|m| m.as_str()).unwrap_or("reverse");
+        let mode = cfg
+            .get("mode")
+            .and_then(|m| m.as_str())
+            .unwrap_or("reverse");
         host::log(host::LogLevel::Debug, &format!("test-policy mode {mode}"));
         match mode {
             "trap" => panic!("test-policy asked to trap"),
@@ -39,14 +47,20 @@ impl Guest for TestPolicy {
                     std::hint::black_box(&hog);
                 }
             }
-            "bad-index" => Ok(Decision { attempts: vec![attempt(candidates.len() as u32 + 7)], labels: vec![] }),
+            "bad-index" => Ok(Decision {
+                attempts: vec![attempt(candidates.len() as u32 + 7)],
+                labels: vec![],
+            }),
             "error" => Err("test-policy refuses".into()),
             "echo-view" => Ok(Decision {
                 attempts: vec![attempt(0)],
                 labels: vec![
                     ("model".into(), req.model()),
                     ("messages".into(), req.message_count().to_string()),
-                    ("last-user".into(), req.last_user_message().unwrap_or_default()),
+                    (
+                        "last-user".into(),
+                        req.last_user_message().unwrap_or_default(),
+                    ),
                     ("tokens".into(), req.token_estimate().to_string()),
                     ("tools".into(), req.has_tools().to_string()),
                     ("images".into(), req.has_images().to_string()),

@@ -279,19 +279,27 @@ def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
 
     def start(
         *,
-        providers: dict[str, dict[str, Any]],
-        models: dict[str, dict[str, Any]],
+        providers: dict[str, dict[str, Any]] | None = None,
+        models: dict[str, dict[str, Any]] | None = None,
         routes: dict[str, dict[str, Any]] | None = None,
         server: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        raw_config: str | None = None,
     ) -> Gateway:
         n = next(counter)
         path = tmp_path / f"gateway-{n}.toml"
-        path.write_text(
-            make_config(cache_dir=cache_dir, providers=providers, models=models, routes=routes, server=server)
-        )
+        if raw_config is not None:
+            path.write_text(raw_config)
+        else:
+            path.write_text(
+                make_config(
+                    cache_dir=cache_dir, providers=providers or {}, models=models or {}, routes=routes, server=server
+                )
+            )
         full_env = {**_base_env(cache_dir), **(env or {})}
-        p = Proc(["serve", "--config", str(path)], full_env, tmp_path / f"gateway-{n}.log")
+        # The listen address of a config is replaced by a free port.
+        args = ["serve", "--config", str(path), "--listen", "127.0.0.1:0"]
+        p = Proc(args, full_env, tmp_path / f"gateway-{n}.log")
         procs.append(p)
         gw = Gateway(p, p.wait_listening(), path)
         gws.append(gw)

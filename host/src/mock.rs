@@ -1,12 +1,19 @@
-//! `switchyard mock-upstream`: a fast simulated provider speaking the OpenAI
-//! chat-completions wire format, for tests, benchmarks and policy authors.
+//! `switchyard mock-upstream`: a fast simulated provider for tests,
+//! benchmarks and policy authors. It speaks each provider's wire format, one
+//! module per dialect, chosen by the request path:
+//!
+//! - [`openai`]: `POST /v1/chat/completions` (and Azure's
+//!   `/openai/deployments/{d}/chat/completions`).
 //!
 //! Answers are deterministic: a fixed `--reply`, or an echo of the last user
-//! message. With tools offered (and `tool_choice` not `none`) it calls the
-//! first (or the named) tool until the conversation carries a tool result.
-//! Faults are injected by flags: latency, an error status at a rate (429 with
-//! Retry-After), a hang, streams that break after N chunks.
+//! message (`You said: …`). With tools offered (and not disabled) it calls the
+//! first (or the forced) tool until the conversation carries a tool result,
+//! then answers `The tool said: …`. Faults are injected by flags: latency, an
+//! error status at a rate (with Retry-After), a hang, streams that break after
+//! N content chunks; errors come in the dialect's own error shape.
 //! `GET /mock/stats` counts the requests it saw.
+
+pub mod openai;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,15 +21,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 
-type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+/// Response body type of the mock.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// Behaviour of the mock, from its command line.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -47,13 +55,13 @@ pub struct MockOptions {
     /// Wait this long between stream chunks.
     #[arg(long, default_value_t = 0)]
     pub chunk_delay_ms: u64,
-    /// Answer with this error status (500, 503, 429, …).
+    /// Answer with this error status (500, 503, 429, 529, …).
     #[arg(long)]
     pub fail_status: Option<u16>,
     /// Fraction of requests that fail with `--fail-status` (0.0–1.0).
     #[arg(long, default_value_t = 1.0)]
     pub fail_rate: f64,
-    /// Retry-After seconds sent with 429 and 503 errors.
+    /// Retry-After seconds sent with 429, 503 and 529 errors.
     #[arg(long)]
     pub retry_after: Option<u64>,
     /// Never answer (the connection stays open).
@@ -62,13 +70,106 @@ pub struct MockOptions {
     /// Break streams (close the connection) after this many content chunks.
     #[arg(long)]
     pub break_after: Option<usize>,
-    /// Require `Authorization: Bearer KEY` (401 otherwise), as a real
-    /// provider does.
+    /// Require this key, presented the way the dialect presents keys
+    /// (`Authorization: Bearer`, `api-key`, `x-api-key`, …); 401 otherwise.
     #[arg(long)]
     pub api_key: Option<String>,
 }
 
-struct Mock {
+/// A request as every dialect reduces it for the mock's answer logic.
+#[derive(Debug, Default)]
+pub struct MockRequest {
+    /// The model named by the request (body or path).
+    pub model: String,
+    /// Text of the last user message.
+    pub last_user: String,
+    /// Names of the tools offered.
+    pub tools: Vec<String>,
+    /// A tool the request forces.
+    pub forced_tool: Option<String>,
+    /// Tools are offered but disabled (`tool_choice: none`).
+    pub tools_disabled: bool,
+    /// The text of a tool result, when the last message is one.
+    pub tool_result: Option<String>,
+    /// Streaming requested.
+    pub stream: bool,
+    /// Usage requested on the stream (OpenAI `stream_options`).
+    pub include_usage: bool,
+    /// Number of choices.
+    pub n: u32,
+    /// Bytes of prompt text, for the usage estimate.
+    pub prompt_bytes: usize,
+}
+
+/// What the mock answers.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A text reply.
+    Text(String),
+    /// A call of a tool with JSON arguments.
+    Tool {
+        /// Tool name.
+        name: String,
+        /// Arguments, a JSON text.
+        arguments: String,
+    },
+}
+
+impl Answer {
+    /// Completion tokens the mock reports for this answer.
+    pub fn tokens(&self) -> u64 {
+        match self {
+            Answer::Text(t) => t.split_whitespace().count() as u64,
+            Answer::Tool { .. } => 8,
+        }
+    }
+}
+
+/// The wire formats the mock speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI chat completions (also Azure OpenAI's paths).
+    OpenAi,
+}
+
+impl Dialect {
+    fn of(path: &str) -> Option<Dialect> {
+        if path == "/v1/chat/completions"
+            || path == "/chat/completions"
+            || (path.starts_with("/openai/deployments/") && path.ends_with("/chat/completions"))
+        {
+            return Some(Dialect::OpenAi);
+        }
+        None
+    }
+
+    fn presented_key(self, parts: &Parts) -> Option<String> {
+        match self {
+            Dialect::OpenAi => openai::presented_key(parts),
+        }
+    }
+
+    fn error(self, status: u16, message: &str) -> Vec<u8> {
+        match self {
+            Dialect::OpenAi => openai::error_body(status, message),
+        }
+    }
+
+    fn parse(self, parts: &Parts, body: &[u8]) -> Result<MockRequest, String> {
+        match self {
+            Dialect::OpenAi => openai::parse(parts, body),
+        }
+    }
+
+    fn respond(self, mock: &Mock, req: &MockRequest, answer: Answer) -> Response<Body> {
+        match self {
+            Dialect::OpenAi => openai::respond(mock, req, answer),
+        }
+    }
+}
+
+/// The mock's state: its options and counters.
+pub struct Mock {
     opts: MockOptions,
     requests: AtomicU64,
     chat_requests: AtomicU64,
@@ -120,50 +221,8 @@ pub async fn serve(listener: TcpListener, opts: MockOptions) -> anyhow::Result<(
     }
 }
 
-#[derive(Deserialize)]
-struct Req {
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    messages: Vec<Msg>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    stream_options: Option<StreamOpts>,
-    #[serde(default)]
-    tools: Vec<Value>,
-    #[serde(default)]
-    tool_choice: Option<Value>,
-    #[serde(default)]
-    n: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct StreamOpts {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-#[derive(Deserialize)]
-struct Msg {
-    role: String,
-    #[serde(default)]
-    content: Value,
-}
-
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
-}
-
-fn json_resp(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+/// A complete JSON response.
+pub fn json_resp(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut r = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})
@@ -177,63 +236,49 @@ fn json_resp(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     r
 }
 
-fn error_type(status: u16) -> &'static str {
-    match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        _ => "server_error",
-    }
-}
-
-/// What the mock will answer.
-enum Answer {
-    Text(String),
-    Tool { name: String, arguments: String },
-}
-
 impl Mock {
+    /// The options in force.
+    pub fn opts(&self) -> &MockOptions {
+        &self.opts
+    }
+
+    /// A fresh id number for responses.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let path = req.uri().path().to_owned();
-        match path.as_str() {
-            "/mock/stats" => {
-                let body = json!({
-                    "requests": self.requests.load(Ordering::Relaxed),
-                    "chat_requests": self.chat_requests.load(Ordering::Relaxed),
-                    "failures": self.failures.load(Ordering::Relaxed),
-                });
-                json_resp(StatusCode::OK, body.to_string().into_bytes())
-            }
-            "/v1/models" | "/models" => {
-                let body = json!({"object":"list","data":[{"id":"mock-model","object":"model","created":0,"owned_by":"mock-upstream"}]});
-                json_resp(StatusCode::OK, body.to_string().into_bytes())
-            }
-            "/v1/chat/completions" | "/chat/completions" => self.chat(req).await,
-            _ => json_resp(
-                StatusCode::NOT_FOUND,
-                json!({"error":{"message":format!("Unknown path {path}"),"type":"invalid_request_error","param":null,"code":"unknown_url"}})
-                    .to_string()
-                    .into_bytes(),
-            ),
+        if path == "/mock/stats" {
+            let body = json!({
+                "requests": self.requests.load(Ordering::Relaxed),
+                "chat_requests": self.chat_requests.load(Ordering::Relaxed),
+                "failures": self.failures.load(Ordering::Relaxed),
+            });
+            return json_resp(StatusCode::OK, body.to_string().into_bytes());
         }
+        if path == "/v1/models" || path == "/models" {
+            let body = json!({"object":"list","data":[{"id":"mock-model","object":"model","created":0,"owned_by":"mock-upstream"}]});
+            return json_resp(StatusCode::OK, body.to_string().into_bytes());
+        }
+        let Some(dialect) = Dialect::of(&path) else {
+            return json_resp(
+                StatusCode::NOT_FOUND,
+                openai::error_body(404, &format!("Unknown path {path}")),
+            );
+        };
+        self.chat(dialect, req).await
     }
 
-    fn error(&self, status: u16, message: &str) -> Response<Body> {
+    fn error(&self, dialect: Dialect, status: u16, message: &str) -> Response<Body> {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        let code = match status {
-            429 => json!("rate_limit_exceeded"),
-            _ => Value::Null,
-        };
-        let body =
-            json!({"error":{"message":message,"type":error_type(status),"param":null,"code":code}});
         let mut r = json_resp(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            body.to_string().into_bytes(),
+            dialect.error(status, message),
         );
         if let Some(s) = self.opts.retry_after
-            && matches!(status, 429 | 503)
+            && matches!(status, 429 | 503 | 529)
         {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -241,20 +286,17 @@ impl Mock {
         r
     }
 
-    async fn chat(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    async fn chat(self: Arc<Self>, dialect: Dialect, req: Request<Incoming>) -> Response<Body> {
         self.chat_requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(key) = &self.opts.api_key {
-            let sent = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            if sent != Some(format!("Bearer {key}").as_str()) {
-                return self.error(401, "Incorrect API key provided.");
-            }
+        let (parts, body) = req.into_parts();
+        if let Some(key) = &self.opts.api_key
+            && dialect.presented_key(&parts).as_deref() != Some(key.as_str())
+        {
+            return self.error(dialect, 401, "Incorrect API key provided.");
         }
-        let body = match req.into_body().collect().await {
+        let body = match body.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) => return self.error(400, &format!("could not read body: {e}")),
+            Err(e) => return self.error(dialect, 400, &format!("could not read body: {e}")),
         };
         if self.opts.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -266,104 +308,32 @@ impl Mock {
             && (self.opts.fail_rate >= 1.0 || rand::random::<f64>() < self.opts.fail_rate)
         {
             return self.error(
+                dialect,
                 status,
                 &format!("mock-upstream injected a {status} failure"),
             );
         }
-        let parsed: Req = match serde_json::from_slice(&body) {
+        let parsed = match dialect.parse(&parts, &body) {
             Ok(r) => r,
-            Err(e) => return self.error(400, &format!("invalid request body: {e}")),
+            Err(e) => return self.error(dialect, 400, &e),
         };
-        if parsed.messages.is_empty() {
-            return self.error(400, "messages must not be empty");
-        }
-        let prompt_bytes: usize = parsed
-            .messages
-            .iter()
-            .map(|m| text_of(&m.content).len() + 16)
-            .sum();
-        let prompt_tokens = prompt_bytes.div_ceil(4) as u64;
         let answer = self.answer(&parsed);
-        let id = format!("chatcmpl-mock{}", self.seq.fetch_add(1, Ordering::Relaxed));
-        let created = crate::proxy::openai::now_secs();
-        if parsed.stream {
-            self.stream(parsed, answer, id, created, prompt_tokens)
-        } else {
-            let n = parsed.n.unwrap_or(1).clamp(1, 16);
-            let (completion_tokens, choices) = match &answer {
-                Answer::Text(t) => {
-                    let words = t.split_whitespace().count() as u64;
-                    let choices: Vec<Value> = (0..n)
-                        .map(|i| json!({"index":i,"message":{"role":"assistant","content":t,"refusal":null},"logprobs":null,"finish_reason":"stop"}))
-                        .collect();
-                    (words * n as u64, choices)
-                }
-                Answer::Tool { name, arguments } => {
-                    let choices: Vec<Value> = (0..n)
-                        .map(|i| json!({"index":i,"message":{"role":"assistant","content":null,"refusal":null,
-                            "tool_calls":[{"id":format!("call_mock{i}"),"type":"function","function":{"name":name,"arguments":arguments}}]},
-                            "logprobs":null,"finish_reason":"tool_calls"}))
-                        .collect();
-                    (8 * n as u64, choices)
-                }
-            };
-            let body = json!({
-                "id": id, "object": "chat.completion", "created": created, "model": parsed.model,
-                "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens,
-                          "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}},
-                "system_fingerprint": "fp_mock"
-            });
-            json_resp(StatusCode::OK, body.to_string().into_bytes())
-        }
+        dialect.respond(&self, &parsed, answer)
     }
 
-    fn answer(&self, r: &Req) -> Answer {
-        let last = r.messages.last();
-        let after_tool = last.is_some_and(|m| m.role == "tool" || m.role == "function");
-        let choice_none = r.tool_choice.as_ref().and_then(Value::as_str) == Some("none");
-        if !r.tools.is_empty() && !after_tool && !choice_none {
-            let named = r
-                .tool_choice
-                .as_ref()
-                .and_then(|c| c.get("function"))
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str);
-            let first = r.tools[0]
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str);
-            if let Some(name) = named.or(first) {
-                let user = r
-                    .messages
-                    .iter()
-                    .rev()
-                    .find(|m| m.role == "user")
-                    .map(|m| text_of(&m.content))
-                    .unwrap_or_default();
-                return Answer::Tool {
-                    name: name.to_owned(),
-                    arguments: json!({"input": user}).to_string(),
-                };
-            }
+    /// The deterministic answer to a request.
+    pub fn answer(&self, r: &MockRequest) -> Answer {
+        if !r.tools.is_empty() && r.tool_result.is_none() && !r.tools_disabled {
+            let name = r.forced_tool.clone().unwrap_or_else(|| r.tools[0].clone());
+            return Answer::Tool {
+                name,
+                arguments: json!({"input": r.last_user}).to_string(),
+            };
         }
-        let text = match &self.opts.reply {
-            Some(t) => t.clone(),
-            None if after_tool => format!(
-                "The tool said: {}",
-                last.map(|m| text_of(&m.content)).unwrap_or_default()
-            ),
-            None => {
-                let user = r
-                    .messages
-                    .iter()
-                    .rev()
-                    .find(|m| m.role == "user")
-                    .map(|m| text_of(&m.content))
-                    .unwrap_or_default();
-                format!("You said: {user}")
-            }
+        let text = match (&self.opts.reply, &r.tool_result) {
+            (Some(t), _) => t.clone(),
+            (None, Some(result)) => format!("The tool said: {result}"),
+            (None, None) => format!("You said: {}", r.last_user),
         };
         Answer::Text(match &self.opts.label {
             Some(l) => format!("[{l}] {text}"),
@@ -371,69 +341,31 @@ impl Mock {
         })
     }
 
-    fn stream(
-        &self,
-        r: Req,
-        answer: Answer,
-        id: String,
-        created: u64,
-        prompt_tokens: u64,
-    ) -> Response<Body> {
-        let chunk = |delta: Value, finish: Value| -> Bytes {
-            let c = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": r.model,
-                "system_fingerprint": "fp_mock",
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-            Bytes::from(format!("data: {c}\n\n"))
-        };
-        let mut pieces: Vec<Bytes> =
-            vec![chunk(json!({"role":"assistant","content":""}), Value::Null)];
-        let (content_pieces, finish, completion_tokens) = match &answer {
-            Answer::Text(t) => {
-                let parts = split(t, self.opts.chunks);
-                let tokens = t.split_whitespace().count() as u64;
-                (
-                    parts
-                        .into_iter()
-                        .map(|p| chunk(json!({"content": p}), Value::Null))
-                        .collect::<Vec<_>>(),
-                    "stop",
-                    tokens,
-                )
-            }
-            Answer::Tool { name, arguments } => {
-                let mut v = vec![chunk(
-                    json!({"tool_calls":[{"index":0,"id":"call_mock0","type":"function","function":{"name":name,"arguments":""}}]}),
-                    Value::Null,
-                )];
-                for p in split(arguments, self.opts.chunks.or(Some(3))) {
-                    v.push(chunk(
-                        json!({"tool_calls":[{"index":0,"function":{"arguments":p}}]}),
-                        Value::Null,
-                    ));
-                }
-                (v, "tool_calls", 8)
-            }
-        };
-        let content_count = content_pieces.len();
-        pieces.extend(content_pieces);
-        pieces.push(chunk(json!({}), json!(finish)));
-        if r.stream_options.is_some_and(|o| o.include_usage) {
-            let u = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": r.model,
-                "choices": [], "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens}});
-            pieces.push(Bytes::from(format!("data: {u}\n\n")));
-        }
-        pieces.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    /// Split a text into the stream's content pieces.
+    pub fn pieces(&self, text: &str) -> Vec<String> {
+        split(text, self.opts.chunks)
+    }
 
-        // Break after the role chunk plus N content chunks.
-        let break_at = self.opts.break_after.map(|n| 1 + n.min(content_count));
+    /// A streaming response of pre-rendered frames. `content` is the range of
+    /// frames that carry content; `--break-after N` cuts the stream after the
+    /// Nth of them, `--chunk-delay-ms` spaces all frames.
+    pub fn stream_response(
+        &self,
+        frames: Vec<Bytes>,
+        content: std::ops::Range<usize>,
+        content_type: &'static str,
+    ) -> Response<Body> {
+        let break_at = self
+            .opts
+            .break_after
+            .map(|n| content.start + n.min(content.len()));
         let delay = Duration::from_millis(self.opts.chunk_delay_ms);
         let frames = futures_util::stream::unfold(
-            (pieces.into_iter(), 0usize),
+            (frames.into_iter(), 0usize),
             move |(mut it, i)| async move {
                 if break_at == Some(i) {
-                    // Let hyper flush the chunks already written: an error on the
-                    // very next poll would abort the connection before they leave.
+                    // Let hyper flush the frames already written: an error on
+                    // the very next poll would abort before they leave.
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     return Some((
                         Err(std::io::Error::new(
@@ -454,13 +386,24 @@ impl Mock {
             },
         );
         let mut resp = Response::new(StreamBody::new(frames).boxed_unsync());
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         resp
+    }
+}
+
+/// Text of a JSON content value: a string, or the `text` of its parts.
+pub fn text_of(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(serde_json::Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
     }
 }
 

@@ -8,6 +8,6 @@ source scripts/env.sh
 scripts/setup.sh --test
 cargo build --release --bin switchyard
 cargo test --release --workspace
-(cd plugins && cargo test --release -p openai-wire)
+(cd plugins && cargo test --release --workspace)
 export SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard"
 "$SWITCHYARD_VENV/bin/python" -m pytest -q tests "$@"

@@ -167,6 +167,13 @@ class Gateway:
         self._clients.append(c)
         return c
 
+    def anthropic_client(self, api_key: str = "unused", timeout: float = 20.0) -> "anthropic.Anthropic":
+        import anthropic
+
+        c = anthropic.Anthropic(base_url=self.url, api_key=api_key, max_retries=0, timeout=timeout)
+        self._clients.append(c)
+        return c
+
     def post(self, body: Any, **kw: Any) -> Any:
         """A raw POST /v1/chat/completions (bytes/str are sent as they are)."""
         if isinstance(body, (dict, list)):

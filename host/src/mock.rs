@@ -3,7 +3,8 @@
 //! module per dialect, chosen by the request path:
 //!
 //! - [`openai`]: `POST /v1/chat/completions` (and Azure's
-//!   `/openai/deployments/{d}/chat/completions`).
+//!   `/openai/deployments/{d}/chat/completions`);
+//! - [`anthropic`]: `POST /v1/messages`.
 //!
 //! Answers are deterministic: a fixed `--reply`, or an echo of the last user
 //! message (`You said: …`). With tools offered (and not disabled) it calls the
@@ -13,6 +14,7 @@
 //! N content chunks; errors come in the dialect's own error shape.
 //! `GET /mock/stats` counts the requests it saw.
 
+pub mod anthropic;
 pub mod openai;
 
 use std::convert::Infallible;
@@ -130,6 +132,8 @@ impl Answer {
 pub enum Dialect {
     /// OpenAI chat completions (also Azure OpenAI's paths).
     OpenAi,
+    /// Anthropic messages.
+    Anthropic,
 }
 
 impl Dialect {
@@ -140,30 +144,37 @@ impl Dialect {
         {
             return Some(Dialect::OpenAi);
         }
+        if path == "/v1/messages" {
+            return Some(Dialect::Anthropic);
+        }
         None
     }
 
     fn presented_key(self, parts: &Parts) -> Option<String> {
         match self {
             Dialect::OpenAi => openai::presented_key(parts),
+            Dialect::Anthropic => anthropic::presented_key(parts),
         }
     }
 
     fn error(self, status: u16, message: &str) -> Vec<u8> {
         match self {
             Dialect::OpenAi => openai::error_body(status, message),
+            Dialect::Anthropic => anthropic::error_body(status, message),
         }
     }
 
     fn parse(self, parts: &Parts, body: &[u8]) -> Result<MockRequest, String> {
         match self {
             Dialect::OpenAi => openai::parse(parts, body),
+            Dialect::Anthropic => anthropic::parse(parts, body),
         }
     }
 
     fn respond(self, mock: &Mock, req: &MockRequest, answer: Answer) -> Response<Body> {
         match self {
             Dialect::OpenAi => openai::respond(mock, req, answer),
+            Dialect::Anthropic => anthropic::respond(mock, req, answer),
         }
     }
 }

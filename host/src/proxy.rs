@@ -2,6 +2,7 @@
 //! of answers in the client's dialect (JSON bodies, SSE streams, error JSON).
 //! Everything below this module sees canonical values only.
 
+pub mod anthropic;
 pub mod openai;
 
 use std::convert::Infallible;
@@ -37,8 +38,25 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     r
 }
 
+/// The API dialect a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic messages.
+    Anthropic,
+}
+
 fn error_response(e: &ApiError) -> Response<Body> {
-    let mut r = json_response(e.status, e.openai_body());
+    dialect_error(e, Dialect::OpenAi)
+}
+
+fn dialect_error(e: &ApiError, dialect: Dialect) -> Response<Body> {
+    let body = match dialect {
+        Dialect::OpenAi => e.openai_body(),
+        Dialect::Anthropic => anthropic::error_body(e),
+    };
+    let mut r = json_response(e.status, body);
     if let Some(s) = e.retry_after
         && let Ok(v) = HeaderValue::from_str(&s.to_string())
     {
@@ -122,10 +140,11 @@ pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
 
 async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
-        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat_completions(gw, req).await,
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat(gw, req, Dialect::OpenAi).await,
+        (&Method::POST, "/v1/messages") => chat(gw, req, Dialect::Anthropic).await,
         (&Method::GET, "/v1/models" | "/models") => models(gw),
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
-        (_, "/v1/chat/completions" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             format!("{} is not allowed on {}.", req.method(), req.uri().path()),
@@ -134,7 +153,7 @@ async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
             &ApiError::new(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
-                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions and GET /v1/models."),
+                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions, POST /v1/messages and GET /v1/models."),
             )
             .code("unknown_url"),
         ),
@@ -201,15 +220,48 @@ async fn read_body(
     }
 }
 
-async fn chat_completions(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+/// A stream encoder of either dialect.
+enum Encoder {
+    OpenAi(openai::SseEncoder),
+    Anthropic(anthropic::SseEncoder),
+}
+
+impl Encoder {
+    fn encode(&mut self, events: Vec<crate::runtime::types::StreamEvent>, out: &mut Vec<u8>) {
+        match self {
+            Encoder::OpenAi(e) => e.encode(events, out),
+            Encoder::Anthropic(e) => e.encode(events, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Encoder::OpenAi(e) => e.finish(out),
+            Encoder::Anthropic(e) => e.finish(out),
+        }
+    }
+
+    fn error(&self, err: &ApiError, out: &mut Vec<u8>) {
+        match self {
+            Encoder::OpenAi(e) => e.error(err, out),
+            Encoder::Anthropic(e) => e.error(err, out),
+        }
+    }
+}
+
+async fn chat(gw: &Gateway, req: Request<Incoming>, dialect: Dialect) -> Response<Body> {
     let generation = gw.current();
     let (parts, body) = match read_body(req, generation.config.server.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => return error_response(&e),
+        Err(e) => return dialect_error(&e, dialect),
     };
-    let canonical = match openai::parse_request(&body) {
+    let parsed = match dialect {
+        Dialect::OpenAi => openai::parse_request(&body),
+        Dialect::Anthropic => anthropic::parse_request(&body),
+    };
+    let canonical = match parsed {
         Ok(r) => r,
-        Err(e) => return error_response(&e),
+        Err(e) => return dialect_error(&e, dialect),
     };
     let mut metadata = canonical.metadata.clone();
     for (k, v) in &parts.headers {
@@ -222,14 +274,21 @@ async fn chat_completions(gw: &Gateway, req: Request<Incoming>) -> Response<Body
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
     match router::chat(gw, &generation, canonical, metadata).await {
-        Err(e) => error_response(&e),
+        Err(e) => dialect_error(&e, dialect),
         Ok(Reply::Complete(resp, served)) => {
-            let mut r = json_response(StatusCode::OK, openai::render_response(resp));
+            let body = match dialect {
+                Dialect::OpenAi => openai::render_response(resp),
+                Dialect::Anthropic => anthropic::render_response(resp),
+            };
+            let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
             r
         }
         Ok(Reply::Stream(stream, served)) => {
-            let encoder = openai::SseEncoder::new(&model, include_usage);
+            let encoder = match dialect {
+                Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
+                Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
+            };
             let frames =
                 futures_util::stream::unfold(Some((stream, encoder)), |state| async move {
                     let (mut stream, mut enc) = state?;

@@ -2,6 +2,8 @@
 //! the route's static order. And a plugin file in the plugin directory
 //! overrides the embedded plugin of the same name.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use switchyard::config::Config;

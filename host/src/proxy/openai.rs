@@ -163,6 +163,7 @@ fn to_canonical(r: wire::ChatCompletionRequest) -> ChatRequest {
             .unwrap_or(false),
         user: r.user,
         metadata,
+        dialect: "openai".into(),
         extra_json: map_text(r.extra),
     }
 }

@@ -186,8 +186,13 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
             },
         }),
     };
-    let mut extra = match parse_json_text(&req.extra_json, "request extra fields")? {
-        Some(Value::Object(map)) => map,
+    // Fields the gateway does not model pass through only when the client
+    // spoke this dialect; another dialect's spelling would be refused here.
+    let mut extra = match req.dialect.as_str() {
+        "openai" => match parse_json_text(&req.extra_json, "request extra fields")? {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        },
         _ => Map::new(),
     };
     let forward_metadata = opts.forward_metadata || extra.contains_key("store");

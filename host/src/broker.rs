@@ -117,6 +117,11 @@ impl Broker {
                 AuthScheme::Query(param) => {
                     url.query_pairs_mut().append_pair(param, key);
                 }
+                AuthScheme::AwsSigv4(_) => {
+                    return Err(SendError::Invalid(
+                        "AWS SigV4 signing is not available in this build".into(),
+                    ));
+                }
             }
         }
         let request = self

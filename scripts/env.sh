@@ -2,3 +2,4 @@
 # the clone (so CI and later runs reuse builds) and the test virtualenv.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard/target}"
 export SWITCHYARD_VENV="${SWITCHYARD_VENV:-$HOME/.cache/switchyard/venv}"
+export SWITCHYARD_LLAMA_VENV="${SWITCHYARD_LLAMA_VENV:-$HOME/.cache/switchyard/llama-venv}"

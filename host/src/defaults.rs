@@ -16,6 +16,7 @@ fn provider(base_url: &str, key_env: Option<&str>) -> ProviderConfig {
         base_url: base_url.into(),
         api_key_env: key_env.map(Into::into),
         api_key_file: None,
+        aws_credentials: None,
         allowed_hosts: vec![],
         options: None,
         first_byte_timeout_ms: 60_000,
@@ -166,6 +167,7 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
             models: models.keys().cloned().collect(),
             fallback: None,
             policy_config: None,
+            retry: Default::default(),
         },
     );
     let mut cfg = Config::parse("")?;

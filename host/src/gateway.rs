@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use arc_swap::ArcSwap;
 
 use crate::broker::Broker;
-use crate::config::{Config, ProviderConfig, Secret};
+use crate::config::{Config, ProviderConfig, ProviderSecrets};
 use crate::runtime::{Plugin, PluginKind, PluginSource, Runtime, types::Target};
 use crate::stats::{ModelCounters, Stats};
 
@@ -58,6 +58,8 @@ pub struct Route {
     pub models: Vec<Arc<ModelTarget>>,
     /// The order used when the policy fails.
     pub fallback: Vec<Arc<ModelTarget>>,
+    /// Retries, failover and deadline.
+    pub retry: crate::config::RetryConfig,
 }
 
 /// What a client's `model` names.
@@ -82,8 +84,8 @@ pub struct Generation {
     pub models: HashMap<String, Arc<ModelTarget>>,
     /// Routes by name.
     pub routes: HashMap<String, Arc<Route>>,
-    /// Keys by provider name.
-    pub secrets: BTreeMap<String, Secret>,
+    /// Keys and AWS credentials by provider name.
+    pub secrets: BTreeMap<String, ProviderSecrets>,
 }
 
 impl Generation {
@@ -216,6 +218,7 @@ pub fn build_generation(
                 policy_config: r.policy_config.as_ref().map(|v| toml_to_json(v).into()),
                 models: route_models,
                 fallback,
+                retry: r.retry.clone(),
             }),
         );
     }

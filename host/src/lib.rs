@@ -12,6 +12,7 @@
 // Tests may unwrap; the library itself may not (checked by clippy's non-test pass).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod breaker;
 pub mod broker;
 pub mod canonical;
 pub mod cli;

@@ -4,7 +4,10 @@
 //!
 //! - [`openai`]: `POST /v1/chat/completions` (and Azure's
 //!   `/openai/deployments/{d}/chat/completions`);
-//! - [`anthropic`]: `POST /v1/messages`.
+//! - [`anthropic`]: `POST /v1/messages`;
+//! - [`gemini`]: `POST /v1beta/models/{model}:generateContent` and
+//!   `:streamGenerateContent`;
+//! - [`bedrock`]: `POST /model/{modelId}/converse` and `/converse-stream`.
 //!
 //! Answers are deterministic: a fixed `--reply`, or an echo of the last user
 //! message (`You said: …`). With tools offered (and not disabled) it calls the
@@ -15,6 +18,8 @@
 //! `GET /mock/stats` counts the requests it saw.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod openai;
 
 use std::convert::Infallible;
@@ -134,6 +139,10 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic messages.
     Anthropic,
+    /// Gemini generateContent.
+    Gemini,
+    /// Amazon Bedrock Converse and ConverseStream.
+    Bedrock,
 }
 
 impl Dialect {
@@ -147,6 +156,17 @@ impl Dialect {
         if path == "/v1/messages" {
             return Some(Dialect::Anthropic);
         }
+        // `/v1/models` alone is the models list, served before dialects.
+        if (path.starts_with("/v1beta/models/") || path.starts_with("/v1/models/"))
+            && (path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent"))
+        {
+            return Some(Dialect::Gemini);
+        }
+        if path.starts_with("/model/")
+            && (path.ends_with("/converse") || path.ends_with("/converse-stream"))
+        {
+            return Some(Dialect::Bedrock);
+        }
         None
     }
 
@@ -154,6 +174,8 @@ impl Dialect {
         match self {
             Dialect::OpenAi => openai::presented_key(parts),
             Dialect::Anthropic => anthropic::presented_key(parts),
+            Dialect::Gemini => gemini::presented_key(parts),
+            Dialect::Bedrock => bedrock::presented_key(parts),
         }
     }
 
@@ -161,6 +183,8 @@ impl Dialect {
         match self {
             Dialect::OpenAi => openai::error_body(status, message),
             Dialect::Anthropic => anthropic::error_body(status, message),
+            Dialect::Gemini => gemini::error_body(status, message),
+            Dialect::Bedrock => bedrock::error_body(status, message),
         }
     }
 
@@ -168,6 +192,8 @@ impl Dialect {
         match self {
             Dialect::OpenAi => openai::parse(parts, body),
             Dialect::Anthropic => anthropic::parse(parts, body),
+            Dialect::Gemini => gemini::parse(parts, body),
+            Dialect::Bedrock => bedrock::parse(parts, body),
         }
     }
 
@@ -175,6 +201,8 @@ impl Dialect {
         match self {
             Dialect::OpenAi => openai::respond(mock, req, answer),
             Dialect::Anthropic => anthropic::respond(mock, req, answer),
+            Dialect::Gemini => gemini::respond(mock, req, answer),
+            Dialect::Bedrock => bedrock::respond(mock, req, answer),
         }
     }
 }
@@ -293,6 +321,10 @@ impl Mock {
         {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        // Bedrock names the error type in a header, not the body.
+        if dialect == Dialect::Bedrock {
+            bedrock::error_headers(status, r.headers_mut());
         }
         r
     }

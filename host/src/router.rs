@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
+mod filter;
+
+use crate::breaker::BreakerConfig;
 use crate::broker::{self, SendError};
+use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
 use crate::gateway::{Gateway, Generation, ModelTarget, Resolved, Route};
 use crate::runtime::types::{
@@ -70,13 +74,61 @@ pub struct EventStream {
     ttft: Duration,
     /// The upstream already ended cleanly; `first` holds its last events.
     ended: bool,
+    breaker: BreakerConfig,
     done: bool,
     _in_flight: InFlight,
+    /// The request, to estimate usage when the upstream reports none.
+    request: Arc<ChatRequest>,
+    saw_usage: bool,
+    generated: String,
 }
 
 impl EventStream {
-    /// The next events; `None` after the stream ended.
+    /// The next events; `None` after the stream ended. A stream that ends
+    /// without the upstream reporting usage gets an estimated usage event
+    /// (tiktoken counts of prompt and generated text), so cost accounting
+    /// never silently sees zero.
     pub async fn next(&mut self) -> Option<StreamItem> {
+        let mut item = self.next_raw().await?;
+        match &mut item {
+            StreamItem::Events(ev) => self.observe(ev),
+            StreamItem::End(ev) => {
+                self.observe(ev);
+                if !self.saw_usage {
+                    let prompt = filter::count_tokens(&self.request).unwrap_or(0);
+                    let completion = filter::count_text(&self.generated);
+                    tracing::debug!(model = %self.target.name, "upstream reported no usage; estimated it");
+                    ev.push(StreamEvent::Usage(crate::runtime::types::Usage {
+                        prompt_tokens: prompt,
+                        completion_tokens: completion,
+                        total_tokens: prompt + completion,
+                        cached_tokens: None,
+                        reasoning_tokens: None,
+                    }));
+                }
+            }
+            StreamItem::Broken(_) => {}
+        }
+        Some(item)
+    }
+
+    fn observe(&mut self, events: &[StreamEvent]) {
+        for e in events {
+            match e {
+                StreamEvent::Usage(_) => self.saw_usage = true,
+                StreamEvent::Text(t) if !self.saw_usage => self.generated.push_str(&t.text),
+                StreamEvent::ToolCall(t) if !self.saw_usage => {
+                    if let Some(n) = &t.name {
+                        self.generated.push_str(n);
+                    }
+                    self.generated.push_str(&t.arguments);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn next_raw(&mut self) -> Option<StreamItem> {
         if self.done {
             return None;
         }
@@ -117,6 +169,7 @@ impl EventStream {
         self.target
             .stats
             .record(false, self.started.elapsed(), None);
+        self.target.stats.breaker.failure(&self.breaker);
         tracing::warn!(model = %self.target.name, provider = %self.target.provider_name, "stream broke after content was sent: {why}");
         StreamItem::Broken(
             ApiError::new(
@@ -137,18 +190,10 @@ impl EventStream {
 struct Failure {
     model: String,
     provider: String,
-    kind: FailKind,
+    /// `None`: the target was skipped because its breaker is open.
+    kind: Option<FailureKind>,
     message: String,
     retry_after_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FailKind {
-    RateLimited,
-    Overloaded,
-    Timeout,
-    Upstream,
-    Refused,
 }
 
 enum AttemptError {
@@ -179,46 +224,144 @@ pub async fn chat(
     req: ChatRequest,
     metadata: Vec<(String, String)>,
 ) -> Result<Reply, ApiError> {
+    let started = Instant::now();
     let resolved = generation
         .resolve(&req.model)
         .ok_or_else(|| ApiError::unknown_model(&req.model))?;
     let req = Arc::new(req);
-    let (plan, labels) = match resolved {
-        Resolved::Model(m) => (vec![(m, None)], vec![]),
-        Resolved::Route(route) => plan(gw, &route, &req, metadata).await,
+    let default_retry = RetryConfig::default();
+    let (plan, labels, retry) = match &resolved {
+        Resolved::Model(m) => {
+            let one = std::slice::from_ref(m);
+            let needs = filter::Needs::of(&req, one);
+            filter::usable(one, &needs, &format!("`{}`", m.name))?;
+            (vec![(m.clone(), None)], vec![], &default_retry)
+        }
+        Resolved::Route(route) => {
+            let needs = filter::Needs::of(&req, &route.models);
+            let usable = filter::usable(&route.models, &needs, &format!("route `{}`", route.name))?;
+            let (plan, labels) = plan(
+                gw,
+                generation,
+                route,
+                usable,
+                &req,
+                needs.prompt_tokens,
+                metadata,
+            )
+            .await;
+            (plan, labels, &route.retry)
+        }
     };
+    let breaker = &generation.config.breaker;
+    let deadline = started + Duration::from_millis(retry.deadline_ms);
     let mut failures = Vec::new();
-    for (i, (target, overrides)) in plan.iter().enumerate() {
-        let served = Served {
-            model: target.name.clone(),
-            provider: target.provider_name.clone(),
-            simulated: target.provider.simulated,
-            attempts: i as u32 + 1,
-            labels: labels.clone(),
-        };
+    let mut attempts = 0u32;
+    for (target, overrides) in &plan {
         let req = match overrides {
             Some(o) => Arc::new(apply_overrides(&req, o)),
             None => req.clone(),
         };
-        match attempt(
-            gw,
-            generation,
-            target,
-            &req,
-            overrides.as_ref().and_then(|o| o.timeout),
-            served,
-        )
-        .await
-        {
-            Ok(reply) => return Ok(reply),
-            Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::Next(f)) => {
-                tracing::warn!(model = %f.model, provider = %f.provider, attempt = i + 1, "attempt failed: {}", f.message);
-                failures.push(f);
+        let mut tries = 0u32;
+        loop {
+            if !target.stats.breaker.allow(breaker) {
+                failures.push(Failure {
+                    model: target.name.clone(),
+                    provider: target.provider_name.clone(),
+                    kind: None,
+                    message: "skipped: its circuit breaker is open".into(),
+                    retry_after_ms: None,
+                });
+                break;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                target.stats.breaker.release();
+                return Err(deadline_exceeded(retry, failures));
+            }
+            tries += 1;
+            attempts += 1;
+            let served = Served {
+                model: target.name.clone(),
+                provider: target.provider_name.clone(),
+                simulated: target.provider.simulated,
+                attempts,
+                labels: labels.clone(),
+            };
+            let timeout = overrides
+                .as_ref()
+                .and_then(|o| o.timeout)
+                .unwrap_or_else(|| target.provider.first_byte_timeout())
+                .min(remaining);
+            match attempt(gw, generation, target, &req, timeout, served).await {
+                Ok(reply) => {
+                    target.stats.breaker.success(breaker);
+                    return Ok(reply);
+                }
+                Err(AttemptError::Fatal(e)) => {
+                    // The request itself was refused: nothing about the target.
+                    target.stats.breaker.release();
+                    return Err(e);
+                }
+                Err(AttemptError::Next(f)) => {
+                    let kind = f.kind.unwrap_or(FailureKind::Upstream);
+                    if kind == FailureKind::Refused {
+                        target.stats.breaker.release();
+                    } else {
+                        target.stats.breaker.failure(breaker);
+                    }
+                    tracing::warn!(model = %f.model, provider = %f.provider, attempt = attempts, "attempt failed: {}", f.message);
+                    let wait = (tries < retry.attempts_per_target
+                        && retry.retry_on.contains(&kind))
+                    .then(|| retry_wait(retry, tries, f.retry_after_ms))
+                    .flatten()
+                    .filter(|w| Instant::now() + *w < deadline);
+                    if let Some(wait) = wait {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    failures.push(f);
+                    if !retry.failover_on.contains(&kind) {
+                        return Err(all_failed(failures));
+                    }
+                    break;
+                }
             }
         }
     }
     Err(all_failed(failures))
+}
+
+/// How long to wait before trying the same target again: the upstream's
+/// Retry-After when it gave one (unless longer than the route accepts, then
+/// `None`: move on), else exponential backoff with full jitter.
+fn retry_wait(retry: &RetryConfig, tries: u32, retry_after_ms: Option<u64>) -> Option<Duration> {
+    if let Some(ms) = retry_after_ms {
+        return (ms <= retry.max_retry_after_ms).then(|| Duration::from_millis(ms));
+    }
+    let cap = retry
+        .backoff_ms
+        .saturating_mul(1u64 << tries.saturating_sub(1).min(20))
+        .min(retry.max_backoff_ms);
+    Some(Duration::from_millis(rand::random_range(0..=cap)))
+}
+
+fn deadline_exceeded(retry: &RetryConfig, failures: Vec<Failure>) -> ApiError {
+    let tried = failures
+        .iter()
+        .map(|f| format!("`{}` via `{}`: {}", f.model, f.provider, f.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_error",
+        format!(
+            "The request's deadline of {} ms passed before any attempt succeeded{}{tried}.",
+            retry.deadline_ms,
+            if tried.is_empty() { "" } else { ": " }
+        ),
+    )
+    .code("deadline_exceeded")
 }
 
 /// Per-attempt changes a policy asked for.
@@ -249,13 +392,28 @@ type Plan = Vec<(Arc<ModelTarget>, Option<Overrides>)>;
 /// if it fails in any way.
 async fn plan(
     gw: &Gateway,
+    generation: &Generation,
     route: &Route,
+    usable: Vec<Arc<ModelTarget>>,
     req: &Arc<ChatRequest>,
+    token_estimate: u32,
     metadata: Vec<(String, String)>,
 ) -> (Plan, Vec<(String, String)>) {
-    let fallback = || -> Plan { route.fallback.iter().map(|m| (m.clone(), None)).collect() };
-    let candidates: Vec<Candidate> = route
-        .models
+    // The static order, restricted to the models that can serve the request.
+    let fallback = || -> Plan {
+        let mut p: Plan = route
+            .fallback
+            .iter()
+            .filter(|m| usable.iter().any(|u| Arc::ptr_eq(u, m)))
+            .map(|m| (m.clone(), None))
+            .collect();
+        if p.is_empty() {
+            p = usable.iter().map(|m| (m.clone(), None)).collect();
+        }
+        p
+    };
+    let breaker = &generation.config.breaker;
+    let candidates: Vec<Candidate> = usable
         .iter()
         .map(|m| Candidate {
             model: m.name.clone(),
@@ -264,12 +422,12 @@ async fn plan(
             context_window: m.context_window,
             input_price: m.input_price,
             output_price: m.output_price,
-            stats: m.stats.snapshot(),
+            stats: m.stats.snapshot(breaker),
         })
         .collect();
     let view = RequestView {
         request: req.clone(),
-        token_estimate: crate::canonical::token_estimate(req),
+        token_estimate,
         metadata: Arc::new(metadata),
     };
     let policy = &route.policy;
@@ -290,10 +448,10 @@ async fn plan(
     };
     let mut plan = Vec::with_capacity(decision.attempts.len());
     for a in &decision.attempts {
-        let Some(m) = route.models.get(a.candidate as usize) else {
+        let Some(m) = usable.get(a.candidate as usize) else {
             tracing::warn!(
                 route = %route.name, policy = %policy.name,
-                "policy chose candidate {} of {}; using the fallback order", a.candidate, route.models.len()
+                "policy chose candidate {} of {}; using the fallback order", a.candidate, usable.len()
             );
             return (
                 fallback(),
@@ -318,14 +476,14 @@ async fn plan(
 
 fn next(
     target: &ModelTarget,
-    kind: FailKind,
+    kind: FailureKind,
     message: String,
     retry_after_ms: Option<u64>,
 ) -> AttemptError {
     AttemptError::Next(Failure {
         model: target.name.clone(),
         provider: target.provider_name.clone(),
-        kind,
+        kind: Some(kind),
         message,
         retry_after_ms,
     })
@@ -333,8 +491,8 @@ fn next(
 
 fn send_failure(target: &ModelTarget, e: SendError) -> AttemptError {
     let kind = match e {
-        SendError::Timeout(_) => FailKind::Timeout,
-        _ => FailKind::Upstream,
+        SendError::Timeout(_) => FailureKind::Timeout,
+        _ => FailureKind::Upstream,
     };
     next(target, kind, e.to_string(), None)
 }
@@ -365,10 +523,12 @@ fn provider_failure(target: &ModelTarget, e: ProviderError) -> AttemptError {
                 .code(code),
             );
         }
-        ErrorKind::RateLimited => FailKind::RateLimited,
-        ErrorKind::Overloaded => FailKind::Overloaded,
-        ErrorKind::Timeout => FailKind::Timeout,
-        _ => FailKind::Upstream,
+        ErrorKind::RateLimited => FailureKind::RateLimited,
+        ErrorKind::Overloaded => FailureKind::Overloaded,
+        ErrorKind::Timeout => FailureKind::Timeout,
+        ErrorKind::Auth => FailureKind::Auth,
+        ErrorKind::NotFound => FailureKind::NotFound,
+        _ => FailureKind::Upstream,
     };
     let retry = e.retry_after_ms;
     next(target, kind, describe_provider(&e), retry)
@@ -395,7 +555,7 @@ async fn attempt(
     generation: &Generation,
     target: &Arc<ModelTarget>,
     req: &Arc<ChatRequest>,
-    timeout: Option<Duration>,
+    first_byte: Duration,
     served: Served,
 ) -> Result<Reply, AttemptError> {
     let started = Instant::now();
@@ -407,7 +567,7 @@ async fn attempt(
         e
     };
     let plugin_fault =
-        |e: crate::runtime::PluginError| next(target, FailKind::Upstream, e.to_string(), None);
+        |e: crate::runtime::PluginError| next(target, FailureKind::Plugin, e.to_string(), None);
 
     let mut inst = gw
         .runtime
@@ -421,14 +581,13 @@ async fn attempt(
             // another target may.
             return Err(fail(next(
                 target,
-                FailKind::Refused,
+                FailureKind::Refused,
                 describe_provider(&e),
                 None,
             )));
         }
         Err(e) => return Err(fail(plugin_fault(e))),
     };
-    let first_byte = timeout.unwrap_or_else(|| target.provider.first_byte_timeout());
     let idle = target.provider.idle_timeout();
     let secret = generation.secrets.get(&target.provider_name);
     let mut resp = gw
@@ -461,7 +620,10 @@ async fn attempt(
             .map_err(|e| fail(send_failure(target, e)))?;
         let record = response_record(&resp, body);
         return match inst.parse_response(&record, &target.target).await {
-            Ok(Ok(r)) => {
+            Ok(Ok(mut r)) => {
+                if r.model.is_empty() {
+                    r.model = target.target.upstream_model.clone();
+                }
                 target.stats.record(true, started.elapsed(), None);
                 Ok(Reply::Complete(r, served))
             }
@@ -502,7 +664,7 @@ async fn attempt(
         if end && !content {
             return Err(fail(next(
                 target,
-                FailKind::Upstream,
+                FailureKind::Upstream,
                 "stream ended without content".into(),
                 None,
             )));
@@ -519,7 +681,11 @@ async fn attempt(
                 started,
                 ttft,
                 ended: false,
+                breaker: generation.config.breaker.clone(),
                 done: false,
+                request: req.clone(),
+                saw_usage: false,
+                generated: String::new(),
                 _in_flight: in_flight,
             };
             if end {
@@ -538,29 +704,31 @@ fn all_failed(failures: Vec<Failure>) -> ApiError {
         .map(|f| format!("`{}` via `{}`: {}", f.model, f.provider, f.message))
         .collect::<Vec<_>>()
         .join("; ");
-    let all = |k: FailKind| n > 0 && failures.iter().all(|f| f.kind == k);
-    let (status, kind, code) = if all(FailKind::RateLimited) {
+    let all = |k: FailureKind| n > 0 && failures.iter().all(|f| f.kind == Some(k));
+    let (status, kind, code) = if all(FailureKind::RateLimited) {
         (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "rate_limit_exceeded",
         )
-    } else if all(FailKind::Timeout) {
+    } else if all(FailureKind::Timeout) {
         (
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_error",
             "upstream_timeout",
         )
-    } else if all(FailKind::Refused) {
+    } else if all(FailureKind::Refused) {
         (
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "unsupported_by_models",
         )
-    } else if failures
-        .iter()
-        .all(|f| matches!(f.kind, FailKind::Overloaded | FailKind::RateLimited))
-    {
+    } else if failures.iter().all(|f| {
+        matches!(
+            f.kind,
+            None | Some(FailureKind::Overloaded | FailureKind::RateLimited)
+        )
+    }) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream_error",

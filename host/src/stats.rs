@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::runtime::{BreakerState, ModelStats};
+use crate::breaker::{Breaker, BreakerConfig};
+use crate::runtime::ModelStats;
 
 const ALPHA: f64 = 0.2;
 
@@ -18,11 +19,13 @@ struct Inner {
     error_rate: f64,
 }
 
-/// Figures of one model.
+/// Figures of one model, and its circuit breaker.
 #[derive(Default)]
 pub struct ModelCounters {
     inner: Mutex<Inner>,
     in_flight: AtomicU32,
+    /// The model's circuit breaker.
+    pub breaker: Breaker,
 }
 
 fn ewma(old: f64, new: f64, first: bool) -> f64 {
@@ -59,7 +62,7 @@ impl ModelCounters {
     }
 
     /// The figures as policies see them.
-    pub fn snapshot(&self) -> ModelStats {
+    pub fn snapshot(&self, breaker: &BreakerConfig) -> ModelStats {
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let (requests, latency, ttft, err) = match self.inner.lock() {
             Ok(i) => (i.requests, i.latency_ms, i.ttft_ms, i.error_rate),
@@ -71,7 +74,7 @@ impl ModelCounters {
             ttft_ewma_ms: ttft,
             error_rate: err,
             in_flight,
-            breaker: BreakerState::Closed,
+            breaker: self.breaker.state(breaker),
         }
     }
 }
@@ -116,16 +119,19 @@ mod tests {
         let m = s.model("a");
         {
             let _g = m.start();
-            assert_eq!(s.model("a").snapshot().in_flight, 1);
+            assert_eq!(
+                s.model("a").snapshot(&BreakerConfig::default()).in_flight,
+                1
+            );
         }
-        assert_eq!(m.snapshot().in_flight, 0);
+        assert_eq!(m.snapshot(&BreakerConfig::default()).in_flight, 0);
         m.record(
             true,
             Duration::from_millis(100),
             Some(Duration::from_millis(10)),
         );
         m.record(false, Duration::from_millis(1), None);
-        let snap = m.snapshot();
+        let snap = m.snapshot(&BreakerConfig::default());
         assert_eq!(snap.requests, 2);
         assert!((snap.latency_ewma_ms - 100.0).abs() < 1e-9);
         assert!((snap.error_rate - 0.2).abs() < 1e-9);

@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 /// `POST /v1/chat/completions` request body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChatCompletionRequest {
+    /// Left out when empty: Azure names the model in the path instead.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub model: String,
     pub messages: Vec<Message>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

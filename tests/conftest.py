@@ -185,6 +185,9 @@ class Gateway:
             f"{self.url}/v1/chat/completions", content=content, headers=headers, timeout=kw.pop("timeout", 20), **kw
         )
 
+    def post_path(self, path: str, body: Any = None) -> Any:
+        return httpx.post(f"{self.url}{path}", json=body, timeout=60)
+
     def get(self, path: str) -> Any:
         return httpx.get(f"{self.url}{path}", timeout=10)
 

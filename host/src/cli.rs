@@ -115,8 +115,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // rustls needs one process-wide crypto provider before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `serve` reports what it loads; one-shot commands only warnings.
+    let default_level = match cli.command {
+        Command::Serve { .. } | Command::MockUpstream(_) => "info",
+        _ => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

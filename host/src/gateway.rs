@@ -185,7 +185,11 @@ pub fn load_plugins(
             });
         match loaded {
             Ok(p) => {
-                tracing::info!(plugin = %name, kind = p.kind.as_str(), source = %p.source, sha256 = %p.sha256, cached = p.from_cache, "plugin loaded");
+                if prev.is_some() {
+                    tracing::info!(plugin = %name, kind = p.kind.as_str(), source = %p.source, sha256 = %p.sha256, cached = p.from_cache, "plugin loaded");
+                } else {
+                    tracing::debug!(plugin = %name, kind = p.kind.as_str(), source = %p.source, sha256 = %p.sha256, cached = p.from_cache, "plugin loaded");
+                }
                 out.fresh.push(name.clone());
                 out.plugins.insert(name, Arc::new(p));
             }

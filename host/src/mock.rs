@@ -77,6 +77,12 @@ pub struct MockOptions {
     /// Break streams (close the connection) after this many content chunks.
     #[arg(long)]
     pub break_after: Option<usize>,
+    /// Fraction of requests hit by a random fault: a 500, a 429, a stall of
+    /// two seconds before answering, a stream cut before its first content
+    /// (a reset body when not streaming), or a stream cut after its first
+    /// content chunk — each equally likely.
+    #[arg(long, default_value_t = 0.0)]
+    pub chaos: f64,
     /// Require this key, presented the way the dialect presents keys
     /// (`Authorization: Bearer`, `api-key`, `x-api-key`, …); 401 otherwise.
     #[arg(long)]
@@ -214,6 +220,13 @@ pub struct Mock {
     chat_requests: AtomicU64,
     failures: AtomicU64,
     seq: AtomicU64,
+    /// Streams cut after content was sent (clients see these as errors).
+    late_breaks: AtomicU64,
+}
+
+tokio::task_local! {
+    /// A per-request `--break-after`, set by `--chaos`.
+    static BREAK_AFTER: Option<usize>;
 }
 
 /// Bind and serve until the process ends. Prints `listening on ADDR`.
@@ -234,6 +247,7 @@ pub async fn serve(listener: TcpListener, opts: MockOptions) -> anyhow::Result<(
         chat_requests: AtomicU64::new(0),
         failures: AtomicU64::new(0),
         seq: AtomicU64::new(0),
+        late_breaks: AtomicU64::new(0),
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     loop {
@@ -294,6 +308,7 @@ impl Mock {
                 "requests": self.requests.load(Ordering::Relaxed),
                 "chat_requests": self.chat_requests.load(Ordering::Relaxed),
                 "failures": self.failures.load(Ordering::Relaxed),
+                "late_breaks": self.late_breaks.load(Ordering::Relaxed),
             });
             return json_resp(StatusCode::OK, body.to_string().into_bytes());
         }
@@ -356,12 +371,35 @@ impl Mock {
                 &format!("mock-upstream injected a {status} failure"),
             );
         }
+        let fault = (self.opts.chaos > 0.0 && rand::random::<f64>() < self.opts.chaos)
+            .then(|| rand::random_range(0..5u8));
+        match fault {
+            Some(0) => return self.error(dialect, 500, "mock-upstream chaos: 500"),
+            Some(1) => return self.error(dialect, 429, "mock-upstream chaos: 429"),
+            Some(2) => tokio::time::sleep(Duration::from_secs(2)).await,
+            _ => {}
+        }
         let parsed = match dialect.parse(&parts, &body) {
             Ok(r) => r,
             Err(e) => return self.error(dialect, 400, &e),
         };
+        let cut = match fault {
+            Some(3) => Some(0),
+            Some(4) => Some(1),
+            _ => None,
+        };
+        if let Some(n) = cut {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            if !parsed.stream {
+                return self.stream_response(vec![], 0..0, "application/json");
+            }
+            if n > 0 {
+                self.late_breaks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let answer = self.answer(&parsed);
-        dialect.respond(&self, &parsed, answer)
+        let break_after = cut.or(self.opts.break_after);
+        BREAK_AFTER.sync_scope(break_after, || dialect.respond(&self, &parsed, answer))
     }
 
     /// The deterministic answer to a request.
@@ -398,10 +436,10 @@ impl Mock {
         content: std::ops::Range<usize>,
         content_type: &'static str,
     ) -> Response<Body> {
-        let break_at = self
-            .opts
-            .break_after
-            .map(|n| content.start + n.min(content.len()));
+        let break_after = BREAK_AFTER
+            .try_with(|b| *b)
+            .unwrap_or(self.opts.break_after);
+        let break_at = break_after.map(|n| content.start + n.min(content.len()));
         let delay = Duration::from_millis(self.opts.chunk_delay_ms);
         let frames = futures_util::stream::unfold(
             (frames.into_iter(), 0usize),

@@ -76,6 +76,17 @@ fn served_headers(r: &mut Response<Body>, s: &Served) {
         }
     }
     h.insert("x-switchyard-attempts", HeaderValue::from(s.attempts));
+    // The attempt plan and the policy's labels (`k=v`, comma-separated), so
+    // a client or a test sees what the policy decided.
+    let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for (name, value) in [
+        ("x-switchyard-plan", s.plan.join(",")),
+        ("x-switchyard-labels", labels.join(",")),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
     if s.simulated {
         h.insert("x-switchyard-simulated", HeaderValue::from_static("true"));
     }

@@ -42,6 +42,9 @@ pub struct Served {
     pub attempts: u32,
     /// The policy's labels.
     pub labels: Vec<(String, String)>,
+    /// The planned models in attempt order (the policy's decision, or the
+    /// fallback order).
+    pub plan: Vec<String>,
 }
 
 /// The answer to a request.
@@ -253,6 +256,7 @@ pub async fn chat(
             (plan, labels, &route.retry)
         }
     };
+    let planned: Vec<String> = plan.iter().map(|(t, _)| t.name.clone()).collect();
     let breaker = &generation.config.breaker;
     let deadline = started + Duration::from_millis(retry.deadline_ms);
     let mut failures = Vec::new();
@@ -287,6 +291,7 @@ pub async fn chat(
                 simulated: target.provider.simulated,
                 attempts,
                 labels: labels.clone(),
+                plan: planned.clone(),
             };
             let timeout = overrides
                 .as_ref()

@@ -17,7 +17,9 @@
 //! - [`stream`]: stream decoders ([`Decode`]), those of SSE streams of JSON
 //!   events, and [`stream_decoder!`] for the adapter's `stream-decoder`
 //!   resource;
-//! - helpers for typed errors, options and response headers;
+//! - helpers for typed errors, options and response headers, and for the
+//!   translation every non-OpenAI dialect does (message text, tool arguments
+//!   and schemas, assistant messages, refusing what the API cannot express);
 //! - `testing` (feature `testing`): helpers for the adapters' golden tests.
 //!
 //! Nothing here calls a host import, so all of it runs in native tests.
@@ -42,8 +44,11 @@ pub mod testing;
 pub use stream::Decode;
 pub use switchyard::plugin::types;
 
-use serde_json::Value;
-use types::{ErrorKind, ProviderError};
+use serde_json::{Value, json};
+use types::{
+    ChatRequest, Content, ContentPart, ErrorKind, Message, ProviderError, ResponseFormat, Role,
+    ToolCall,
+};
 
 /// The features (`adapter-info.features`) of an adapter that translates
 /// everything of the canonical request.
@@ -60,6 +65,15 @@ pub const FEATURES: &[&str] = &[
 /// [`FEATURES`] as the owned list `adapter-info` takes.
 pub fn features() -> Vec<String> {
     FEATURES.iter().map(|f| (*f).to_owned()).collect()
+}
+
+/// [`FEATURES`] but `missing`, as the owned list `adapter-info` takes.
+pub fn features_without(missing: &[&str]) -> Vec<String> {
+    FEATURES
+        .iter()
+        .filter(|f| !missing.contains(f))
+        .map(|f| (*f).to_owned())
+        .collect()
 }
 
 /// A typed error without status, retry hint or code.
@@ -117,13 +131,17 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 }
 
 /// Retry-After in milliseconds: `retry-after-ms`, or `retry-after` in seconds.
+/// Values that are not finite numbers (`inf`, `NaN`) are no hint.
 pub fn retry_after_ms(headers: &[(String, String)]) -> Option<u64> {
-    if let Some(ms) = header(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+    let number = |name| {
+        header(headers, name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite())
+    };
+    if let Some(ms) = number("retry-after-ms") {
         return Some(ms.max(0.0) as u64);
     }
-    header(headers, "retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64)
+    number("retry-after").map(|s| (s.max(0.0) * 1000.0) as u64)
 }
 
 /// Percent-encode a URL path segment or query value: everything but the
@@ -152,6 +170,78 @@ pub fn body_message(status: Option<u16>, body: &[u8]) -> String {
     }
 }
 
+/// A bad-request error for what `api` (e.g. "the Anthropic Messages API")
+/// cannot express, with the code `unsupported_parameter`: the router then
+/// tries a model that supports it.
+pub fn unsupported(api: &str, what: &str) -> ProviderError {
+    let mut e = err(
+        ErrorKind::BadRequest,
+        format!("{what} is not supported by {api}"),
+    );
+    e.code = Some("unsupported_parameter".into());
+    e
+}
+
+/// Refuse `n > 1` and the JSON `response_format` modes, for APIs with one
+/// choice per answer and no JSON mode (see [`unsupported`]).
+pub fn refuse_n_and_json(req: &ChatRequest, api: &str) -> Result<(), ProviderError> {
+    if req.n.unwrap_or(1) > 1 {
+        return Err(unsupported(api, "`n` greater than 1"));
+    }
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => Err(unsupported(api, "`response_format` json_object")),
+        Some(ResponseFormat::JsonSchema(_)) => {
+            Err(unsupported(api, "`response_format` json_schema"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The text of a content: the string, or its text parts joined with `sep`.
+pub fn content_text(c: &Content, sep: &str) -> String {
+    match c {
+        Content::Text(t) => t.clone(),
+        Content::Parts(parts) => parts
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(sep),
+    }
+}
+
+/// A tool call's arguments as the JSON object APIs with structured tool
+/// input want; arguments that are not a JSON object become `{}`.
+pub fn tool_input(arguments: &str) -> Value {
+    serde_json::from_str::<Value>(arguments)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}))
+}
+
+/// A tool's parameter schema; none, or one that is not JSON, becomes the
+/// schema of an object without properties.
+pub fn tool_schema(parameters_json: Option<&str>) -> Value {
+    parameters_json
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
+}
+
+/// The assistant message of an answer: its text (left out when empty and
+/// there are tool calls) and tool calls.
+pub fn assistant_message(text: String, tool_calls: Vec<ToolCall>) -> Message {
+    Message {
+        role: Role::Assistant,
+        content: (!text.is_empty() || tool_calls.is_empty()).then_some(Content::Text(text)),
+        name: None,
+        tool_calls,
+        tool_call_id: None,
+        extra_json: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +256,34 @@ mod tests {
         assert_eq!(retry_after_ms(&h("retry-after-ms", "250.5")), Some(250));
         assert_eq!(retry_after_ms(&h("retry-after", "soon")), None);
         assert_eq!(retry_after_ms(&[]), None);
+        assert_eq!(retry_after_ms(&h("retry-after", "inf")), None);
+        assert_eq!(retry_after_ms(&h("retry-after-ms", "NaN")), None);
+    }
+
+    #[test]
+    fn translation_helpers() {
+        let parts = Content::Parts(vec![
+            ContentPart::Text("a".into()),
+            ContentPart::OtherJson("{}".into()),
+            ContentPart::Text("b".into()),
+        ]);
+        assert_eq!(content_text(&parts, "\n"), "a\nb");
+        assert_eq!(content_text(&Content::Text("t".into()), ""), "t");
+        assert_eq!(tool_input(r#"{"a":1}"#), json!({"a": 1}));
+        assert_eq!(tool_input("[1]"), json!({}));
+        assert_eq!(tool_schema(Some("nope"))["type"], "object");
+        let m = assistant_message(String::new(), vec![]);
+        assert!(matches!(m.content, Some(Content::Text(t)) if t.is_empty()));
+        assert_eq!(
+            features_without(&["json-object", "json-schema", "n"]),
+            ["stream", "tools", "images", "usage"]
+        );
+        let e = unsupported("the X API", "`n` greater than 1");
+        assert_eq!(
+            e.message,
+            "`n` greater than 1 is not supported by the X API"
+        );
+        assert_eq!(e.code.as_deref(), Some("unsupported_parameter"));
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub trait Events {
     fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
     /// The provider said the stream is complete.
     fn complete(&self) -> bool;
+    /// The message of the error for a stream that ends before it is
+    /// complete.
+    const INCOMPLETE: &'static str = "upstream stream ended before it was complete";
 }
 
 /// Decodes an SSE stream: frames events, hands their data to `E`, and at the
@@ -71,10 +74,7 @@ impl<E: Events> Decode for SseDecoder<E> {
         if self.events.complete() {
             Ok(out)
         } else {
-            Err(err(
-                ErrorKind::Other,
-                "upstream stream ended before it was complete",
-            ))
+            Err(err(ErrorKind::Other, E::INCOMPLETE))
         }
     }
 }

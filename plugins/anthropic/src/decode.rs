@@ -7,16 +7,21 @@
 
 use std::collections::HashMap;
 
-use anthropic_wire as wire;
-
-use crate::switchyard::plugin::types::{
+use adapter_kit::err;
+use adapter_kit::stream::{Events, SseDecoder};
+use adapter_kit::types::{
     ErrorKind, Finish, ProviderError, StreamEvent, StreamStart, TextDelta, ToolCallDelta,
 };
-use crate::{classify, err, finish_reason, usage};
+use anthropic_wire as wire;
 
-#[derive(Default)]
-pub struct Decoder {
-    sse: sse::Buffer,
+use crate::{classify, finish_reason, usage};
+
+/// Decodes one stream.
+pub type Decoder = SseDecoder<Messages>;
+
+/// The state of a stream of Anthropic message events.
+#[derive(Debug, Default)]
+pub struct Messages {
     input_tokens: u32,
     cache_write: Option<u32>,
     cache_read: Option<u32>,
@@ -25,35 +30,14 @@ pub struct Decoder {
     stopped: bool,
 }
 
-impl Decoder {
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
-        let frames = self
-            .sse
-            .feed(bytes)
-            .map_err(|_| err(ErrorKind::Other, "stream carried invalid UTF-8"))?;
-        let mut out = Vec::new();
-        for f in frames {
-            self.dispatch(&f.data, &mut out)?;
-        }
-        Ok(out)
+impl Events for Messages {
+    const INCOMPLETE: &'static str = "upstream stream ended before message_stop";
+
+    fn complete(&self) -> bool {
+        self.stopped
     }
 
-    pub fn finish(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        let mut out = Vec::new();
-        if let Some(f) = self.sse.finish() {
-            self.dispatch(&f.data, &mut out)?;
-        }
-        if self.stopped {
-            Ok(out)
-        } else {
-            Err(err(
-                ErrorKind::Other,
-                "upstream stream ended before message_stop",
-            ))
-        }
-    }
-
-    fn dispatch(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+    fn event(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
         let event: wire::StreamEvent = serde_json::from_str(data).map_err(|e| {
             err(
                 ErrorKind::Other,

@@ -11,20 +11,28 @@
 //! Provider options: `default_max_tokens`, `headers` (extra request headers,
 //! e.g. `anthropic-beta`), `version` (the `anthropic-version` header).
 
-wit_bindgen::generate!({ world: "adapter-plugin", path: "../../wit" });
+wit_bindgen::generate!({
+    world: "adapter-plugin",
+    path: "../../wit",
+    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
+});
 
 mod decode;
 
-use std::cell::RefCell;
-
-use anthropic_wire as wire;
-use exports::switchyard::plugin::adapter::{AdapterInfo, Guest, GuestStreamDecoder};
-use serde_json::{Map, Value, json};
-use switchyard::plugin::types::{
+use adapter_kit::types::{
     AuthScheme, ChatRequest, ChatResponse, Choice, Content, ContentPart, ErrorKind, FinishReason,
-    HttpRequest, HttpResponse, Message, ProviderError, ResponseFormat, Role, StreamEvent, Target,
-    ToolCall, ToolChoice, Usage,
+    HttpRequest, HttpResponse, ProviderError, Role, Target, ToolCall, ToolChoice, Usage,
 };
+use adapter_kit::{
+    assistant_message, body_message, content_text, err, features_without, option_headers,
+    options_value, refuse_n_and_json, retry_after_ms, tool_input, tool_schema,
+};
+use anthropic_wire as wire;
+use exports::switchyard::plugin::adapter::{AdapterInfo, Guest};
+use serde_json::{Map, Value};
+
+/// The API, as refusals name it.
+const API: &str = "the Anthropic Messages API";
 
 struct Anthropic;
 
@@ -35,50 +43,19 @@ struct Options {
 }
 
 fn options(target: &Target) -> Options {
-    let mut o = Options {
-        default_max_tokens: 4096,
-        headers: vec![],
-        version: wire::VERSION.to_owned(),
-    };
-    let Some(v) = target
-        .options_json
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    else {
-        return o;
-    };
-    if let Some(n) = v.get("default_max_tokens").and_then(Value::as_u64) {
-        o.default_max_tokens = n.min(u64::from(u32::MAX)) as u32;
+    let v = options_value(target.options_json.as_deref());
+    Options {
+        default_max_tokens: v
+            .get("default_max_tokens")
+            .and_then(Value::as_u64)
+            .map_or(4096, |n| n.min(u64::from(u32::MAX)) as u32),
+        headers: option_headers(&v),
+        version: v
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or(wire::VERSION)
+            .to_owned(),
     }
-    if let Some(h) = v.get("headers").and_then(Value::as_object) {
-        o.headers = h
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-            .collect();
-    }
-    if let Some(s) = v.get("version").and_then(Value::as_str) {
-        o.version = s.to_owned();
-    }
-    o
-}
-
-pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
-    ProviderError {
-        kind,
-        message: message.into(),
-        status: None,
-        retry_after_ms: None,
-        code: None,
-    }
-}
-
-fn unsupported(what: &str) -> ProviderError {
-    let mut e = err(
-        ErrorKind::BadRequest,
-        format!("{what} is not supported by the Anthropic Messages API"),
-    );
-    e.code = Some("unsupported_parameter".into());
-    e
 }
 
 fn image_block(url: &str) -> wire::Block {
@@ -107,20 +84,6 @@ fn content_blocks(c: Content) -> Vec<wire::Block> {
     }
 }
 
-fn text_of(c: &Content) -> String {
-    match c {
-        Content::Text(t) => t.clone(),
-        Content::Parts(parts) => parts
-            .iter()
-            .filter_map(|p| match p {
-                ContentPart::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    }
-}
-
 /// Append blocks to the conversation, merging with the previous message when
 /// it has the same role.
 fn push(messages: &mut Vec<wire::Message>, role: wire::Role, blocks: Vec<wire::Block>) {
@@ -146,25 +109,14 @@ fn push(messages: &mut Vec<wire::Message>, role: wire::Role, blocks: Vec<wire::B
 }
 
 fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u8>, ProviderError> {
-    if req.n.unwrap_or(1) > 1 {
-        return Err(unsupported("`n` greater than 1"));
-    }
-    match &req.response_format {
-        Some(ResponseFormat::JsonObject) => {
-            return Err(unsupported("`response_format` json_object"));
-        }
-        Some(ResponseFormat::JsonSchema(_)) => {
-            return Err(unsupported("`response_format` json_schema"));
-        }
-        _ => {}
-    }
+    refuse_n_and_json(&req, API)?;
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<wire::Message> = Vec::new();
     for m in req.messages {
         match m.role {
             Role::System | Role::Developer => {
                 if let Some(c) = &m.content {
-                    system.push(text_of(c));
+                    system.push(content_text(c, "\n"));
                 }
             }
             Role::User => {
@@ -174,14 +126,10 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
             Role::Assistant => {
                 let mut blocks = m.content.map(content_blocks).unwrap_or_default();
                 for c in m.tool_calls {
-                    let input = serde_json::from_str::<Value>(&c.arguments)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| Value::Object(Map::new()));
                     blocks.push(wire::Block::ToolUse {
+                        input: tool_input(&c.arguments),
                         id: c.id,
                         name: c.name,
-                        input,
                     });
                 }
                 push(&mut messages, wire::Role::Assistant, blocks);
@@ -191,7 +139,7 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
                     tool_use_id: m.tool_call_id.unwrap_or_default(),
                     content: m
                         .content
-                        .map(|c| wire::ToolResultContent::Text(text_of(&c))),
+                        .map(|c| wire::ToolResultContent::Text(content_text(&c, "\n"))),
                     is_error: None,
                 };
                 push(&mut messages, wire::Role::User, vec![block]);
@@ -202,11 +150,7 @@ fn build_body(req: ChatRequest, target: &Target, opts: &Options) -> Result<Vec<u
         req.tools
             .into_iter()
             .map(|t| wire::Tool {
-                input_schema: t
-                    .parameters_json
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                input_schema: tool_schema(t.parameters_json.as_deref()),
                 name: t.name,
                 description: t.description,
                 extra: Map::new(),
@@ -292,13 +236,6 @@ pub(crate) fn usage(
     }
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 /// Classify an error from its status and Anthropic's error body.
 pub(crate) fn classify(
     status: Option<u16>,
@@ -311,15 +248,7 @@ pub(crate) fn classify(
     let kind_str = detail.as_ref().map(|d| d.kind.clone()).unwrap_or_default();
     let message = match &detail {
         Some(d) if !d.message.is_empty() => d.message.clone(),
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            let t = text.trim();
-            if t.is_empty() {
-                format!("upstream answered {}", status.unwrap_or(0))
-            } else {
-                t.chars().take(500).collect()
-            }
-        }
+        _ => body_message(status, body),
     };
     let lower = message.to_ascii_lowercase();
     let kind = match (kind_str.as_str(), status) {
@@ -344,14 +273,11 @@ pub(crate) fn classify(
         (_, Some(_)) => ErrorKind::UpstreamStatus,
         (_, None) => ErrorKind::Other,
     };
-    let retry_after_ms = header(headers, "retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| (s.max(0.0) * 1000.0) as u64);
     ProviderError {
         kind,
         message,
         status,
-        retry_after_ms,
+        retry_after_ms: retry_after_ms(headers),
         code: (!kind_str.is_empty()).then_some(kind_str),
     }
 }
@@ -363,9 +289,7 @@ impl Guest for Anthropic {
         AdapterInfo {
             name: "anthropic".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            features: ["stream", "tools", "images", "usage"]
-                .map(String::from)
-                .to_vec(),
+            features: features_without(&["json-object", "json-schema", "n"]),
         }
     }
 
@@ -419,15 +343,7 @@ impl Guest for Anthropic {
             created: 0,
             choices: vec![Choice {
                 index: 0,
-                message: Message {
-                    role: Role::Assistant,
-                    content: (!text.is_empty() || tool_calls.is_empty())
-                        .then_some(Content::Text(text)),
-                    name: None,
-                    tool_calls,
-                    tool_call_id: None,
-                    extra_json: None,
-                },
+                message: assistant_message(text, tool_calls),
                 finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
             }],
             usage: Some(usage(
@@ -445,26 +361,7 @@ impl Guest for Anthropic {
     }
 }
 
-/// Decodes Anthropic's stream of server-sent events.
-pub struct Decoder {
-    inner: RefCell<decode::Decoder>,
-}
-
-impl GuestStreamDecoder for Decoder {
-    fn new(_target: Target) -> Self {
-        Decoder {
-            inner: RefCell::new(decode::Decoder::default()),
-        }
-    }
-
-    fn feed(&self, bytes: Vec<u8>) -> Result<Vec<StreamEvent>, ProviderError> {
-        self.inner.borrow_mut().feed(&bytes)
-    }
-
-    fn finish(&self) -> Result<Vec<StreamEvent>, ProviderError> {
-        self.inner.borrow_mut().finish()
-    }
-}
+adapter_kit::stream_decoder!(decode::Decoder, |_target| decode::Decoder::default());
 
 export!(Anthropic);
 

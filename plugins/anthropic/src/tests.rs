@@ -2,8 +2,12 @@
 //! (messages, every stream event kind, error bodies) → canonical. Fixtures
 //! follow Anthropic's public API reference.
 
+use adapter_kit::Decode;
+use adapter_kit::testing;
+use adapter_kit::types::{ImageUrl, JsonSchemaFormat, Message, ResponseFormat, StreamEvent};
+use serde_json::json;
+
 use super::*;
-use crate::switchyard::plugin::types::{ImageUrl, JsonSchemaFormat};
 
 fn target() -> Target {
     Target {
@@ -16,38 +20,16 @@ fn target() -> Target {
 
 fn msg(role: Role, content: Option<Content>) -> Message {
     Message {
-        role,
         content,
-        name: None,
-        tool_calls: vec![],
-        tool_call_id: None,
-        extra_json: None,
+        ..testing::message(role, None)
     }
 }
 
+/// A request of the OpenAI dialect carrying one of its own fields.
 fn request(messages: Vec<Message>) -> ChatRequest {
     ChatRequest {
-        model: "m".into(),
-        messages,
-        tools: vec![],
-        tool_choice: None,
-        parallel_tool_calls: None,
-        response_format: None,
-        temperature: None,
-        top_p: None,
-        max_tokens: None,
-        max_completion_tokens: None,
-        stop: vec![],
-        seed: None,
-        frequency_penalty: None,
-        presence_penalty: None,
-        n: None,
-        stream: false,
-        include_usage: false,
-        user: None,
-        metadata: vec![],
-        dialect: "openai".into(),
         extra_json: Some(r#"{"logit_bias":{"1":1}}"#.into()),
+        ..testing::request(messages)
     }
 }
 
@@ -109,7 +91,7 @@ fn conversation_with_tools_and_images() {
         tool2,
         msg(Role::User, Some(Content::Text("Thanks".into()))),
     ]);
-    req.tools = vec![switchyard::plugin::types::Tool {
+    req.tools = vec![adapter_kit::types::Tool {
         name: "get_weather".into(),
         description: Some("Weather".into()),
         parameters_json: Some(
@@ -285,10 +267,10 @@ fn broken_stream_and_error_event() {
     let bytes = include_bytes!("../fixtures/stream.txt");
     let mut d = decode::Decoder::default();
     d.feed(&bytes[..bytes.len() / 2]).unwrap();
-    assert!(
-        d.finish().is_err(),
-        "a stream without message_stop is not complete"
-    );
+    let e = d
+        .finish()
+        .expect_err("a stream without message_stop is not complete");
+    assert!(e.message.contains("message_stop"), "{}", e.message);
 
     let mut d = decode::Decoder::default();
     let e = d

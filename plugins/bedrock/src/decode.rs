@@ -20,11 +20,13 @@ use aws_smithy_types::event_stream::Message;
 use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 
-use crate::switchyard::plugin::types::{
+use adapter_kit::types::{
     ErrorKind, Finish, ProviderError, StreamEvent, StreamStart, TextDelta, ToolCallDelta,
 };
+use adapter_kit::{Decode, err};
+
 use crate::wire::event;
-use crate::{classify_parts, err, finish_reason, usage};
+use crate::{classify_parts, finish_reason, usage};
 
 /// The event-stream format's limit on one message.
 const MAX_FRAME: usize = 16 << 20;
@@ -65,41 +67,6 @@ impl Decoder {
             started: false,
             tools: HashMap::new(),
             stopped: false,
-        }
-    }
-
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
-        self.buf.extend_from_slice(bytes);
-        let mut out = Vec::new();
-        loop {
-            match self.frames.decode_frame(&mut self.buf) {
-                Ok(DecodedFrame::Complete(m)) => self.dispatch(&m, &mut out)?,
-                Ok(DecodedFrame::Incomplete) if self.buf.len() > MAX_FRAME => {
-                    return Err(err(
-                        ErrorKind::Other,
-                        "event-stream frame larger than 16 MiB",
-                    ));
-                }
-                Ok(DecodedFrame::Incomplete) => break,
-                Err(e) => {
-                    return Err(err(
-                        ErrorKind::Other,
-                        format!("malformed event-stream frame: {e}"),
-                    ));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn finish(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
-        if self.stopped {
-            Ok(vec![])
-        } else {
-            Err(err(
-                ErrorKind::Other,
-                "upstream stream ended before messageStop",
-            ))
         }
     }
 
@@ -198,5 +165,42 @@ impl Decoder {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Decode for Decoder {
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, ProviderError> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        loop {
+            match self.frames.decode_frame(&mut self.buf) {
+                Ok(DecodedFrame::Complete(m)) => self.dispatch(&m, &mut out)?,
+                Ok(DecodedFrame::Incomplete) if self.buf.len() > MAX_FRAME => {
+                    return Err(err(
+                        ErrorKind::Other,
+                        "event-stream frame larger than 16 MiB",
+                    ));
+                }
+                Ok(DecodedFrame::Incomplete) => break,
+                Err(e) => {
+                    return Err(err(
+                        ErrorKind::Other,
+                        format!("malformed event-stream frame: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.stopped {
+            Ok(vec![])
+        } else {
+            Err(err(
+                ErrorKind::Other,
+                "upstream stream ended before messageStop",
+            ))
+        }
     }
 }

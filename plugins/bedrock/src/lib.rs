@@ -23,27 +23,35 @@
 //! `additional_model_request_fields` (a table passed as
 //! `additionalModelRequestFields`, for model-specific parameters).
 
-wit_bindgen::generate!({ world: "adapter-plugin", path: "../../wit" });
+wit_bindgen::generate!({
+    world: "adapter-plugin",
+    path: "../../wit",
+    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
+});
 
 mod decode;
 mod wire;
 
-use std::cell::RefCell;
-
-use exports::switchyard::plugin::adapter::{AdapterInfo, Guest, GuestStreamDecoder};
-use serde_json::{Value, json};
-use switchyard::plugin::types::{
+use adapter_kit::types::{
     AuthScheme, AwsSigning, ChatRequest, ChatResponse, Choice, Content, ContentPart, ErrorKind,
-    FinishReason, HttpRequest, HttpResponse, Message, ProviderError, ResponseFormat, Role,
-    StreamEvent, Target, ToolCall, ToolChoice, Usage,
+    FinishReason, HttpRequest, HttpResponse, ProviderError, Role, Target, ToolCall, ToolChoice,
+    Usage,
 };
+use adapter_kit::{
+    assistant_message, body_message, content_text, encode_component, err, features_without, header,
+    option_headers, options_value, refuse_n_and_json, retry_after_ms, tool_input, tool_schema,
+};
+use exports::switchyard::plugin::adapter::{AdapterInfo, Guest};
+use serde_json::Value;
+
+/// The API, as refusals name it.
+const API: &str = "the Amazon Bedrock Converse API";
 
 struct Bedrock;
 
 /// The signing name of the Bedrock runtime.
 const SERVICE: &str = "bedrock";
 
-#[derive(Default)]
 struct Options {
     region: Option<String>,
     headers: Vec<(String, String)>,
@@ -51,31 +59,20 @@ struct Options {
 }
 
 fn options(target: &Target) -> Options {
-    let mut o = Options::default();
-    let Some(v) = target
-        .options_json
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    else {
-        return o;
-    };
-    o.region = v
-        .get("region")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
-    if let Some(h) = v.get("headers").and_then(Value::as_object) {
-        o.headers = h
-            .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-            .collect();
+    let v = options_value(target.options_json.as_deref());
+    Options {
+        region: v
+            .get("region")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        headers: option_headers(&v),
+        additional: v
+            .get("additional_model_request_fields")
+            .filter(|a| a.is_object())
+            .cloned(),
     }
-    o.additional = v
-        .get("additional_model_request_fields")
-        .filter(|a| a.is_object())
-        .cloned();
-    o
 }
 
 /// The region of a Bedrock runtime endpoint URL:
@@ -100,37 +97,8 @@ fn region_of(base_url: &str) -> Option<String> {
     valid.then(|| region.to_owned())
 }
 
-/// Percent-encode a path segment (everything but RFC 3986 unreserved
-/// characters), so model ARNs and ids with `:` or `/` stay one segment.
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
-    ProviderError {
-        kind,
-        message: message.into(),
-        status: None,
-        retry_after_ms: None,
-        code: None,
-    }
-}
-
 fn unsupported(what: &str) -> ProviderError {
-    let mut e = err(
-        ErrorKind::BadRequest,
-        format!("{what} is not supported by the Amazon Bedrock Converse API"),
-    );
-    e.code = Some("unsupported_parameter".into());
-    e
+    adapter_kit::unsupported(API, what)
 }
 
 /// `data:image/png;base64,…` → an image block. Converse takes the bytes
@@ -185,20 +153,6 @@ fn content_blocks(c: Content) -> Result<Vec<wire::Block>, ProviderError> {
     }
 }
 
-fn text_of(c: &Content) -> String {
-    match c {
-        Content::Text(t) => t.clone(),
-        Content::Parts(parts) => parts
-            .iter()
-            .filter_map(|p| match p {
-                ContentPart::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-    }
-}
-
 /// Append blocks to the conversation, merging with the previous message when
 /// it has the same role.
 fn push(messages: &mut Vec<wire::Message>, role: wire::Role, blocks: Vec<wire::Block>) {
@@ -222,18 +176,7 @@ fn tool_result_content(text: String) -> wire::ToolResultContent {
 }
 
 fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError> {
-    if req.n.unwrap_or(1) > 1 {
-        return Err(unsupported("`n` greater than 1"));
-    }
-    match &req.response_format {
-        Some(ResponseFormat::JsonObject) => {
-            return Err(unsupported("`response_format` json_object"));
-        }
-        Some(ResponseFormat::JsonSchema(_)) => {
-            return Err(unsupported("`response_format` json_schema"));
-        }
-        _ => {}
-    }
+    refuse_n_and_json(&req, API)?;
     let mut system = Vec::new();
     let mut messages: Vec<wire::Message> = Vec::new();
     // Names of the tools the conversation has called, in order.
@@ -243,7 +186,7 @@ fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError
         match m.role {
             Role::System | Role::Developer => {
                 if let Some(c) = &m.content {
-                    let text = text_of(c);
+                    let text = content_text(c, "\n");
                     if !text.is_empty() {
                         system.push(wire::SystemBlock { text });
                     }
@@ -261,10 +204,7 @@ fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError
                     .unwrap_or_default();
                 for c in m.tool_calls {
                     has_tool_blocks = true;
-                    let input = serde_json::from_str::<Value>(&c.arguments)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| json!({}));
+                    let input = tool_input(&c.arguments);
                     if !called.contains(&c.name) {
                         called.push(c.name.clone());
                     }
@@ -278,7 +218,11 @@ fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError
             }
             Role::Tool => {
                 has_tool_blocks = true;
-                let text = m.content.as_ref().map(text_of).unwrap_or_default();
+                let text = m
+                    .content
+                    .as_ref()
+                    .map(|c| content_text(c, "\n"))
+                    .unwrap_or_default();
                 let block = wire::Block::ToolResult(wire::ToolResult {
                     tool_use_id: m.tool_call_id.unwrap_or_default(),
                     content: vec![tool_result_content(text)],
@@ -295,11 +239,7 @@ fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError
         .map(|t| {
             wire::Tool::ToolSpec(wire::ToolSpec {
                 input_schema: wire::InputSchema {
-                    json: t
-                        .parameters_json
-                        .as_deref()
-                        .and_then(|p| serde_json::from_str(p).ok())
-                        .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    json: tool_schema(t.parameters_json.as_deref()),
                 },
                 name: t.name,
                 description: t.description.filter(|d| !d.is_empty()),
@@ -317,7 +257,7 @@ fn build_body(req: ChatRequest, opts: &Options) -> Result<Vec<u8>, ProviderError
                     name,
                     description: None,
                     input_schema: wire::InputSchema {
-                        json: json!({"type": "object", "properties": {}}),
+                        json: tool_schema(None),
                     },
                 })
             })
@@ -376,13 +316,6 @@ pub(crate) fn usage(u: &wire::TokenUsage) -> Usage {
         cached_tokens: u.cache_read_input_tokens,
         reasoning_tokens: None,
     }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// The bare error type of `x-amzn-ErrorType` (`ThrottlingException:http://…`)
@@ -471,23 +404,11 @@ pub(crate) fn classify(status: u16, headers: &[(String, String)], body: &[u8]) -
                 .map(error_type)
         })
         .unwrap_or_default();
-    let message = match parsed.and_then(|b| b.message).filter(|m| !m.is_empty()) {
-        Some(m) => m,
-        None => {
-            let text = String::from_utf8_lossy(body);
-            let t = text.trim();
-            if t.is_empty() {
-                format!("upstream answered {status}")
-            } else {
-                t.chars().take(500).collect()
-            }
-        }
-    };
-    let retry_after_ms = header(headers, "retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite())
-        .map(|s| (s.max(0.0) * 1000.0) as u64);
-    classify_parts(Some(status), &kind, &message, retry_after_ms)
+    let message = parsed
+        .and_then(|b| b.message)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| body_message(Some(status), body));
+    classify_parts(Some(status), &kind, &message, retry_after_ms(headers))
 }
 
 impl Guest for Bedrock {
@@ -497,9 +418,7 @@ impl Guest for Bedrock {
         AdapterInfo {
             name: "bedrock".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            features: ["stream", "tools", "images", "usage"]
-                .map(String::from)
-                .to_vec(),
+            features: features_without(&["json-object", "json-schema", "n"]),
         }
     }
 
@@ -534,7 +453,7 @@ impl Guest for Bedrock {
             url: format!(
                 "{}/model/{}/{}",
                 target.base_url.trim_end_matches('/'),
-                encode_segment(&target.upstream_model),
+                encode_component(&target.upstream_model),
                 if stream {
                     "converse-stream"
                 } else {
@@ -590,15 +509,7 @@ impl Guest for Bedrock {
             created: 0,
             choices: vec![Choice {
                 index: 0,
-                message: Message {
-                    role: Role::Assistant,
-                    content: (!text.is_empty() || tool_calls.is_empty())
-                        .then_some(Content::Text(text)),
-                    name: None,
-                    tool_calls,
-                    tool_call_id: None,
-                    extra_json: None,
-                },
+                message: assistant_message(text, tool_calls),
                 finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
             }],
             usage: parsed.usage.as_ref().map(usage),
@@ -611,26 +522,9 @@ impl Guest for Bedrock {
     }
 }
 
-/// Decodes ConverseStream's event-stream frames.
-pub struct Decoder {
-    inner: RefCell<decode::Decoder>,
-}
-
-impl GuestStreamDecoder for Decoder {
-    fn new(target: Target) -> Self {
-        Decoder {
-            inner: RefCell::new(decode::Decoder::new(target.upstream_model)),
-        }
-    }
-
-    fn feed(&self, bytes: Vec<u8>) -> Result<Vec<StreamEvent>, ProviderError> {
-        self.inner.borrow_mut().feed(&bytes)
-    }
-
-    fn finish(&self) -> Result<Vec<StreamEvent>, ProviderError> {
-        self.inner.borrow_mut().finish()
-    }
-}
+adapter_kit::stream_decoder!(decode::Decoder, |target| decode::Decoder::new(
+    target.upstream_model
+));
 
 export!(Bedrock);
 

@@ -7,8 +7,11 @@
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message as Frame};
 
+use adapter_kit::types::{ImageUrl, JsonSchemaFormat, Message, ResponseFormat, StreamEvent, Tool};
+use adapter_kit::{Decode, testing};
+use serde_json::json;
+
 use super::*;
-use crate::switchyard::plugin::types::{ImageUrl, JsonSchemaFormat, Tool};
 
 const OPTIONS: &str = r#"{"region":"us-west-2","headers":{"x-amzn-bedrock-trace":"ENABLED"},"additional_model_request_fields":{"top_k":200}}"#;
 
@@ -30,12 +33,8 @@ fn default_target() -> Target {
 
 fn msg(role: Role, content: Option<Content>) -> Message {
     Message {
-        role,
         content,
-        name: None,
-        tool_calls: vec![],
-        tool_call_id: None,
-        extra_json: None,
+        ..testing::message(role, None)
     }
 }
 
@@ -43,29 +42,11 @@ fn user(text: &str) -> Message {
     msg(Role::User, Some(Content::Text(text.into())))
 }
 
+/// A request of the OpenAI dialect carrying one of its own fields.
 fn request(messages: Vec<Message>) -> ChatRequest {
     ChatRequest {
-        model: "m".into(),
-        messages,
-        tools: vec![],
-        tool_choice: None,
-        parallel_tool_calls: None,
-        response_format: None,
-        temperature: None,
-        top_p: None,
-        max_tokens: None,
-        max_completion_tokens: None,
-        stop: vec![],
-        seed: None,
-        frequency_penalty: None,
-        presence_penalty: None,
-        n: None,
-        stream: false,
-        include_usage: false,
-        user: None,
-        metadata: vec![],
-        dialect: "openai".into(),
         extra_json: Some(r#"{"logit_bias":{"1":1}}"#.into()),
+        ..testing::request(messages)
     }
 }
 

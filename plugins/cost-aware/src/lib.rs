@@ -38,6 +38,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
+policy_kit::wit_glue!();
 
 pub mod policy;
 

@@ -1,9 +1,11 @@
 //! The decision of the `cost-aware` policy as a pure function of its config,
 //! the request's figures and the candidates, so tests run natively.
 
+use policy_kit::{Candidate as _, config_table, config_u32, cost, push_models, sort_cheapest};
 use serde_json::{Map, Value};
 
-use crate::exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision};
+use crate::decision;
+use crate::exports::switchyard::plugin::policy::{Candidate, Decision};
 
 /// Output tokens assumed when neither the request nor the config says.
 pub const DEFAULT_EXPECTED_OUTPUT: u32 = 256;
@@ -59,15 +61,8 @@ impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
     pub fn parse(json: Option<&str>) -> Result<Config, String> {
-        let value: Value = match json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| format!("cost-aware: policy_config is not valid JSON: {e}"))?,
-            None => Value::Null,
-        };
-        let obj = match value {
-            Value::Null => return Ok(Config::default()),
-            Value::Object(o) => o,
-            _ => return Err("cost-aware: policy_config must be a table".into()),
+        let Some(obj) = config_table("cost-aware", json)? else {
+            return Ok(Config::default());
         };
         if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(format!(
@@ -126,14 +121,7 @@ impl Config {
             }
         }
         if let Some(v) = obj.get("expected_output_tokens").filter(|v| !v.is_null()) {
-            cfg.expected_output_tokens = v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "cost-aware: `expected_output_tokens` must be a non-negative integer, got {v}"
-                    )
-                })?;
+            cfg.expected_output_tokens = config_u32("cost-aware", "expected_output_tokens", v)?;
         }
         Ok(cfg)
     }
@@ -197,40 +185,6 @@ pub fn meets_floor(config: &Config, caps: &[String], c: &Candidate) -> bool {
     has_caps && quality_ok && errors_ok
 }
 
-/// The estimated cost of the request on a candidate, in USD. A NaN price
-/// (never expected) counts as the most expensive.
-pub fn cost(c: &Candidate, prompt_tokens: u32, output_tokens: u32) -> f64 {
-    let usd = (f64::from(prompt_tokens) * c.input_price
-        + f64::from(output_tokens) * c.output_price)
-        / 1e6;
-    if usd.is_nan() { f64::INFINITY } else { usd }
-}
-
-/// The latency EWMA, 0 before the first request.
-fn latency(c: &Candidate) -> f64 {
-    match c.stats.requests {
-        0 => 0.0,
-        _ if c.stats.latency_ewma_ms.is_nan() => f64::INFINITY,
-        _ => c.stats.latency_ewma_ms,
-    }
-}
-
-fn attempt(i: usize) -> Attempt {
-    Attempt {
-        candidate: i as u32,
-        timeout_ms: None,
-        max_tokens: None,
-        temperature: None,
-    }
-}
-
-fn names(candidates: &[Candidate], idx: &[usize]) -> String {
-    idx.iter()
-        .map(|i| candidates[*i].model.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Decide the attempt plan: the candidates meeting the floor (all of them if
 /// none does), cheapest first, open breakers last.
 pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> Decision {
@@ -248,17 +202,10 @@ pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> D
     } else {
         (pass, fail)
     };
-    let (mut usable, mut open): (Vec<usize>, Vec<usize>) = kept
-        .into_iter()
-        .partition(|i| candidates[*i].stats.breaker != BreakerState::Open);
-    let by_cost = |a: &usize, b: &usize| {
-        costs[*a]
-            .total_cmp(&costs[*b])
-            .then(latency(&candidates[*a]).total_cmp(&latency(&candidates[*b])))
-            .then(a.cmp(b))
-    };
-    usable.sort_by(by_cost);
-    open.sort_by(by_cost);
+    let (mut usable, mut open): (Vec<usize>, Vec<usize>) =
+        kept.into_iter().partition(|i| !candidates[*i].is_open());
+    sort_cheapest(&mut usable, candidates, &costs);
+    sort_cheapest(&mut open, candidates, &costs);
 
     let mut labels = vec![
         ("policy".to_owned(), "cost-aware".to_owned()),
@@ -274,54 +221,24 @@ pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> D
         labels.push(("pick".into(), candidates[first].model.clone()));
         labels.push(("estimated-cost-usd".into(), format!("{:.8}", costs[first])));
     }
-    if !dropped.is_empty() {
-        labels.push(("dropped".into(), names(candidates, &dropped)));
-    }
-    if !open.is_empty() {
-        labels.push(("breaker-open".into(), names(candidates, &open)));
-    }
-    Decision {
-        attempts: usable.into_iter().chain(open).map(attempt).collect(),
-        labels,
-    }
+    push_models(&mut labels, "dropped", candidates, &dropped);
+    push_models(&mut labels, "breaker-open", candidates, &open);
+    decision(usable.into_iter().chain(open), labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exports::switchyard::plugin::policy::ModelStats;
+    use crate::exports::switchyard::plugin::policy::BreakerState;
+    use crate::testing::{candidate, label, order};
 
     fn cand(model: &str, price: f64, caps: &[&str]) -> Candidate {
         Candidate {
-            model: model.into(),
-            provider: "p".into(),
             capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
-            context_window: 8192,
             input_price: price,
             output_price: price,
-            stats: ModelStats {
-                requests: 0,
-                latency_ewma_ms: 0.0,
-                ttft_ewma_ms: 0.0,
-                error_rate: 0.0,
-                in_flight: 0,
-                breaker: BreakerState::Closed,
-            },
+            ..candidate(model)
         }
-    }
-
-    fn order(d: &Decision, c: &[Candidate]) -> Vec<String> {
-        d.attempts
-            .iter()
-            .map(|a| c[a.candidate as usize].model.clone())
-            .collect()
-    }
-
-    fn label<'a>(d: &'a Decision, k: &str) -> Option<&'a str> {
-        d.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
     }
 
     fn config(j: &str) -> Config {

@@ -22,7 +22,7 @@ use adapter_kit::types::{
     ChatRequest, Content, ContentPart, ErrorKind, Message, ProviderError, ResponseFormat, Role,
     ToolChoice,
 };
-use adapter_kit::{err, parse_json_text};
+use adapter_kit::{content_text, err, parse_json_text};
 use serde_json::{Map, Value, json};
 
 /// The thought signature Google documents for function calls whose real
@@ -235,18 +235,7 @@ fn arguments(text: &str, name: &str) -> Result<Value, ProviderError> {
 
 /// The text of a content: the string, or its text parts joined.
 fn text_of(content: Option<&Content>) -> String {
-    match content {
-        None => String::new(),
-        Some(Content::Text(t)) => t.clone(),
-        Some(Content::Parts(parts)) => parts
-            .iter()
-            .filter_map(|p| match p {
-                ContentPart::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join(""),
-    }
+    content.map(|c| content_text(c, "")).unwrap_or_default()
 }
 
 fn user_parts(content: Option<&Content>) -> Result<Vec<Value>, ProviderError> {

@@ -15,10 +15,9 @@
 //!   `content-filter` error.
 
 use adapter_kit::types::{
-    ChatResponse, Choice, Content, ErrorKind, FinishReason, Message, ProviderError, Role, ToolCall,
-    Usage,
+    ChatResponse, Choice, ErrorKind, FinishReason, ProviderError, ToolCall, Usage,
 };
-use adapter_kit::{body_message, err, retry_after_ms};
+use adapter_kit::{assistant_message, body_message, err, retry_after_ms};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -220,15 +219,7 @@ pub fn parse(
                 .collect();
             Choice {
                 index: c.index,
-                message: Message {
-                    role: Role::Assistant,
-                    content: (!text.is_empty() || tool_calls.is_empty())
-                        .then_some(Content::Text(text)),
-                    name: None,
-                    tool_calls,
-                    tool_call_id: None,
-                    extra_json: None,
-                },
+                message: assistant_message(text, tool_calls),
                 finish_reason: c.finish_reason.as_deref().map(|f| finish_reason(f, called)),
             }
         })

@@ -1,9 +1,11 @@
 //! The decision of the `least-cost` policy as a pure function of its config,
 //! the request's figures and the candidates, so tests run natively.
 
+use policy_kit::{config_table, config_u32, cost, push_models, sort_cheapest, split_open};
 use serde_json::Value;
 
-use crate::exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision};
+use crate::decision;
+use crate::exports::switchyard::plugin::policy::{Candidate, Decision};
 
 /// Output tokens assumed when neither the request nor the config says.
 pub const DEFAULT_EXPECTED_OUTPUT: u32 = 256;
@@ -27,15 +29,8 @@ impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
     pub fn parse(json: Option<&str>) -> Result<Config, String> {
-        let value: Value = match json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| format!("least-cost: policy_config is not valid JSON: {e}"))?,
-            None => Value::Null,
-        };
-        let obj = match value {
-            Value::Null => return Ok(Config::default()),
-            Value::Object(o) => o,
-            _ => return Err("least-cost: policy_config must be a table".into()),
+        let Some(obj) = config_table("least-cost", json)? else {
+            return Ok(Config::default());
         };
         if let Some(k) = obj.keys().find(|k| *k != "expected_output_tokens") {
             return Err(format!(
@@ -44,14 +39,7 @@ impl Config {
         }
         let expected_output_tokens = match obj.get("expected_output_tokens") {
             None | Some(Value::Null) => DEFAULT_EXPECTED_OUTPUT,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "least-cost: `expected_output_tokens` must be a non-negative integer, got {v}"
-                    )
-                })?,
+            Some(v) => config_u32("least-cost", "expected_output_tokens", v)?,
         };
         Ok(Config {
             expected_output_tokens,
@@ -75,33 +63,6 @@ impl Request {
     }
 }
 
-/// The estimated cost of the request on a candidate, in USD. A NaN price
-/// (never expected) counts as the most expensive.
-pub fn cost(c: &Candidate, prompt_tokens: u32, output_tokens: u32) -> f64 {
-    let usd = (f64::from(prompt_tokens) * c.input_price
-        + f64::from(output_tokens) * c.output_price)
-        / 1e6;
-    if usd.is_nan() { f64::INFINITY } else { usd }
-}
-
-/// The latency EWMA, 0 before the first request.
-fn latency(c: &Candidate) -> f64 {
-    match c.stats.requests {
-        0 => 0.0,
-        _ if c.stats.latency_ewma_ms.is_nan() => f64::INFINITY,
-        _ => c.stats.latency_ewma_ms,
-    }
-}
-
-fn attempt(i: usize) -> Attempt {
-    Attempt {
-        candidate: i as u32,
-        timeout_ms: None,
-        max_tokens: None,
-        temperature: None,
-    }
-}
-
 /// Decide the attempt plan: cheapest first, ties to lower latency, then route
 /// order; open breakers last.
 pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> Decision {
@@ -110,16 +71,9 @@ pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> D
         .iter()
         .map(|c| cost(c, request.token_estimate, output))
         .collect();
-    let (mut usable, mut open): (Vec<usize>, Vec<usize>) =
-        (0..candidates.len()).partition(|i| candidates[*i].stats.breaker != BreakerState::Open);
-    let by_cost = |a: &usize, b: &usize| {
-        costs[*a]
-            .total_cmp(&costs[*b])
-            .then(latency(&candidates[*a]).total_cmp(&latency(&candidates[*b])))
-            .then(a.cmp(b))
-    };
-    usable.sort_by(by_cost);
-    open.sort_by(by_cost);
+    let (mut usable, mut open) = split_open(candidates);
+    sort_cheapest(&mut usable, candidates, &costs);
+    sort_cheapest(&mut open, candidates, &costs);
 
     let mut labels = vec![("policy".to_owned(), "least-cost".to_owned())];
     if let Some(&first) = usable.first() {
@@ -127,52 +81,22 @@ pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> D
         labels.push(("estimated-cost-usd".into(), format!("{:.8}", costs[first])));
     }
     labels.push(("output-tokens".into(), output.to_string()));
-    if !open.is_empty() {
-        let names: Vec<&str> = open.iter().map(|i| candidates[*i].model.as_str()).collect();
-        labels.push(("breaker-open".into(), names.join(",")));
-    }
-    Decision {
-        attempts: usable.into_iter().chain(open).map(attempt).collect(),
-        labels,
-    }
+    push_models(&mut labels, "breaker-open", candidates, &open);
+    decision(usable.into_iter().chain(open), labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exports::switchyard::plugin::policy::ModelStats;
+    use crate::exports::switchyard::plugin::policy::BreakerState;
+    use crate::testing::{candidate, label, order};
 
     fn cand(model: &str, input: f64, output: f64) -> Candidate {
         Candidate {
-            model: model.into(),
-            provider: "p".into(),
-            capabilities: vec![],
-            context_window: 8192,
             input_price: input,
             output_price: output,
-            stats: ModelStats {
-                requests: 0,
-                latency_ewma_ms: 0.0,
-                ttft_ewma_ms: 0.0,
-                error_rate: 0.0,
-                in_flight: 0,
-                breaker: BreakerState::Closed,
-            },
+            ..candidate(model)
         }
-    }
-
-    fn order(d: &Decision, c: &[Candidate]) -> Vec<String> {
-        d.attempts
-            .iter()
-            .map(|a| c[a.candidate as usize].model.clone())
-            .collect()
-    }
-
-    fn label<'a>(d: &'a Decision, k: &str) -> Option<&'a str> {
-        d.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
     }
 
     fn req(tokens: u32, max: Option<u32>) -> Request {

@@ -31,6 +31,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
+policy_kit::wit_glue!();
 
 pub mod policy;
 
@@ -44,7 +45,7 @@ impl Guest for LeastLatency {
     fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let config = policy::Config::parse(host::config_json().as_deref())?;
         let metric = config.metric(req.stream());
-        let seed = policy::seed(
+        let seed = policy_kit::seed(
             host::now_ms(),
             req.message_count(),
             req.last_user_message().as_deref(),

@@ -3,9 +3,11 @@
 
 use std::cmp::Ordering;
 
+use policy_kit::{Rng, config_table, latency_figure, push_models, split_open};
 use serde_json::Value;
 
-use crate::exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision};
+use crate::decision;
+use crate::exports::switchyard::plugin::policy::{Candidate, Decision};
 
 /// Which EWMA the policy compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,15 +38,8 @@ impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
     pub fn parse(json: Option<&str>) -> Result<Config, String> {
-        let value: Value = match json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| format!("least-latency: policy_config is not valid JSON: {e}"))?,
-            None => Value::Null,
-        };
-        let obj = match value {
-            Value::Null => return Ok(Config::default()),
-            Value::Object(o) => o,
-            _ => return Err("least-latency: policy_config must be a table".into()),
+        let Some(obj) = config_table("least-latency", json)? else {
+            return Ok(Config::default());
         };
         if let Some(k) = obj.keys().find(|k| *k != "use") {
             return Err(format!(
@@ -75,67 +70,14 @@ impl Config {
     }
 }
 
-/// SplitMix64: a small, fast, well-mixed generator; plenty for routing.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`); the modulo bias is negligible for
-    /// candidate counts.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
-/// The seed of one decision: the clock mixed with an FNV-1a hash of the
-/// request's message count and last user message.
-pub fn seed(now_ms: u64, message_count: u32, last_user: Option<&str>) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    let bytes = message_count
-        .to_le_bytes()
-        .into_iter()
-        .chain(last_user.unwrap_or("").bytes());
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    Rng::new(h ^ now_ms).next_u64()
-}
-
-fn attempt(i: usize) -> Attempt {
-    Attempt {
-        candidate: i as u32,
-        timeout_ms: None,
-        max_tokens: None,
-        temperature: None,
-    }
-}
-
 /// A candidate's figure for `metric`: 0 before its first request, so new
 /// models get tried; a NaN (never expected) counts as slowest.
 pub fn figure(c: &Candidate, metric: Metric) -> f64 {
-    if c.stats.requests == 0 {
-        return 0.0;
-    }
-    let v = match metric {
+    let ewma = match metric {
         Metric::Latency => c.stats.latency_ewma_ms,
         Metric::Ttft => c.stats.ttft_ewma_ms,
     };
-    if v.is_nan() { f64::INFINITY } else { v }
+    latency_figure(c.stats.requests, ewma)
 }
 
 /// Faster first: lower figure, then fewer in flight, then route order.
@@ -150,8 +92,7 @@ fn compare(candidates: &[Candidate], metric: Metric, a: usize, b: usize) -> Orde
 /// Decide the attempt plan: the faster of two random usable candidates, the
 /// rest by ascending figure, open breakers last.
 pub fn decide(metric: Metric, candidates: &[Candidate], seed: u64) -> Decision {
-    let (mut usable, open): (Vec<usize>, Vec<usize>) =
-        (0..candidates.len()).partition(|i| candidates[*i].stats.breaker != BreakerState::Open);
+    let (mut usable, open) = split_open(candidates);
     let mut labels = vec![
         ("policy".to_owned(), "least-latency".to_owned()),
         ("metric".to_owned(), metric.name().to_owned()),
@@ -187,54 +128,24 @@ pub fn decide(metric: Metric, candidates: &[Candidate], seed: u64) -> Decision {
         order.push(first);
         order.extend(usable);
     }
-    if !open.is_empty() {
-        let names: Vec<&str> = open.iter().map(|i| candidates[*i].model.as_str()).collect();
-        labels.push(("breaker-open".into(), names.join(",")));
-    }
+    push_models(&mut labels, "breaker-open", candidates, &open);
     order.extend(open);
-    Decision {
-        attempts: order.into_iter().map(attempt).collect(),
-        labels,
-    }
+    decision(order, labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exports::switchyard::plugin::policy::ModelStats;
+    use crate::exports::switchyard::plugin::policy::BreakerState;
+    use crate::testing::{candidate, label, order};
 
     /// A candidate with `requests` served at `latency` / `ttft` ms.
     fn cand(model: &str, requests: u64, latency: f64, ttft: f64) -> Candidate {
-        Candidate {
-            model: model.into(),
-            provider: "p".into(),
-            capabilities: vec![],
-            context_window: 8192,
-            input_price: 0.0,
-            output_price: 0.0,
-            stats: ModelStats {
-                requests,
-                latency_ewma_ms: latency,
-                ttft_ewma_ms: ttft,
-                error_rate: 0.0,
-                in_flight: 0,
-                breaker: BreakerState::Closed,
-            },
-        }
-    }
-
-    fn order(d: &Decision, c: &[Candidate]) -> Vec<String> {
-        d.attempts
-            .iter()
-            .map(|a| c[a.candidate as usize].model.clone())
-            .collect()
-    }
-
-    fn label<'a>(d: &'a Decision, k: &str) -> Option<&'a str> {
-        d.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+        let mut c = candidate(model);
+        c.stats.requests = requests;
+        c.stats.latency_ewma_ms = latency;
+        c.stats.ttft_ewma_ms = ttft;
+        c
     }
 
     #[test]
@@ -380,12 +291,5 @@ mod tests {
         assert!(err(r#"{"metric":"ttft"}"#).contains("`metric`"));
         assert!(err("[]").contains("must be a table"));
         assert!(err("{").contains("not valid JSON"));
-    }
-
-    #[test]
-    fn seed_mixes_clock_and_request() {
-        assert_ne!(seed(1, 1, Some("a")), seed(2, 1, Some("a")));
-        assert_ne!(seed(1, 1, Some("a")), seed(1, 1, Some("b")));
-        assert_eq!(seed(1, 1, Some("a")), seed(1, 1, Some("a")));
     }
 }

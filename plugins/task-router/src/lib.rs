@@ -45,10 +45,12 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
+policy_kit::wit_glue!();
 
 pub mod logic;
 
-use exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision, Guest};
+use exports::switchyard::plugin::policy::{Candidate, Decision, Guest};
+use policy_kit::Candidate as _;
 use switchyard::plugin::host;
 use switchyard::plugin::request::RequestView;
 
@@ -77,24 +79,12 @@ impl Guest for TaskRouter {
         let candidates: Vec<logic::Candidate> = candidates
             .into_iter()
             .map(|c| logic::Candidate {
-                open: c.stats.breaker == BreakerState::Open,
+                open: c.is_open(),
                 model: c.model,
             })
             .collect();
         let plan = logic::decide(&config, &request, &candidates);
-        Ok(Decision {
-            attempts: plan
-                .order
-                .into_iter()
-                .map(|i| Attempt {
-                    candidate: i as u32,
-                    timeout_ms: None,
-                    max_tokens: None,
-                    temperature: None,
-                })
-                .collect(),
-            labels: plan.labels,
-        })
+        Ok(decision(plan.order, plan.labels))
     }
 }
 

@@ -3,6 +3,7 @@
 //! JavaScript reimplementations, which are checked against the cases in
 //! `testdata/` (see `testdata/README.md`).
 
+use policy_kit::{config_value, push_models};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
@@ -36,6 +37,16 @@ pub struct Candidate {
     pub model: String,
     /// Its circuit breaker is open.
     pub open: bool,
+}
+
+impl policy_kit::Candidate for Candidate {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn is_open(&self) -> bool {
+        self.open
+    }
 }
 
 /// The attempt plan.
@@ -283,12 +294,7 @@ impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
     pub fn parse(json: Option<&str>) -> Result<Config, String> {
-        let value: Value = match json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| format!("task-router: policy_config is not valid JSON: {e}"))?,
-            None => Value::Null,
-        };
-        let obj: Map<String, Value> = match value {
+        let obj: Map<String, Value> = match config_value("task-router", json)? {
             Value::Object(o) => o,
             Value::Null => {
                 return Err("task-router: policy_config needs `tiers` and `default`".into());
@@ -408,10 +414,7 @@ pub fn decide(config: &Config, request: &Request, candidates: &[Candidate]) -> P
         ("tier".to_owned(), tier.to_owned()),
         ("rule".to_owned(), rule),
     ];
-    if !open.is_empty() {
-        let names: Vec<&str> = open.iter().map(|i| candidates[*i].model.as_str()).collect();
-        labels.push(("breaker-open".into(), names.join(",")));
-    }
+    push_models(&mut labels, "breaker-open", candidates, &open);
     order.extend(open);
     Plan { order, labels }
 }

@@ -31,6 +31,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
+policy_kit::wit_glue!();
 
 pub mod policy;
 
@@ -43,7 +44,7 @@ struct Weighted;
 impl Guest for Weighted {
     fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let config = policy::Config::parse(host::config_json().as_deref())?;
-        let seed = policy::seed(
+        let seed = policy_kit::seed(
             host::now_ms(),
             req.message_count(),
             req.last_user_message().as_deref(),

@@ -1,9 +1,11 @@
 //! The decision of the `weighted` policy as a pure function of its config,
 //! the candidates and a seed, so tests run natively without the host.
 
+use policy_kit::{Candidate as _, Rng, config_value, push_models};
 use serde_json::Value;
 
-use crate::exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision};
+use crate::decision;
+use crate::exports::switchyard::plugin::policy::{Candidate, Decision};
 
 /// The policy's validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,12 +18,7 @@ impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
     pub fn parse(json: Option<&str>) -> Result<Config, String> {
-        let value: Value = match json {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| format!("weighted: policy_config is not valid JSON: {e}"))?,
-            None => Value::Null,
-        };
-        let obj = match value {
+        let obj = match config_value("weighted", json)? {
             Value::Object(o) => o,
             Value::Null => {
                 return Err("weighted: policy_config needs `weights`, e.g. \
@@ -89,59 +86,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// SplitMix64: a small, fast, well-mixed generator; plenty for routing.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform number in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// The seed of one decision: the clock mixed with an FNV-1a hash of the
-/// request's message count and last user message.
-pub fn seed(now_ms: u64, message_count: u32, last_user: Option<&str>) -> u64 {
-    let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    let bytes = message_count
-        .to_le_bytes()
-        .into_iter()
-        .chain(last_user.unwrap_or("").bytes());
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    Rng::new(h ^ now_ms).next_u64()
-}
-
-fn attempt(i: usize) -> Attempt {
-    Attempt {
-        candidate: i as u32,
-        timeout_ms: None,
-        max_tokens: None,
-        temperature: None,
-    }
-}
-
-fn is_open(c: &Candidate) -> bool {
-    c.stats.breaker == BreakerState::Open
-}
-
 /// Decide the attempt plan: the first attempt drawn by weight, the other
 /// weighted models by descending weight, the unweighted ones in route order,
 /// open breakers last.
@@ -151,7 +95,7 @@ pub fn decide(config: &Config, candidates: &[Candidate], seed: u64) -> Decision 
     let mut open: Vec<usize> = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
         let w = config.weight(&c.model);
-        if is_open(c) {
+        if c.is_open() {
             open.push(i);
         } else if w > 0.0 {
             weighted.push((i, w));
@@ -186,60 +130,19 @@ pub fn decide(config: &Config, candidates: &[Candidate], seed: u64) -> Decision 
         order.extend(weighted.iter().map(|(i, _)| *i));
     }
     order.extend(unweighted);
-    if !open.is_empty() {
-        let names: Vec<&str> = open.iter().map(|i| candidates[*i].model.as_str()).collect();
-        labels.push(("breaker-open".into(), names.join(",")));
-    }
+    push_models(&mut labels, "breaker-open", candidates, &open);
     order.extend(open);
-    Decision {
-        attempts: order.into_iter().map(attempt).collect(),
-        labels,
-    }
+    decision(order, labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exports::switchyard::plugin::policy::ModelStats;
-
-    fn cand(model: &str, breaker: BreakerState) -> Candidate {
-        Candidate {
-            model: model.into(),
-            provider: "p".into(),
-            capabilities: vec![],
-            context_window: 8192,
-            input_price: 0.0,
-            output_price: 0.0,
-            stats: ModelStats {
-                requests: 0,
-                latency_ewma_ms: 0.0,
-                ttft_ewma_ms: 0.0,
-                error_rate: 0.0,
-                in_flight: 0,
-                breaker,
-            },
-        }
-    }
+    use crate::exports::switchyard::plugin::policy::BreakerState;
+    use crate::testing::{candidate, label, order};
 
     fn cands(models: &[&str]) -> Vec<Candidate> {
-        models
-            .iter()
-            .map(|m| cand(m, BreakerState::Closed))
-            .collect()
-    }
-
-    fn order(d: &Decision, c: &[Candidate]) -> Vec<String> {
-        d.attempts
-            .iter()
-            .map(|a| c[a.candidate as usize].model.clone())
-            .collect()
-    }
-
-    fn label<'a>(d: &'a Decision, k: &str) -> Option<&'a str> {
-        d.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+        models.iter().map(|m| candidate(m)).collect()
     }
 
     fn config(json: &str) -> Config {
@@ -277,16 +180,6 @@ mod tests {
         for (got, want) in s.iter().zip([0.5, 0.3, 0.2, 0.0]) {
             assert!((got.1 - want).abs() <= 0.02, "{s:?}");
         }
-    }
-
-    #[test]
-    fn seed_changes_with_clock_and_request() {
-        let a = seed(1_000, 1, Some("hi"));
-        assert_eq!(a, seed(1_000, 1, Some("hi")));
-        assert_ne!(a, seed(1_001, 1, Some("hi")));
-        assert_ne!(a, seed(1_000, 2, Some("hi")));
-        assert_ne!(a, seed(1_000, 1, Some("ho")));
-        assert_ne!(a, seed(1_000, 1, None));
     }
 
     #[test]

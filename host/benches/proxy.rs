@@ -152,7 +152,7 @@ models = ["direct", "backup"]
 policy = "ordered"
 models = ["failing", "direct"]
 [breaker]
-consecutive_failures = 1000000000
+enabled = false
 "#
         ),
     )?;

@@ -16,6 +16,9 @@ use crate::runtime::BreakerState;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BreakerConfig {
+    /// `false` turns breakers off: every target is always tried.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
     /// Consecutive failures that open the breaker.
     #[serde(default = "default_consecutive")]
     pub consecutive_failures: u32,
@@ -30,6 +33,9 @@ pub struct BreakerConfig {
     pub cooldown_ms: u64,
 }
 
+fn default_enabled() -> bool {
+    true
+}
 fn default_consecutive() -> u32 {
     5
 }
@@ -46,6 +52,7 @@ fn default_cooldown() -> u64 {
 impl Default for BreakerConfig {
     fn default() -> Self {
         BreakerConfig {
+            enabled: true,
             consecutive_failures: default_consecutive(),
             error_rate: default_rate(),
             window: default_window(),
@@ -92,6 +99,9 @@ impl Breaker {
     /// Whether a request may go to the target now. Moves an open breaker to
     /// half-open after the cool-down and then admits exactly one probe.
     pub fn allow(&self, cfg: &BreakerConfig) -> bool {
+        if !cfg.enabled {
+            return true;
+        }
         let Ok(mut i) = self.inner.lock() else {
             return true;
         };
@@ -157,6 +167,9 @@ impl Breaker {
 
     /// Record a failure of the target.
     pub fn failure(&self, cfg: &BreakerConfig) {
+        if !cfg.enabled {
+            return;
+        }
         let Ok(mut i) = self.inner.lock() else { return };
         i.consecutive += 1;
         push(&mut i, true, cfg.window);
@@ -204,6 +217,7 @@ mod tests {
 
     fn cfg() -> BreakerConfig {
         BreakerConfig {
+            enabled: true,
             consecutive_failures: 3,
             error_rate: 0.5,
             window: 10,

@@ -24,6 +24,37 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 const META_PREFIX: &str = "x-switchyard-meta-";
 
+/// Deserialize a request body of either dialect. Errors name the field at
+/// fault; `hints` turn serde's wording for untagged enums into what to send
+/// (pairs of a fragment of serde's message and the hint), and `spell` writes
+/// a field error the dialect's way.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    hints: &[(&str, &str)],
+    spell: fn(&str, &str) -> String,
+) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::invalid(format!("The request body is not valid JSON: {inner}."))
+        } else if path == "." || path.is_empty() {
+            ApiError::invalid(format!("Invalid request body: {inner}."))
+        } else {
+            let msg = inner.to_string();
+            let hint = hints
+                .iter()
+                .find(|(fragment, _)| msg.contains(fragment))
+                .map_or(msg.as_str(), |(_, hint)| hint);
+            ApiError::invalid(spell(&path, hint)).param(path)
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("The request body is not valid JSON: {e}.")))?;
+    Ok(parsed)
+}
+
 fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed_unsync()
 }

@@ -13,33 +13,24 @@ use crate::runtime::types::{
 
 /// Parse a `POST /v1/chat/completions` body.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed: wire::ChatCompletionRequest =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                ApiError::invalid(format!("The request body is not valid JSON: {inner}."))
-            } else if path == "." || path.is_empty() {
-                ApiError::invalid(format!("Invalid request body: {inner}."))
-            } else {
-                let hint = match inner.to_string() {
-                    s if s.contains("untagged enum Content") => {
-                        "expected a string or an array of content parts".to_owned()
-                    }
-                    s if s.contains("untagged enum Stop") => {
-                        "expected a string or an array of strings".to_owned()
-                    }
-                    s if s.contains("untagged enum ToolChoice") => {
-                        "expected \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}".to_owned()
-                    }
-                    s => s,
-                };
-                ApiError::invalid(format!("Invalid value for `{path}`: {hint}.")).param(path)
-            }
-        })?;
-    de.end()
-        .map_err(|e| ApiError::invalid(format!("The request body is not valid JSON: {e}.")))?;
+    let parsed: wire::ChatCompletionRequest = super::parse_body(
+        body,
+        &[
+            (
+                "untagged enum Content",
+                "expected a string or an array of content parts",
+            ),
+            (
+                "untagged enum Stop",
+                "expected a string or an array of strings",
+            ),
+            (
+                "untagged enum ToolChoice",
+                "expected \"none\", \"auto\", \"required\" or {\"type\":\"function\",\"function\":{\"name\":…}}",
+            ),
+        ],
+        |path, hint| format!("Invalid value for `{path}`: {hint}."),
+    )?;
     if parsed.messages.is_empty() {
         return Err(
             ApiError::invalid("`messages` must contain at least one message.").param("messages"),

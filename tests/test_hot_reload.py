@@ -213,3 +213,74 @@ def test_removing_an_override_falls_back_to_the_embedded_plugin(setup):
     wait_for(gw, "a")
     p = next(p for p in admin(gw)["plugins"] if p["name"] == "ordered")
     assert p["source"] == "embedded"
+
+
+def test_adapter_swaps_under_load_lose_nothing(mock_upstream, gateway, tmp_path, cache_dir):
+    up = mock_upstream()
+    plugin_dir = tmp_path / "adapters"
+    plugin_dir.mkdir()
+    v1 = dump("test-adapter-v1", tmp_path / "v1.blob")
+    v2 = dump("test-adapter-v2", tmp_path / "v2.blob")
+    install(v1, plugin_dir / "openai.wasm")
+    gw = gateway(
+        raw_config=f"""
+listen = "127.0.0.1:0"
+[plugins]
+dir = "{plugin_dir}"
+cache_dir = "{cache_dir}"
+[providers.up]
+adapter = "openai"
+base_url = "{up.url}"
+[models.m]
+provider = "up"
+upstream = "up-model"
+"""
+    )
+    stop = threading.Event()
+    seen, errors = [], []
+
+    def client_loop(i):
+        c = gw.client(timeout=30)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                if n % 2:
+                    r = c.chat.completions.create(model="m", messages=[{"role": "user", "content": f"c{i} n{n}"}])
+                    seen.append({r.model})
+                    assert r.choices[0].message.content == f"You said: c{i} n{n}"
+                else:
+                    chunks = list(
+                        c.chat.completions.create(
+                            model="m", stream=True, messages=[{"role": "user", "content": f"c{i} n{n}"}]
+                        )
+                    )
+                    seen.append({ch.model for ch in chunks})
+                    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+                    assert text == f"You said: c{i} n{n}"
+            except Exception as e:
+                errors.append(repr(e))
+            time.sleep(0.01)
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(client_loop, i) for i in range(8)]
+        for i in range(50):
+            install(v2 if i % 2 == 0 else v1, plugin_dir / "openai.wasm")
+            time.sleep(0.25)
+        install(v2, plugin_dir / "openai.wasm")
+        c = gw.client()
+        deadline = time.monotonic() + 10
+        while c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).model != "up-model@v2":
+            assert time.monotonic() < deadline, "v2 never took over"
+            time.sleep(0.02)
+        stop.set()
+        for f in futures:
+            f.result()
+    assert errors == [], errors[:5]
+    assert len(seen) > 200
+    # Each answer, every chunk of a stream included, came from exactly one version.
+    assert all(len(s) == 1 and next(iter(s)) in ("up-model@v1", "up-model@v2") for s in seen), seen[:5]
+    assert {"up-model@v1"} in seen and {"up-model@v2"} in seen
+    for _ in range(20):
+        r = c.chat.completions.create(model="m", messages=[{"role": "user", "content": "after"}])
+        assert r.model == "up-model@v2"

@@ -5,7 +5,6 @@
 //! `cargo bench --bench proxy` (env `BENCH_SECS`, default 5, sets the length
 //! of each throughput round).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,35 +17,9 @@ use hyper_util::rt::TokioExecutor;
 const BODY: &str = r#"{"model":"MODEL","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"max_tokens":16}"#;
 const STREAM_BODY: &str = r#"{"model":"MODEL","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Tell me about the capital of France in a few words please."}]}"#;
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> anyhow::Result<(Proc, String)> {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(args)
-        .env("SWITCHYARD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected first line: {line}"))?
-        .to_owned();
-    Ok((Proc(child), addr))
-}
+#[path = "common/procs.rs"]
+mod procs;
+use procs::spawn;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 

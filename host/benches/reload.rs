@@ -7,41 +7,13 @@
 //!
 //! `cargo bench --bench reload`
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-fn spawn(args: &[&str]) -> anyhow::Result<(Proc, String)> {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("SWITCHYARD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow::anyhow!("unexpected first line: {line}"))?
-        .to_owned();
-    Ok((Proc(child), addr))
-}
+#[path = "common/procs.rs"]
+mod procs;
+use procs::{BIN, spawn};
 
 /// Append a custom section named `switchyard-bench` holding `n`.
 fn with_custom_section(bytes: &[u8], n: u64) -> Vec<u8> {

@@ -83,13 +83,14 @@ pub struct EventStream {
     /// The request, to estimate usage when the upstream reports none.
     request: Arc<ChatRequest>,
     saw_usage: bool,
-    generated: String,
+    /// Bytes of generated text, for the estimate (no copy of the text).
+    generated_bytes: usize,
 }
 
 impl EventStream {
     /// The next events; `None` after the stream ended. A stream that ends
     /// without the upstream reporting usage gets an estimated usage event
-    /// (tiktoken counts of prompt and generated text), so cost accounting
+    /// (the prompt counted with tiktoken, the output from its length), so cost accounting
     /// never silently sees zero.
     pub async fn next(&mut self) -> Option<StreamItem> {
         let mut item = self.next_raw().await?;
@@ -99,7 +100,9 @@ impl EventStream {
                 self.observe(ev);
                 if !self.saw_usage {
                     let prompt = filter::count_tokens(&self.request).unwrap_or(0);
-                    let completion = filter::count_text(&self.generated);
+                    // ~4 bytes a token, the same rule as the cheap prompt estimate.
+                    let completion =
+                        u32::try_from(self.generated_bytes.div_ceil(4)).unwrap_or(u32::MAX);
                     tracing::debug!(model = %self.target.name, "upstream reported no usage; estimated it");
                     ev.push(StreamEvent::Usage(crate::runtime::types::Usage {
                         prompt_tokens: prompt,
@@ -119,12 +122,12 @@ impl EventStream {
         for e in events {
             match e {
                 StreamEvent::Usage(_) => self.saw_usage = true,
-                StreamEvent::Text(t) if !self.saw_usage => self.generated.push_str(&t.text),
+                StreamEvent::Text(t) if !self.saw_usage => self.generated_bytes += t.text.len(),
                 StreamEvent::ToolCall(t) if !self.saw_usage => {
                     if let Some(n) = &t.name {
-                        self.generated.push_str(n);
+                        self.generated_bytes += n.len();
                     }
-                    self.generated.push_str(&t.arguments);
+                    self.generated_bytes += t.arguments.len();
                 }
                 _ => {}
             }
@@ -690,7 +693,7 @@ async fn attempt(
                 done: false,
                 request: req.clone(),
                 saw_usage: false,
-                generated: String::new(),
+                generated_bytes: 0,
                 _in_flight: in_flight,
             };
             if end {

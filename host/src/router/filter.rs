@@ -119,16 +119,6 @@ pub fn usable(
     Ok(keep)
 }
 
-/// Tokens of a text, counted with o200k_base.
-pub fn count_text(text: &str) -> u32 {
-    u32::try_from(
-        tiktoken_rs::o200k_base_singleton()
-            .encode_ordinary(text)
-            .len(),
-    )
-    .unwrap_or(u32::MAX)
-}
-
 /// Prompt tokens counted with o200k_base, plus the per-message framing.
 pub fn count_tokens(req: &ChatRequest) -> Option<u32> {
     let bpe = tiktoken_rs::o200k_base_singleton();

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - older SDKs depend on plain httpx
 import openai
 
 BIN = os.environ.get("SWITCHYARD_BIN", "/root/.cache/switchyard/target/release/switchyard")
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 120.0
 LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
 
 # Variables that would change what the gateway serves or where traffic goes.

@@ -31,14 +31,7 @@ CASES = json.loads((TESTDATA / "cases.json").read_text())
 ERRORS = json.loads((TESTDATA / "config_errors.json").read_text())
 REGEX = json.loads((ROOT / "examples" / "policies" / "regex_cases.json").read_text())
 LANGS = {"rust": "task-router", "py": "task-router-py", "js": "task-router-js"}
-# componentize-qjs 0.4.5's sync runtime never releases the borrowed
-# request-view handle, so wasmtime traps every call ("borrow handles still
-# remain at the end of the call") and the route falls back to its static
-# order; its async runtime needs component-model async in the host, and
-# StarlingMonkey lacks the \p{..} classes the port uses. Strict: this fails
-# loudly once the JavaScript component works through the gateway.
-JS_TRAPS = pytest.mark.xfail(strict=True, reason="componentize-qjs sync runtime leaks the borrowed request handle")
-PORTS = ["py", pytest.param("js", marks=JS_TRAPS)]
+PORTS = ["py", "js"]
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 

@@ -85,6 +85,10 @@ pub struct PluginsConfig {
     /// Memory cap of one plugin instance, MiB.
     #[serde(default = "default_memory_mb")]
     pub memory_limit_mb: usize,
+    /// Decisions one warm policy instance serves before it is replaced by a
+    /// fresh one; 1 gives every decision a fresh instance.
+    #[serde(default = "default_policy_reuse")]
+    pub policy_reuse: u32,
     /// Per-plugin configuration, handed to the plugin as JSON.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
@@ -99,6 +103,12 @@ fn default_adapter_ms() -> u64 {
 fn default_memory_mb() -> usize {
     64
 }
+fn yes() -> bool {
+    true
+}
+fn default_policy_reuse() -> u32 {
+    1000
+}
 
 impl Default for PluginsConfig {
     fn default() -> Self {
@@ -108,6 +118,7 @@ impl Default for PluginsConfig {
             policy_timeout_ms: default_policy_ms(),
             adapter_timeout_ms: default_adapter_ms(),
             memory_limit_mb: default_memory_mb(),
+            policy_reuse: default_policy_reuse(),
             config: BTreeMap::new(),
         }
     }
@@ -229,6 +240,11 @@ pub struct RouteConfig {
     pub fallback: Option<Vec<String>>,
     /// Configuration handed to the policy as JSON.
     pub policy_config: Option<toml::Value>,
+    /// Call the policy's `observe` hook after each request (off the request
+    /// path). Off saves a policy call per request when the policy does not
+    /// learn.
+    #[serde(default = "yes")]
+    pub observe: bool,
     /// Retries, failover and the request deadline.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -254,6 +270,22 @@ pub enum FailureKind {
     Refused,
     /// The adapter plugin failed (trap, deadline, bad value).
     Plugin,
+}
+
+impl FailureKind {
+    /// The name config files and policies use.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Overloaded => "overloaded",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Upstream => "upstream",
+            FailureKind::Auth => "auth",
+            FailureKind::NotFound => "not_found",
+            FailureKind::Refused => "refused",
+            FailureKind::Plugin => "plugin",
+        }
+    }
 }
 
 /// `[routes.NAME.retry]`.

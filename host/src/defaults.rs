@@ -167,6 +167,7 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
             models: models.keys().cloned().collect(),
             fallback: None,
             policy_config: None,
+            observe: false,
             retry: Default::default(),
         },
     );

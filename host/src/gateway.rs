@@ -54,6 +54,10 @@ pub struct Route {
     pub policy: Arc<Plugin>,
     /// The policy's config for this route, as JSON.
     pub policy_config: Option<Arc<str>>,
+    /// Warm instances of the policy with this route's config.
+    pub pool: crate::runtime::PolicyPool,
+    /// Whether the policy hears each request's outcome.
+    pub observe: bool,
     /// Candidate models, in their static order.
     pub models: Vec<Arc<ModelTarget>>,
     /// The order used when the policy fails.
@@ -307,12 +311,23 @@ pub fn assemble(
             .filter(|p| p.kind == PluginKind::Policy)
             .with_context(|| format!("routes.{name}.policy"))?
             .clone();
+        let policy_config: Option<Arc<str>> =
+            r.policy_config.as_ref().map(|v| toml_to_json(v).into());
+        let pool = crate::runtime::PolicyPool::new(
+            policy.clone(),
+            policy_config.clone(),
+            stats.policy_state(name, &policy.name),
+            config.plugins.policy_reuse,
+            16,
+        );
         routes.insert(
             name.clone(),
             Arc::new(Route {
                 name: name.clone(),
                 policy,
-                policy_config: r.policy_config.as_ref().map(|v| toml_to_json(v).into()),
+                policy_config,
+                pool,
+                observe: r.observe,
                 models: route_models,
                 fallback,
                 retry: r.retry.clone(),
@@ -371,6 +386,8 @@ pub struct Gateway {
     reload_lock: tokio::sync::Mutex<()>,
     /// The reload task, once started.
     pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
+    /// Recent answers of policies' model calls.
+    pub completions: crate::complete::CompletionCache,
 }
 
 impl Gateway {
@@ -391,6 +408,7 @@ impl Gateway {
             status: std::sync::Mutex::new(status),
             reload_lock: tokio::sync::Mutex::new(()),
             reloader: std::sync::OnceLock::new(),
+            completions: Default::default(),
         })
     }
 

@@ -16,6 +16,7 @@ pub mod breaker;
 pub mod broker;
 pub mod canonical;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod defaults;
 pub mod error;

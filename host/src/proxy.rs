@@ -180,7 +180,7 @@ pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
-async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat(gw, req, Dialect::OpenAi).await,
         (&Method::POST, "/v1/messages") => chat(gw, req, Dialect::Anthropic).await,
@@ -366,7 +366,7 @@ impl Encoder {
     }
 }
 
-async fn chat(gw: &Gateway, req: Request<Incoming>, dialect: Dialect) -> Response<Body> {
+async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Response<Body> {
     let generation = gw.current();
     let (parts, body) = match read_body(req, generation.config.server.max_body_bytes).await {
         Ok(b) => b,

@@ -225,8 +225,8 @@ fn describe_provider(e: &ProviderError) -> String {
 
 /// Serve one request.
 pub async fn chat(
-    gw: &Gateway,
-    generation: &Generation,
+    gw: &Arc<Gateway>,
+    generation: &Arc<Generation>,
     req: ChatRequest,
     metadata: Vec<(String, String)>,
 ) -> Result<Reply, ApiError> {
@@ -259,6 +259,81 @@ pub async fn chat(
             (plan, labels, &route.retry)
         }
     };
+    let route = match &resolved {
+        Resolved::Route(r) if r.observe => Some(r.clone()),
+        _ => None,
+    };
+    let labels_for_outcome = route.as_ref().map(|_| labels.clone());
+    let mut last = Last::default();
+    let result = execute(
+        gw, generation, &req, plan, labels, retry, started, &mut last,
+    )
+    .await;
+    if let (Some(route), Some(labels)) = (route, labels_for_outcome) {
+        observe(gw, route, &result, last, labels, started);
+    }
+    result
+}
+
+/// What the last attempt of a request was: for the policy's outcome hook.
+#[derive(Default)]
+struct Last {
+    model: String,
+    attempts: u32,
+    kind: Option<FailureKind>,
+}
+
+/// Tell the route's policy how the request ended, off the request path.
+fn observe(
+    gw: &Arc<Gateway>,
+    route: Arc<Route>,
+    result: &Result<Reply, ApiError>,
+    last: Last,
+    labels: Vec<(String, String)>,
+    started: Instant,
+) {
+    let (success, usage) = match result {
+        Ok(Reply::Complete(resp, _)) => (true, resp.usage),
+        Ok(Reply::Stream(..)) => (true, None),
+        Err(_) => (false, None),
+    };
+    let outcome = crate::runtime::Outcome {
+        model: last.model,
+        attempts: last.attempts,
+        success,
+        error: (!success).then(|| {
+            match last.kind {
+                Some(k) => k.name(),
+                None if last.attempts == 0 => "breaker_open",
+                None => "deadline",
+            }
+            .to_owned()
+        }),
+        latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        prompt_tokens: usage.map(|u| u.prompt_tokens),
+        completion_tokens: usage.map(|u| u.completion_tokens),
+        labels,
+    };
+    let gw = gw.clone();
+    tokio::spawn(async move {
+        if let Err(e) = route.pool.observe(&gw.runtime, &outcome).await {
+            tracing::warn!(route = %route.name, "policy outcome hook failed: {e}");
+        }
+    });
+}
+
+/// Run the plan: attempts in order, with retries, breakers and the deadline.
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    gw: &Arc<Gateway>,
+    generation: &Arc<Generation>,
+    req: &Arc<ChatRequest>,
+    plan: Plan,
+    labels: Vec<(String, String)>,
+    retry: &RetryConfig,
+    started: Instant,
+    last: &mut Last,
+) -> Result<Reply, ApiError> {
     let planned: Vec<String> = plan.iter().map(|(t, _)| t.name.clone()).collect();
     let breaker = &generation.config.breaker;
     let deadline = started + Duration::from_millis(retry.deadline_ms);
@@ -266,7 +341,7 @@ pub async fn chat(
     let mut attempts = 0u32;
     for (target, overrides) in &plan {
         let req = match overrides {
-            Some(o) => Arc::new(apply_overrides(&req, o)),
+            Some(o) => Arc::new(apply_overrides(req, o)),
             None => req.clone(),
         };
         let mut tries = 0u32;
@@ -301,18 +376,23 @@ pub async fn chat(
                 .and_then(|o| o.timeout)
                 .unwrap_or_else(|| target.provider.first_byte_timeout())
                 .min(remaining);
+            last.model.clone_from(&target.name);
+            last.attempts = attempts;
+            last.kind = None;
             match attempt(gw, generation, target, &req, timeout, served).await {
                 Ok(reply) => {
                     target.stats.breaker.success(breaker);
                     return Ok(reply);
                 }
                 Err(AttemptError::Fatal(e)) => {
+                    last.kind = Some(FailureKind::Refused);
                     // The request itself was refused: nothing about the target.
                     target.stats.breaker.release();
                     return Err(e);
                 }
                 Err(AttemptError::Next(f)) => {
                     let kind = f.kind.unwrap_or(FailureKind::Upstream);
+                    last.kind = Some(kind);
                     if kind == FailureKind::Refused {
                         target.stats.breaker.release();
                     } else {
@@ -399,8 +479,8 @@ type Plan = Vec<(Arc<ModelTarget>, Option<Overrides>)>;
 /// Ask the route's policy for the attempt plan; fall back to the static order
 /// if it fails in any way.
 async fn plan(
-    gw: &Gateway,
-    generation: &Generation,
+    gw: &Arc<Gateway>,
+    generation: &Arc<Generation>,
     route: &Route,
     usable: Vec<Arc<ModelTarget>>,
     req: &Arc<ChatRequest>,
@@ -439,9 +519,13 @@ async fn plan(
         metadata: Arc::new(metadata),
     };
     let policy = &route.policy;
-    let decision = match gw
-        .runtime
-        .route(policy, route.policy_config.clone(), view, &candidates)
+    let calls: Arc<dyn crate::runtime::Completer> = Arc::new(crate::complete::ModelCalls::new(
+        gw.clone(),
+        generation.clone(),
+    ));
+    let decision = match route
+        .pool
+        .route(&gw.runtime, view, &candidates, Some(calls))
         .await
     {
         Ok(Ok(d)) => d,

@@ -33,7 +33,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use bindings::adapter::exports::switchyard::plugin::adapter::AdapterInfo;
 pub use bindings::policy::exports::switchyard::plugin::policy::{
-    Attempt, BreakerState, Candidate, Decision, ModelStats,
+    Attempt, BreakerState, Candidate, Decision, ModelStats, Outcome,
 };
 pub use bindings::types;
 use bindings::{adapter::AdapterPluginPre, policy::PolicyPluginPre};
@@ -177,6 +177,69 @@ pub struct PluginState {
     limiter: MemoryLimiter,
     plugin: Arc<str>,
     config_json: Option<Arc<str>>,
+    /// When the current policy call started, and how long of it was spent
+    /// waiting in host calls (`complete`): when the epoch deadline strikes,
+    /// the wait is given back, so a policy's deadline covers its own work.
+    call_started: Option<std::time::Instant>,
+    waited: Duration,
+    budget: Duration,
+    /// Model calls for the current policy call (set per call, then cleared,
+    /// so a pooled instance holds no reference to a request or generation).
+    completer: Option<Arc<dyn Completer>>,
+    /// The policy's key-value store on its route.
+    kv: Option<Arc<KvStore>>,
+}
+
+/// A model completion asked for by a policy (the WIT `completion-request`).
+pub use bindings::policy::switchyard::plugin::models::{Completion, CompletionRequest};
+
+/// Runs the model calls a policy makes through the `complete` import.
+pub trait Completer: Send + Sync {
+    /// Ask a model; the error is a message for the policy.
+    fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Completion, String>> + Send>>;
+}
+
+/// The bounded key-value store behind the WIT `state` import: one per
+/// (route, policy), shared by all instances of that policy on that route.
+#[derive(Default)]
+pub struct KvStore {
+    map: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl KvStore {
+    /// Longest key, bytes.
+    pub const MAX_KEY: usize = 256;
+    /// Longest value, bytes.
+    pub const MAX_VALUE: usize = 64 << 10;
+    /// Most keys.
+    pub const MAX_KEYS: usize = 1024;
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.map.lock().ok()?.get(key).cloned()
+    }
+
+    /// Set `key`, within the bounds.
+    pub fn set(&self, key: String, value: String) -> Result<(), String> {
+        if key.len() > Self::MAX_KEY {
+            return Err(format!("key longer than {} bytes", Self::MAX_KEY));
+        }
+        if value.len() > Self::MAX_VALUE {
+            return Err(format!("value longer than {} bytes", Self::MAX_VALUE));
+        }
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| "state store unavailable".to_owned())?;
+        if map.len() >= Self::MAX_KEYS && !map.contains_key(&key) {
+            return Err(format!("more than {} keys", Self::MAX_KEYS));
+        }
+        map.insert(key, value);
+        Ok(())
+    }
 }
 
 impl WasiView for PluginState {
@@ -326,6 +389,16 @@ impl Runtime {
         )
         .map_err(anyhow::Error::from)?;
         bindings::policy::switchyard::plugin::request::add_to_linker::<_, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)?;
+        bindings::policy::switchyard::plugin::state::add_to_linker::<_, HasSelf<PluginState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)?;
+        bindings::policy::switchyard::plugin::models::add_to_linker::<_, HasSelf<PluginState>>(
             &mut linker,
             |s| s,
         )
@@ -484,10 +557,28 @@ impl Runtime {
             },
             plugin: plugin.name.clone(),
             config_json: config.or_else(|| plugin.config_json.clone()),
+            call_started: None,
+            waited: Duration::ZERO,
+            budget: deadline,
+            completer: None,
+            kv: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // Past the deadline: trap, unless part of the time went to waiting
+        // in the host and the guest's own time is still under its budget.
+        store.epoch_deadline_callback(|ctx| {
+            let d = ctx.data();
+            if let Some(started) = d.call_started
+                && !d.waited.is_zero()
+            {
+                let used = started.elapsed().saturating_sub(d.waited);
+                if used < d.budget {
+                    return Ok(wasmtime::UpdateDeadline::Continue(ticks(d.budget - used)));
+                }
+            }
+            Err(wasmtime::Trap::Interrupt.into())
+        });
         store.set_epoch_deadline(ticks(deadline));
         store
     }
@@ -524,6 +615,7 @@ impl Runtime {
                 name: plugin.name.clone(),
                 deadline,
                 poisoned: false,
+                uses: 0,
             }),
             Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
         }
@@ -647,22 +739,59 @@ pub struct PolicyInstance {
     name: Arc<str>,
     deadline: Duration,
     poisoned: bool,
+    uses: u32,
 }
 
 impl PolicyInstance {
-    /// Decide the attempts for one request.
-    pub async fn route(
-        &mut self,
-        view: RequestView,
-        candidates: &[Candidate],
-    ) -> Result<Result<Decision, String>, PluginError> {
+    /// Give the instance its route's key-value store.
+    pub fn set_state(&mut self, kv: Option<Arc<KvStore>>) {
+        self.store.data_mut().kv = kv;
+    }
+
+    fn enter(&mut self, completer: Option<Arc<dyn Completer>>) -> Result<(), PluginError> {
         if self.poisoned {
             return Err(PluginError::Trap {
                 plugin: self.name.to_string(),
                 message: "instance trapped earlier and was not replaced".into(),
             });
         }
+        self.uses += 1;
         self.store.set_epoch_deadline(ticks(self.deadline));
+        let data = self.store.data_mut();
+        data.call_started = Some(std::time::Instant::now());
+        data.waited = Duration::ZERO;
+        data.completer = completer;
+        Ok(())
+    }
+
+    fn leave<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, PluginError> {
+        let data = self.store.data_mut();
+        data.completer = None;
+        // Whatever views the guest did not drop go with the call.
+        data.table = ResourceTable::new();
+        result.map_err(|e| {
+            self.poisoned = true;
+            classify_trap(&self.name, &self.store, e, self.deadline)
+        })
+    }
+
+    /// Decide the attempts for one request.
+    pub async fn route(
+        &mut self,
+        view: RequestView,
+        candidates: &[Candidate],
+    ) -> Result<Result<Decision, String>, PluginError> {
+        self.route_with(view, candidates, None).await
+    }
+
+    /// Decide the attempts, with model calls through `completer`.
+    pub async fn route_with(
+        &mut self,
+        view: RequestView,
+        candidates: &[Candidate],
+        completer: Option<Arc<dyn Completer>>,
+    ) -> Result<Result<Decision, String>, PluginError> {
+        self.enter(completer)?;
         let result = async {
             let view = self.store.data_mut().table.push(view)?;
             self.bindings
@@ -671,10 +800,120 @@ impl PolicyInstance {
                 .await
         }
         .await;
-        result.map_err(|e| {
-            self.poisoned = true;
-            classify_trap(&self.name, &self.store, e, self.deadline)
-        })
+        self.leave(result)
+    }
+
+    /// Tell the policy how a request it routed ended.
+    pub async fn observe(&mut self, outcome: &Outcome) -> Result<(), PluginError> {
+        self.enter(None)?;
+        let result = self
+            .bindings
+            .switchyard_plugin_policy()
+            .call_observe(&mut self.store, outcome)
+            .await;
+        self.leave(result)
+    }
+
+    /// Whether it can serve another call.
+    pub fn usable(&self) -> bool {
+        !self.poisoned
+    }
+}
+
+/// Warm instances of one policy on one route. A decision takes an idle
+/// instance (or makes a fresh one) and gives it back afterwards unless it
+/// trapped or has served `max_uses` calls; `max_uses = 1` means a fresh
+/// instance for every call. A guest may therefore keep caches (its parsed
+/// config, compiled regexes) between calls of the same route. The pool
+/// belongs to a generation: a reload retires it with the generation, once
+/// the last request holding that generation is done.
+pub struct PolicyPool {
+    plugin: Arc<Plugin>,
+    config: Option<Arc<str>>,
+    kv: Arc<KvStore>,
+    idle: std::sync::Mutex<Vec<PolicyInstance>>,
+    max_idle: usize,
+    max_uses: u32,
+    fresh: AtomicU64,
+}
+
+impl PolicyPool {
+    /// A pool for `plugin` with the route's `config`.
+    pub fn new(
+        plugin: Arc<Plugin>,
+        config: Option<Arc<str>>,
+        kv: Arc<KvStore>,
+        max_uses: u32,
+        max_idle: usize,
+    ) -> PolicyPool {
+        PolicyPool {
+            plugin,
+            config,
+            kv,
+            idle: std::sync::Mutex::new(Vec::new()),
+            max_idle,
+            max_uses: max_uses.max(1),
+            fresh: AtomicU64::new(0),
+        }
+    }
+
+    /// The policy plugin.
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// The route's policy config (JSON).
+    pub fn config(&self) -> Option<&Arc<str>> {
+        self.config.as_ref()
+    }
+
+    /// How many instances it has created.
+    pub fn instances_created(&self) -> u64 {
+        self.fresh.load(Ordering::Relaxed)
+    }
+
+    async fn take(&self, rt: &Runtime) -> Result<PolicyInstance, PluginError> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        if let Some(inst) = idle {
+            return Ok(inst);
+        }
+        self.fresh.fetch_add(1, Ordering::Relaxed);
+        let mut inst = rt.policy(&self.plugin, self.config.clone()).await?;
+        inst.set_state(Some(self.kv.clone()));
+        Ok(inst)
+    }
+
+    fn give_back(&self, inst: PolicyInstance) {
+        if !inst.usable() || inst.uses >= self.max_uses {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.max_idle
+        {
+            idle.push(inst);
+        }
+    }
+
+    /// Decide the attempts for one request.
+    pub async fn route(
+        &self,
+        rt: &Runtime,
+        view: RequestView,
+        candidates: &[Candidate],
+        completer: Option<Arc<dyn Completer>>,
+    ) -> Result<Result<Decision, String>, PluginError> {
+        let mut inst = self.take(rt).await?;
+        let result = inst.route_with(view, candidates, completer).await;
+        self.give_back(inst);
+        result
+    }
+
+    /// Tell the policy how a request ended.
+    pub async fn observe(&self, rt: &Runtime, outcome: &Outcome) -> Result<(), PluginError> {
+        let mut inst = self.take(rt).await?;
+        let result = inst.observe(outcome).await;
+        self.give_back(inst);
+        result
     }
 }
 

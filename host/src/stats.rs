@@ -92,6 +92,7 @@ impl Drop for InFlight {
 #[derive(Default)]
 pub struct Stats {
     models: RwLock<HashMap<String, Arc<ModelCounters>>>,
+    policy_states: std::sync::Mutex<HashMap<(String, String), Arc<crate::runtime::KvStore>>>,
 }
 
 impl Stats {
@@ -104,6 +105,18 @@ impl Stats {
         }
         match self.models.write() {
             Ok(mut m) => m.entry(name.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// The key-value store of `policy` on `route`, created on first use and
+    /// kept across reloads.
+    pub fn policy_state(&self, route: &str, policy: &str) -> Arc<crate::runtime::KvStore> {
+        match self.policy_states.lock() {
+            Ok(mut m) => m
+                .entry((route.to_owned(), policy.to_owned()))
+                .or_default()
+                .clone(),
             Err(_) => Arc::default(),
         }
     }

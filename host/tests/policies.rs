@@ -33,7 +33,7 @@ async fn mock(label: &str) -> String {
 /// Three providers `pa`, `pb`, `pc` (mocks labelled a, b, c) and one model on
 /// each: `ma` dear and able, `mb` cheap with tools only, `mc` in between with
 /// JSON only; then `routes`.
-async fn gateway(routes: &str) -> Gateway {
+async fn gateway(routes: &str) -> std::sync::Arc<Gateway> {
     let (a, b, c) = (mock("a").await, mock("b").await, mock("c").await);
     let text = format!(
         r#"
@@ -67,7 +67,7 @@ async fn gateway(routes: &str) -> Gateway {
     build(&text)
 }
 
-fn build(text: &str) -> Gateway {
+fn build(text: &str) -> Arc<Gateway> {
     let cfg = Config::parse(text).unwrap();
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: None,
@@ -77,13 +77,13 @@ fn build(text: &str) -> Gateway {
         },
     })
     .unwrap();
-    Gateway::new(Arc::new(rt), cfg).unwrap()
+    Arc::new(Gateway::new(Arc::new(rt), cfg).unwrap())
 }
 
 /// Send `body` (an OpenAI chat request) with `metadata`; the answer's text
 /// (empty for a stream) and who served it.
 async fn send(
-    gw: &Gateway,
+    gw: &std::sync::Arc<Gateway>,
     body: serde_json::Value,
     metadata: &[(&str, &str)],
 ) -> (String, Served) {
@@ -110,7 +110,7 @@ fn user(model: &str, text: &str) -> serde_json::Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})
 }
 
-async fn ask(gw: &Gateway, model: &str, text: &str) -> (String, Served) {
+async fn ask(gw: &std::sync::Arc<Gateway>, model: &str, text: &str) -> (String, Served) {
     send(gw, user(model, text), &[]).await
 }
 

@@ -33,7 +33,7 @@ fn hostile_bytes() -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-async fn gateway(plugin_dir: &std::path::Path, extra_routes: &str) -> Gateway {
+async fn gateway(plugin_dir: &std::path::Path, extra_routes: &str) -> std::sync::Arc<Gateway> {
     let a = mock("a").await;
     let b = mock("b").await;
     let text = format!(
@@ -63,10 +63,10 @@ async fn gateway(plugin_dir: &std::path::Path, extra_routes: &str) -> Gateway {
         },
     })
     .unwrap();
-    Gateway::new(Arc::new(rt), cfg).unwrap()
+    Arc::new(Gateway::new(Arc::new(rt), cfg).unwrap())
 }
 
-async fn ask(gw: &Gateway, model: &str) -> (String, Vec<(String, String)>) {
+async fn ask(gw: &std::sync::Arc<Gateway>, model: &str) -> (String, Vec<(String, String)>) {
     let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
     let req = switchyard::proxy::openai::parse_request(body.as_bytes()).unwrap();
     let current = gw.current();

@@ -142,9 +142,19 @@ function toJson(v) {
   return formatFloat(v.float);
 }
 
+// UTF-8 length without TextEncoder (QuickJS has none).
+function utf8Length(s) {
+  let n = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
 export function shown(v) {
   const s = toJson(v);
-  if (new TextEncoder().encode(s).length > 60) return Array.from(s).slice(0, 60).join("") + "…";
+  if (utf8Length(s) > 60) return Array.from(s).slice(0, 60).join("") + "…";
   return s;
 }
 

@@ -7,11 +7,24 @@
 import { configJson } from "switchyard:plugin/host@0.1.0";
 import { ConfigError, decide, parseConfig } from "./logic.js";
 
+// The host may keep an instance warm for many decisions of one route: parse
+// the route's config (and compile its regexes) once per instance.
+let parsed = null;
+function currentConfig() {
+  const text = configJson();
+  if (parsed === null || parsed.text !== text) {
+    parsed = { text, config: parseConfig(text) };
+  }
+  return parsed.config;
+}
+
 export const policy = {
+  observe(_outcome) {},
+
   route(req, candidates) {
     let config;
     try {
-      config = parseConfig(configJson());
+      config = currentConfig();
     } catch (e) {
       throw e instanceof ConfigError ? e.message : String(e);
     }

@@ -15,10 +15,26 @@ from wit_world.imports import host
 from task_router import Candidate, Config, ConfigError, Request, decide
 
 
+# The host may keep an instance warm for many decisions of one route: parse
+# the route's config (and compile its regexes) once per instance.
+_parsed: tuple[str | None, Config] | None = None
+
+
+def _config() -> Config:
+    global _parsed
+    text = host.config_json()
+    if _parsed is None or _parsed[0] != text:
+        _parsed = (text, Config.parse(text))
+    return _parsed[1]
+
+
 class Policy(wit_world.exports.Policy):
+    def observe(self, outcome):
+        pass
+
     def route(self, req, candidates):
         try:
-            config = Config.parse(host.config_json())
+            config = _config()
         except ConfigError as e:
             raise Err(str(e))
         request = Request(

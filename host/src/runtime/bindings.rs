@@ -19,7 +19,11 @@ pub mod policy {
     wasmtime::component::bindgen!({
         world: "policy-plugin",
         path: "../wit",
-        imports: { default: trappable },
+        // `complete` waits on an upstream call: the one async import.
+        imports: {
+            "switchyard:plugin/models.complete": async | trappable,
+            default: trappable,
+        },
         exports: { default: async },
         with: {
             "switchyard:plugin/host": super::adapter::switchyard::plugin::host,

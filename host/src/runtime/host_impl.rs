@@ -1,11 +1,13 @@
-//! The host side of the imports every plugin sees: `host` (log, clock, the
-//! plugin's config) and `request` (the request view resource). None of these
-//! block or reach the network.
+//! The host side of the imports plugins see: `host` (log, clock, the
+//! plugin's config), and for policies `request` (the request view resource),
+//! `state` (the route's key-value store) and `models` (model calls, the only
+//! import that waits: the host makes the call, the guest never touches the
+//! network).
 
 use wasmtime::component::Resource;
 
 use super::bindings::adapter::switchyard::plugin::{host, types};
-use super::bindings::policy::switchyard::plugin::request;
+use super::bindings::policy::switchyard::plugin::{models, request, state};
 use super::{PluginState, RequestView};
 
 impl types::Host for PluginState {}
@@ -88,5 +90,34 @@ impl request::HostRequestView for PluginState {
     fn drop(&mut self, v: Resource<RequestView>) -> wasmtime::Result<()> {
         self.table.delete(v)?;
         Ok(())
+    }
+}
+
+impl state::Host for PluginState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.kv.as_ref().and_then(|kv| kv.get(&key)))
+    }
+
+    fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), String>> {
+        Ok(match &self.kv {
+            Some(kv) => kv.set(key, value),
+            None => Err("no state store in this call".into()),
+        })
+    }
+}
+
+impl models::Host for PluginState {
+    async fn complete(
+        &mut self,
+        req: models::CompletionRequest,
+    ) -> wasmtime::Result<Result<models::Completion, String>> {
+        let Some(completer) = self.completer.clone() else {
+            return Ok(Err("model calls are not available in this call".into()));
+        };
+        let started = std::time::Instant::now();
+        let result = completer.complete(req).await;
+        // The wait is the host's time, not the policy's.
+        self.waited += started.elapsed();
+        Ok(result)
     }
 }

@@ -40,7 +40,9 @@ use switchyard::plugin::request::RequestView;
 struct LeastCost;
 
 impl Guest for LeastCost {
-    fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+    fn observe(_outcome: exports::switchyard::plugin::policy::Outcome) {}
+
+    fn route(req: RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let config = policy::Config::parse(host::config_json().as_deref())?;
         let request = policy::Request {
             token_estimate: req.token_estimate(),

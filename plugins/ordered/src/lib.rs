@@ -11,7 +11,9 @@ use switchyard::plugin::request::RequestView;
 struct Ordered;
 
 impl Guest for Ordered {
-    fn route(_req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+    fn observe(_outcome: exports::switchyard::plugin::policy::Outcome) {}
+
+    fn route(_req: RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let (healthy, open): (Vec<_>, Vec<_>) = candidates
             .iter()
             .enumerate()

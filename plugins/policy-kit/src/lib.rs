@@ -232,6 +232,29 @@ pub fn split_open<C: Candidate>(candidates: &[C]) -> (Vec<usize>, Vec<usize>) {
     (0..candidates.len()).partition(|i| !candidates[*i].is_open())
 }
 
+/// The plan of a tier: the candidates named in `tier` (in the tier's order),
+/// then the other candidates in route order; candidates whose circuit breaker
+/// is open go last. Returns the order and the open ones.
+pub fn tier_order<C: Candidate>(tier: &[String], candidates: &[C]) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = Vec::with_capacity(candidates.len());
+    for model in tier {
+        for (i, c) in candidates.iter().enumerate() {
+            if c.model() == model && !order.contains(&i) {
+                order.push(i);
+            }
+        }
+    }
+    for i in 0..candidates.len() {
+        if !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    let (mut order, open): (Vec<usize>, Vec<usize>) =
+        order.into_iter().partition(|i| !candidates[*i].is_open());
+    order.extend(open.iter().copied());
+    (order, open)
+}
+
 /// Push the label `key=<models of idx, comma-separated>`, unless `idx` is
 /// empty.
 pub fn push_models<C: Candidate>(

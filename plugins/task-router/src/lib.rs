@@ -56,9 +56,32 @@ use switchyard::plugin::request::RequestView;
 
 struct TaskRouter;
 
+thread_local! {
+    /// The route's config as last parsed, with its compiled regexes: the host
+    /// keeps an instance warm for many decisions of one route.
+    static PARSED: std::cell::RefCell<Option<(Option<String>, std::rc::Rc<logic::Config>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn config() -> Result<std::rc::Rc<logic::Config>, String> {
+    let text = host::config_json();
+    PARSED.with_borrow_mut(|parsed| {
+        if let Some((t, c)) = parsed.as_ref()
+            && *t == text
+        {
+            return Ok(c.clone());
+        }
+        let c = std::rc::Rc::new(logic::Config::parse(text.as_deref())?);
+        *parsed = Some((text, c.clone()));
+        Ok(c)
+    })
+}
+
 impl Guest for TaskRouter {
-    fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
-        let config = logic::Config::parse(host::config_json().as_deref())?;
+    fn observe(_outcome: exports::switchyard::plugin::policy::Outcome) {}
+
+    fn route(req: RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+        let config = config()?;
         let request = logic::Request {
             last_user: if config.reads_text() {
                 req.last_user_message()

@@ -3,13 +3,16 @@
 //! `"trap"`, `"loop"` (never returns), `"alloc"` (grows memory without bound),
 //! `"bad-index"` (returns a candidate index that does not exist), `"error"`
 //! (returns an error value), `"echo-view"` (puts what it read of the request
-//! view into labels).
+//! view into labels), `"learn"` (labels how many outcomes `observe` has
+//! stored in the route's state, and the last model), `"complete"` (asks the
+//! model named by `classifier` through the host's `complete` import and puts
+//! the answer, or the error, into labels).
 
 wit_bindgen::generate!({ world: "policy-plugin", path: "../../wit" });
 
 use exports::switchyard::plugin::policy::{Attempt, Candidate, Decision, Guest};
-use switchyard::plugin::host;
 use switchyard::plugin::request::RequestView;
+use switchyard::plugin::{host, models, state};
 
 struct TestPolicy;
 
@@ -23,7 +26,22 @@ fn attempt(i: u32) -> Attempt {
 }
 
 impl Guest for TestPolicy {
-    fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+    fn observe(outcome: exports::switchyard::plugin::policy::Outcome) {
+        let seen: u64 = state::get("outcomes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let _ = state::set("outcomes", &(seen + 1).to_string());
+        let _ = state::set(
+            "last",
+            &format!(
+                "{}:{}",
+                outcome.model,
+                if outcome.success { "ok" } else { "failed" }
+            ),
+        );
+    }
+
+    fn route(req: RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let cfg: serde_json::Value = host::config_json()
             .and_then(|c| serde_json::from_str(&c).ok())
             .unwrap_or_default();
@@ -52,6 +70,47 @@ impl Guest for TestPolicy {
                 labels: vec![],
             }),
             "error" => Err("test-policy refuses".into()),
+            "learn" => Ok(Decision {
+                attempts: vec![attempt(0)],
+                labels: vec![
+                    (
+                        "seen".into(),
+                        state::get("outcomes").unwrap_or_else(|| "0".into()),
+                    ),
+                    ("last".into(), state::get("last").unwrap_or_default()),
+                ],
+            }),
+            "complete" => {
+                let model = cfg
+                    .get("classifier")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("classifier");
+                let asked = models::complete(&models::CompletionRequest {
+                    model: model.into(),
+                    system: Some("Answer with one word.".into()),
+                    prompt: req.last_user_message().unwrap_or_default(),
+                    max_tokens: 8,
+                    timeout_ms: cfg
+                        .get("timeout_ms")
+                        .and_then(|t| t.as_u64())
+                        .unwrap_or(2000) as u32,
+                    cache_ttl_ms: cfg
+                        .get("cache_ttl_ms")
+                        .and_then(|t| t.as_u64())
+                        .unwrap_or(0) as u32,
+                });
+                let labels = match asked {
+                    Ok(c) => vec![
+                        ("answer".into(), c.text.chars().take(60).collect()),
+                        ("cached".into(), c.cached.to_string()),
+                    ],
+                    Err(e) => vec![("error".into(), e.chars().take(120).collect())],
+                };
+                Ok(Decision {
+                    attempts: vec![attempt(0)],
+                    labels,
+                })
+            }
             "echo-view" => Ok(Decision {
                 attempts: vec![attempt(0)],
                 labels: vec![

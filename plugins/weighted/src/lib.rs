@@ -42,7 +42,9 @@ use switchyard::plugin::request::RequestView;
 struct Weighted;
 
 impl Guest for Weighted {
-    fn route(req: &RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
+    fn observe(_outcome: exports::switchyard::plugin::policy::Outcome) {}
+
+    fn route(req: RequestView, candidates: Vec<Candidate>) -> Result<Decision, String> {
         let config = policy::Config::parse(host::config_json().as_deref())?;
         let seed = policy_kit::seed(
             host::now_ms(),

@@ -1,0 +1,204 @@
+//! Model calls made by policies through the WIT `models.complete` import:
+//! model-powered routing. The call goes to a *model* of the config (never a
+//! route, so a policy cannot recurse into itself) through that model's adapter,
+//! with its key and its retry-free single attempt, under a time budget capped
+//! at [`MAX_TIMEOUT`]. Recent answers are cached by (model, system, prompt,
+//! max tokens) for as long as the caller allows.
+
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::gateway::{Gateway, Generation};
+use crate::router::{self, Reply};
+use crate::runtime::types::{ChatRequest, Content, ContentPart, Message, Role};
+use crate::runtime::{Completer, Completion, CompletionRequest};
+
+/// The longest a model call may take, whatever the policy asks.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Answers kept in the cache.
+const CACHE_ENTRIES: usize = 4096;
+
+/// Recent answers of model calls, shared by all routes and generations (the
+/// key names the model and everything it was asked).
+pub struct CompletionCache {
+    entries: Mutex<lru::LruCache<[u8; 32], (String, Instant)>>,
+}
+
+impl Default for CompletionCache {
+    fn default() -> Self {
+        CompletionCache {
+            entries: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+}
+
+impl CompletionCache {
+    fn get(&self, key: &[u8; 32], ttl: Duration) -> Option<String> {
+        let mut entries = self.entries.lock().ok()?;
+        match entries.get(key) {
+            Some((text, at)) if at.elapsed() < ttl => Some(text.clone()),
+            Some(_) => {
+                entries.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, key: [u8; 32], text: String) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.put(key, (text, Instant::now()));
+        }
+    }
+}
+
+fn cache_key(req: &CompletionRequest) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [
+        req.model.as_bytes(),
+        req.system.as_deref().unwrap_or("\u{0}none").as_bytes(),
+        req.prompt.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update(req.max_tokens.to_le_bytes());
+    h.finalize().into()
+}
+
+/// The model calls of one policy decision: the gateway and the generation
+/// the request is served by.
+pub struct ModelCalls {
+    gw: Arc<Gateway>,
+    generation: Arc<Generation>,
+}
+
+impl ModelCalls {
+    /// Calls served by `generation`.
+    pub fn new(gw: Arc<Gateway>, generation: Arc<Generation>) -> ModelCalls {
+        ModelCalls { gw, generation }
+    }
+}
+
+impl Completer for ModelCalls {
+    fn complete(
+        &self,
+        req: CompletionRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Completion, String>> + Send>> {
+        let gw = self.gw.clone();
+        let generation = self.generation.clone();
+        Box::pin(async move { complete(&gw, &generation, req).await })
+    }
+}
+
+async fn complete(
+    gw: &Arc<Gateway>,
+    generation: &Arc<Generation>,
+    req: CompletionRequest,
+) -> Result<Completion, String> {
+    if !generation.models.contains_key(&req.model) {
+        return Err(format!(
+            "no model named `{}` (a model call names a model of the config, not a route)",
+            req.model
+        ));
+    }
+    let ttl = Duration::from_millis(req.cache_ttl_ms.into());
+    let key = cache_key(&req);
+    if !ttl.is_zero()
+        && let Some(text) = gw.completions.get(&key, ttl)
+    {
+        return Ok(Completion { text, cached: true });
+    }
+    let timeout = match req.timeout_ms {
+        0 => MAX_TIMEOUT,
+        ms => Duration::from_millis(ms.into()).min(MAX_TIMEOUT),
+    };
+    let mut messages = Vec::with_capacity(2);
+    if let Some(system) = &req.system {
+        messages.push(message(Role::System, system.clone()));
+    }
+    messages.push(message(Role::User, req.prompt.clone()));
+    let chat = ChatRequest {
+        model: req.model.clone(),
+        messages,
+        tools: vec![],
+        tool_choice: None,
+        parallel_tool_calls: None,
+        response_format: None,
+        temperature: Some(0.0),
+        top_p: None,
+        max_tokens: Some(req.max_tokens.max(1)),
+        max_completion_tokens: None,
+        stop: vec![],
+        seed: None,
+        frequency_penalty: None,
+        presence_penalty: None,
+        n: None,
+        stream: false,
+        include_usage: false,
+        user: None,
+        metadata: vec![],
+        dialect: "openai".into(),
+        extra_json: None,
+    };
+    let started = Instant::now();
+    let reply = tokio::time::timeout(timeout, router::chat(gw, generation, chat, vec![]))
+        .await
+        .map_err(|_| {
+            format!(
+                "model `{}` did not answer within {} ms",
+                req.model,
+                timeout.as_millis()
+            )
+        })?;
+    let text = match reply {
+        Ok(Reply::Complete(resp, _)) => resp
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.message.content)
+            .map(text_of)
+            .unwrap_or_default(),
+        Ok(Reply::Stream(..)) => return Err("model call answered with a stream".into()),
+        Err(e) => return Err(format!("model `{}` failed: {}", req.model, e.message)),
+    };
+    tracing::debug!(model = %req.model, ms = started.elapsed().as_millis() as u64, "policy model call");
+    if !ttl.is_zero() {
+        gw.completions.put(key, text.clone());
+    }
+    Ok(Completion {
+        text,
+        cached: false,
+    })
+}
+
+fn message(role: Role, text: String) -> Message {
+    Message {
+        role,
+        content: Some(Content::Text(text)),
+        name: None,
+        tool_calls: vec![],
+        tool_call_id: None,
+        extra_json: None,
+    }
+}
+
+fn text_of(c: Content) -> String {
+    match c {
+        Content::Text(t) => t,
+        Content::Parts(parts) => parts
+            .into_iter()
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    }
+}

@@ -371,3 +371,15 @@ def run_check(tmp_path: Path, cache_dir: Path):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def components() -> dict[str, Path]:
+    """The Python and JavaScript task-router components, built (or reused:
+    cached by content hash) by examples/policies/build.sh."""
+    build = Path(__file__).resolve().parent.parent / "examples" / "policies" / "build.sh"
+    r = subprocess.run([str(build)], capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        pytest.fail(f"examples/policies/build.sh failed (run scripts/setup.sh --test):\n{r.stderr}")
+    out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.strip())
+    return {name: Path(path) for name, path in out.items()}

@@ -38,6 +38,9 @@ provider = "pb"
 [routes.main]
 policy = "ordered"
 models = ["ma", "mb"]
+# Read by the task-router ports swapped in below (mb first); `ordered` and
+# the test policy ignore it.
+policy_config = {{ tiers = {{ cheap = ["ma"], strong = ["mb"] }}, default = "strong" }}
 {extra}
 """
 
@@ -78,8 +81,15 @@ def admin(gw):
     return gw.get("/admin/plugins").json()
 
 
-def test_policy_swaps_under_load_lose_nothing(setup):
+@pytest.mark.parametrize("lang", ["rust", "py", "js"])
+def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
+    """Swap the route's policy 50 times between `ordered` (a first) and a
+    policy putting b first: the Rust test policy, or the task-router written
+    in Python or JavaScript (each compiled once, then loaded from the
+    compile cache on every swap)."""
     gw, plugin_dir, ordered, reverse, a, b = setup
+    if lang != "rust":
+        reverse = request.getfixturevalue("components")[f"task-router-{lang}"]
     target = plugin_dir / "ordered.wasm"
     stop = threading.Event()
     results, errors = [], []

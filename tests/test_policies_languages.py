@@ -36,16 +36,6 @@ IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 
 
-@pytest.fixture(scope="session")
-def components() -> dict[str, Path]:
-    """Build (or reuse) the Python and JavaScript components."""
-    r = subprocess.run([str(ROOT / "examples" / "policies" / "build.sh")], capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        pytest.fail(f"examples/policies/build.sh failed (run scripts/setup.sh --test):\n{r.stderr}")
-    out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.strip())
-    return {name: Path(path) for name, path in out.items()}
-
-
 @pytest.fixture
 def plugin_dir(tmp_path: Path, components: dict[str, Path]) -> Path:
     d = tmp_path / "plugins"

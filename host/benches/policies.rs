@@ -1,7 +1,8 @@
 //! Per-decision cost of the task-router policy in Rust (embedded), Python
-//! (componentize-py) and JavaScript (componentize-qjs): a fresh instance +
-//! route per call (what the router does) and a reused instance. Prints
-//! median and p99 in microseconds, with load (compile) times.
+//! (componentize-py) and JavaScript (componentize-qjs): through a route's warm
+//! instance pool (what the router does, default reuse), with a fresh instance
+//! per call (`policy_reuse = 1`), and on one reused instance. Prints median
+//! and p99 in microseconds, with load (compile) times.
 //!
 //! `examples/policies/build.sh` first (it prints the component paths), then
 //! `TASK_ROUTER_PY=… TASK_ROUTER_JS=… cargo bench --bench policies`; without
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use switchyard::gateway::embedded::EMBEDDED;
 use switchyard::runtime::{
-    BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions,
+    BreakerState, Candidate, KvStore, ModelStats, PluginSource, PolicyPool, RequestView, Runtime,
+    RuntimeOptions,
 };
 
 const CONFIG: &str = r#"{"tiers": {"cheap": ["small"], "strong": ["big", "big-backup"]}, "default": "cheap",
@@ -23,13 +25,16 @@ const CONFIG: &str = r#"{"tiers": {"cheap": ["small"], "strong": ["big", "big-ba
             {"if": {"min_tokens": 2000}, "tier": "strong"},
             {"if": {"has_tools": true}, "tier": "strong"}]}"#;
 
-fn report(name: &str, mut samples: Vec<Duration>) {
+/// Print median and p99; `faults` counts calls that trapped or ran past the
+/// policy deadline (a loaded machine can push a fresh Python/JS instance over
+/// it).
+fn report(name: &str, mut samples: Vec<Duration>, faults: u32) {
     samples.sort();
     let at = |q: f64| {
         samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e6
     };
     println!(
-        "{name:<40} median {:>8.1} µs   p99 {:>8.1} µs",
+        "{name:<40} median {:>8.1} µs   p99 {:>8.1} µs   faults {faults}",
         at(0.5),
         at(0.99)
     );
@@ -82,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         for (lang, bytes, source) in plugins {
             let n = if lang == "rust" { 5000 } else { 1000 };
             let t = Instant::now();
-            let plugin = runtime.load(lang, source, &bytes, None)?;
+            let plugin = Arc::new(runtime.load(lang, source, &bytes, None)?);
             println!("{lang}: {:.1} MB component, compiled in {:.2} s", bytes.len() as f64 / 1e6, t.elapsed().as_secs_f64());
             let check = runtime.route(&plugin, Some(config.clone()), view(), &cands).await;
             match check {
@@ -90,21 +95,30 @@ fn main() -> anyhow::Result<()> {
                 Ok(Err(e)) => { println!("  policy error: {e}"); continue; }
                 Err(e) => { println!("  fault: {e}"); continue; }
             }
+            let mut faults = 0u32;
+            let pool = PolicyPool::new(plugin.clone(), Some(config.clone()), Arc::new(KvStore::default()), 1000, 16);
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                let _ = runtime.route(&plugin, Some(config.clone()), view(), &cands).await?;
+                faults += u32::from(pool.route(&runtime, view(), &cands, None).await.is_err());
                 s.push(t.elapsed());
             }
-            report(&format!("{lang}: fresh instance + route"), s);
+            report(&format!("{lang}: route's pool (reuse 1000)"), s, std::mem::take(&mut faults));
+            let mut s = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                faults += u32::from(runtime.route(&plugin, Some(config.clone()), view(), &cands).await.is_err());
+                s.push(t.elapsed());
+            }
+            report(&format!("{lang}: fresh instance + route"), s, std::mem::take(&mut faults));
             let mut inst = runtime.policy(&plugin, Some(config.clone())).await?;
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                let _ = inst.route(view(), &cands).await?;
+                faults += u32::from(inst.route(view(), &cands).await.is_err());
                 s.push(t.elapsed());
             }
-            report(&format!("{lang}: reused instance, route"), s);
+            report(&format!("{lang}: reused instance, route"), s, std::mem::take(&mut faults));
         }
         Ok(())
     })

@@ -21,6 +21,7 @@ pub mod config;
 pub mod defaults;
 pub mod error;
 pub mod gateway;
+pub mod metrics;
 pub mod mock;
 pub mod proxy;
 pub mod reload;

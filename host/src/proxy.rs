@@ -181,14 +181,30 @@ pub async fn bind(addr: &str) -> anyhow::Result<TcpListener> {
 }
 
 async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    let endpoint = match req.uri().path() {
+        "/v1/chat/completions" | "/chat/completions" => "chat_completions",
+        "/v1/messages" => "messages",
+        "/v1/models" | "/models" => "models",
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        p if p.starts_with("/admin/") => "admin",
+        _ => "other",
+    };
+    let resp = route(gw, req).await;
+    gw.stats.count_http(endpoint, resp.status().as_u16());
+    resp
+}
+
+async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat(gw, req, Dialect::OpenAi).await,
         (&Method::POST, "/v1/messages") => chat(gw, req, Dialect::Anthropic).await,
         (&Method::GET, "/v1/models" | "/models") => models(gw),
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (&Method::GET, "/metrics") => metrics(gw),
         (&Method::GET, "/admin/plugins") => admin_plugins(gw),
         (&Method::POST, "/admin/reload") => admin_reload(gw).await,
-        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz" | "/metrics") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             format!("{} is not allowed on {}.", req.method(), req.uri().path()),
@@ -201,6 +217,27 @@ async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
             )
             .code("unknown_url"),
         ),
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+fn metrics(gw: &Gateway) -> Response<Body> {
+    match crate::metrics::render(gw) {
+        Ok(text) => {
+            let mut r = Response::new(full(text.into_bytes()));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            r
+        }
+        Err(e) => error_response(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            format!("could not render metrics: {e}"),
+        )),
     }
 }
 

@@ -104,13 +104,15 @@ impl EventStream {
                     let completion =
                         u32::try_from(self.generated_bytes.div_ceil(4)).unwrap_or(u32::MAX);
                     tracing::debug!(model = %self.target.name, "upstream reported no usage; estimated it");
-                    ev.push(StreamEvent::Usage(crate::runtime::types::Usage {
+                    let usage = crate::runtime::types::Usage {
                         prompt_tokens: prompt,
                         completion_tokens: completion,
                         total_tokens: prompt + completion,
                         cached_tokens: None,
                         reasoning_tokens: None,
-                    }));
+                    };
+                    count_usage(&self.target, &usage);
+                    ev.push(StreamEvent::Usage(usage));
                 }
             }
             StreamItem::Broken(_) => {}
@@ -121,7 +123,10 @@ impl EventStream {
     fn observe(&mut self, events: &[StreamEvent]) {
         for e in events {
             match e {
-                StreamEvent::Usage(_) => self.saw_usage = true,
+                StreamEvent::Usage(u) => {
+                    self.saw_usage = true;
+                    count_usage(&self.target, u);
+                }
                 StreamEvent::Text(t) if !self.saw_usage => self.generated_bytes += t.text.len(),
                 StreamEvent::ToolCall(t) if !self.saw_usage => {
                     if let Some(n) = &t.name {
@@ -256,6 +261,9 @@ pub async fn chat(
                 metadata,
             )
             .await;
+            if let Some(reason) = label_value(&labels, "fallback") {
+                gw.stats.count_fallback(&route.name, reason);
+            }
             (plan, labels, &route.retry)
         }
     };
@@ -273,6 +281,13 @@ pub async fn chat(
         observe(gw, route, &result, last, labels, started);
     }
     result
+}
+
+fn label_value<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// What the last attempt of a request was: for the policy's outcome hook.
@@ -379,7 +394,13 @@ async fn execute(
             last.model.clone_from(&target.name);
             last.attempts = attempts;
             last.kind = None;
-            match attempt(gw, generation, target, &req, timeout, served).await {
+            let result = attempt(gw, generation, target, &req, timeout, served).await;
+            target.stats.count_attempt(match &result {
+                Ok(_) => None,
+                Err(AttemptError::Fatal(_)) => Some(FailureKind::Refused),
+                Err(AttemptError::Next(f)) => Some(f.kind.unwrap_or(FailureKind::Upstream)),
+            });
+            match result {
                 Ok(reply) => {
                     target.stats.breaker.success(breaker);
                     return Ok(reply);
@@ -566,6 +587,16 @@ async fn plan(
     (plan, decision.labels)
 }
 
+/// Count an answer's tokens and cost against its model.
+fn count_usage(target: &ModelTarget, u: &crate::runtime::types::Usage) {
+    target.stats.count_usage(
+        u.prompt_tokens,
+        u.completion_tokens,
+        target.input_price,
+        target.output_price,
+    );
+}
+
 fn next(
     target: &ModelTarget,
     kind: FailureKind,
@@ -717,6 +748,10 @@ async fn attempt(
                     r.model = target.target.upstream_model.clone();
                 }
                 target.stats.record(true, started.elapsed(), None);
+                target.stats.observe_latency(started.elapsed());
+                if let Some(u) = &r.usage {
+                    count_usage(target, u);
+                }
                 Ok(Reply::Complete(r, served))
             }
             Ok(Err(e)) => Err(fail(provider_failure(target, e))),
@@ -763,6 +798,7 @@ async fn attempt(
         }
         if content || end {
             let ttft = started.elapsed();
+            target.stats.observe_latency(ttft);
             let mut stream = EventStream {
                 first,
                 inst,

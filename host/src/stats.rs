@@ -2,7 +2,7 @@
 //! count, latency and time-to-first-token EWMAs, error rate, in-flight count.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,6 +26,51 @@ pub struct ModelCounters {
     in_flight: AtomicU32,
     /// The model's circuit breaker.
     pub breaker: Breaker,
+    /// Attempts by result: [`ATTEMPT_RESULTS`] order.
+    attempts: [AtomicU64; ATTEMPT_RESULTS.len()],
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+    /// Spend in nano-USD.
+    cost_nano_usd: AtomicU64,
+    /// Durations of successful attempts (to the reply, or a stream's first
+    /// content).
+    latency: LatencyHistogram,
+}
+
+/// Attempt results as metrics label them: `ok`, then the failure kinds.
+pub const ATTEMPT_RESULTS: [&str; 9] = [
+    "ok",
+    "rate_limited",
+    "overloaded",
+    "timeout",
+    "upstream",
+    "auth",
+    "not_found",
+    "refused",
+    "plugin",
+];
+
+/// A latency histogram (seconds, 1 ms to ~65 s).
+pub struct LatencyHistogram(pub prometheus_client::metrics::histogram::Histogram);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram(prometheus_client::metrics::histogram::Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17),
+        ))
+    }
+}
+
+/// Counters of one model as `/metrics` shows them.
+pub struct ModelTotals {
+    /// Attempts by result, in [`ATTEMPT_RESULTS`] order.
+    pub attempts: [u64; ATTEMPT_RESULTS.len()],
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// Spend, USD.
+    pub cost_usd: f64,
 }
 
 fn ewma(old: f64, new: f64, first: bool) -> f64 {
@@ -53,6 +98,48 @@ impl ModelCounters {
             }
         }
         i.error_rate = ewma(i.error_rate, if ok { 0.0 } else { 1.0 }, first);
+    }
+
+    /// Count an attempt's result: `None` for success, else the failure kind.
+    pub fn count_attempt(&self, failure: Option<crate::config::FailureKind>) {
+        let name = failure.map_or("ok", |k| k.name());
+        if let Some(i) = ATTEMPT_RESULTS.iter().position(|r| *r == name) {
+            self.attempts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Count the tokens of an answered request and what they cost at the
+    /// model's prices (USD per million tokens).
+    pub fn count_usage(&self, prompt: u32, completion: u32, input_price: f64, output_price: f64) {
+        self.prompt_tokens
+            .fetch_add(prompt.into(), Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(completion.into(), Ordering::Relaxed);
+        // USD per million tokens = nano-USD per thousandth of a token.
+        let nano = (f64::from(prompt) * input_price + f64::from(completion) * output_price) * 1e3;
+        if nano.is_finite() && nano > 0.0 {
+            self.cost_nano_usd.fetch_add(nano as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Record how long a successful attempt took.
+    pub fn observe_latency(&self, d: Duration) {
+        self.latency.0.observe(d.as_secs_f64());
+    }
+
+    /// The latency histogram.
+    pub fn latency(&self) -> &LatencyHistogram {
+        &self.latency
+    }
+
+    /// The totals for `/metrics`.
+    pub fn totals(&self) -> ModelTotals {
+        ModelTotals {
+            attempts: std::array::from_fn(|i| self.attempts[i].load(Ordering::Relaxed)),
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            cost_usd: self.cost_nano_usd.load(Ordering::Relaxed) as f64 / 1e9,
+        }
     }
 
     /// Mark an attempt started; the guard marks it ended when dropped.
@@ -93,6 +180,10 @@ impl Drop for InFlight {
 pub struct Stats {
     models: RwLock<HashMap<String, Arc<ModelCounters>>>,
     policy_states: std::sync::Mutex<HashMap<(String, String), Arc<crate::runtime::KvStore>>>,
+    /// HTTP responses by (endpoint, status).
+    http: Mutex<HashMap<(&'static str, u16), u64>>,
+    /// Policy decisions that fell back to the static order, by (route, reason).
+    fallbacks: Mutex<HashMap<(String, String), u64>>,
 }
 
 impl Stats {
@@ -107,6 +198,48 @@ impl Stats {
             Ok(mut m) => m.entry(name.to_owned()).or_default().clone(),
             Err(_) => Arc::default(),
         }
+    }
+
+    /// Count an HTTP response.
+    pub fn count_http(&self, endpoint: &'static str, status: u16) {
+        if let Ok(mut m) = self.http.lock() {
+            *m.entry((endpoint, status)).or_default() += 1;
+        }
+    }
+
+    /// HTTP responses by (endpoint, status).
+    pub fn http_totals(&self) -> Vec<(&'static str, u16, u64)> {
+        self.http
+            .lock()
+            .map(|m| m.iter().map(|((e, s), n)| (*e, *s, *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Count a policy decision that fell back to the route's static order.
+    pub fn count_fallback(&self, route: &str, reason: &str) {
+        if let Ok(mut m) = self.fallbacks.lock() {
+            *m.entry((route.to_owned(), reason.to_owned())).or_default() += 1;
+        }
+    }
+
+    /// Fallbacks by (route, reason).
+    pub fn fallback_totals(&self) -> Vec<(String, String, u64)> {
+        self.fallbacks
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|((r, w), n)| (r.clone(), w.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every model's counters, by name.
+    pub fn models(&self) -> Vec<(String, Arc<ModelCounters>)> {
+        self.models
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// The key-value store of `policy` on `route`, created on first use and

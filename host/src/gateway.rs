@@ -88,6 +88,8 @@ pub struct Generation {
     pub routes: HashMap<String, Arc<Route>>,
     /// Keys and AWS credentials by provider name.
     pub secrets: BTreeMap<String, ProviderSecrets>,
+    /// Client keys, the admin key and the limit store.
+    pub keys: Arc<crate::keys::KeyTable>,
 }
 
 impl Generation {
@@ -251,6 +253,11 @@ pub fn assemble(
     };
     config.validate(&has)?;
     let secrets = config.secrets()?;
+    let keys = Arc::new(crate::keys::KeyTable::from_config(
+        &config.keys,
+        &config.server,
+        &config.limits,
+    )?);
 
     let mut models = HashMap::new();
     for (name, m) in &config.models {
@@ -336,6 +343,7 @@ pub fn assemble(
         models,
         routes,
         secrets,
+        keys,
     })
 }
 
@@ -371,6 +379,11 @@ pub struct Gateway {
     reload_lock: tokio::sync::Mutex<()>,
     /// The reload task, once started.
     pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
+    /// Rate-limit and budget counters of client keys.
+    pub limiter: Arc<crate::limits::Limiter>,
+    /// Set when the gateway listens on a non-loopback address: a reload
+    /// may then not remove every client key.
+    pub public: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -391,6 +404,8 @@ impl Gateway {
             status: std::sync::Mutex::new(status),
             reload_lock: tokio::sync::Mutex::new(()),
             reloader: std::sync::OnceLock::new(),
+            limiter: Arc::default(),
+            public: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -451,6 +466,15 @@ impl Gateway {
         self: &Arc<Self>,
         config: Config,
     ) -> anyhow::Result<(u64, BTreeMap<String, String>)> {
+        if self.public.load(Ordering::Relaxed)
+            && config.keys.is_empty()
+            && !config.server.allow_public_without_keys
+        {
+            anyhow::bail!(
+                "keys: this gateway listens on a non-loopback address, and the new config has no client keys ([keys]); \
+                 refusing to serve it unauthenticated (set [server] allow_public_without_keys = true to allow)"
+            );
+        }
         let prev = self.current();
         let runtime = self.runtime.clone();
         let cfg = config.clone();

@@ -8,7 +8,7 @@ window first waits for a minute with enough time left in it."""
 from __future__ import annotations
 
 import hashlib
-import json
+import signal
 import time
 
 import anthropic
@@ -373,6 +373,27 @@ def test_redis_going_away_fails_open_or_closed_as_configured(gateway, mock_upstr
     assert "Redis answers again" in closed.proc.stderr()
     for gw in (opened, closed):
         still_serves(gw)
+
+
+def test_a_hung_redis_costs_at_most_its_timeout(gateway, mock_upstream, redis_server):
+    """Redis stops answering (SIGSTOP) rather than going away: requests wait at
+    most `timeout_ms` for it, then are served without it (fail open)."""
+    redis = redis_server()
+    gw = start(
+        gateway, mock_upstream(), keys=base_keys(requests_per_minute=1000), server=ADMIN_SERVER, env=BASE_ENV,
+        limits=redis_limits(redis, "open"),
+    )
+    client = gw.client(api_key=LIMITED, timeout=5)
+    chat(client)
+    redis.popen.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(5):
+            t = time.monotonic()
+            chat(client)
+            assert time.monotonic() - t < 1.0
+    finally:
+        redis.popen.send_signal(signal.SIGCONT)
+    still_serves(gw)
 
 
 def test_config_errors_name_the_key(run_check, config_text, mock_upstream):

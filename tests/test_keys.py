@@ -223,6 +223,26 @@ def test_admin_endpoints_need_the_admin_key(gateway, mock_upstream):
     still_serves(gw)
 
 
+def test_keys_change_with_a_reload_and_counters_survive_it(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(requests_per_minute=2), server=ADMIN_SERVER, env=BASE_ENV)
+    fresh_minute()
+    client = gw.client(api_key=LIMITED)
+    chat(client)
+    gamma = "sk-gamma-5a5a5a5a5a5a5a5a5a5a"
+    with pytest.raises(openai.AuthenticationError):
+        chat(gw.client(api_key=gamma))
+    text = gw.config_path.read_text()
+    gw.config_path.write_text(text + f'\n[keys.gamma]\nkey_sha256 = "{sha(gamma)}"\n')
+    r = httpx.post(f"{gw.url}/admin/reload", headers={"x-api-key": ADMIN}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert chat(gw.client(api_key=gamma)).choices[0].message.content.startswith("You said:")
+    # The request counted before the reload still counts.
+    chat(client)
+    with pytest.raises(openai.RateLimitError):
+        chat(client)
+    still_serves(gw)
+
+
 def test_admin_endpoints_are_closed_without_an_admin_key(gateway, mock_upstream):
     gw = start(gateway, mock_upstream(), keys=base_keys(), env=BASE_ENV)
     r = httpx.get(f"{gw.url}/admin/plugins", headers={"authorization": f"Bearer {ALPHA}"})

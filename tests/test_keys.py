@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx2 as httpx
@@ -154,6 +155,12 @@ def test_requests_per_minute_limit(gateway, mock_upstream):
         message(gw.anthropic_client(api_key=LIMITED))
     assert e.value.body["type"] == "error" and e.value.body["error"]["type"] == "rate_limit_error"
     assert "retry-after" in e.value.response.headers
+    # The admin view shows the key's use of its windows.
+    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert r.status_code == 200, r.text
+    limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+    assert limited["requests_this_minute"] == 3 and limited["limits"]["requests_per_minute"] == 3
+    assert limited["tokens_this_minute"] > 0
     # Other keys are not affected.
     still_serves(gw)
 
@@ -314,8 +321,18 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
     gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)]
     fresh_minute()
     clients = [gw.client(api_key=LIMITED) for gw in gws]
-    for i in range(5):
-        chat(clients[i % 2])
+
+    def one(i):
+        try:
+            chat(clients[i % 2])
+            return "ok"
+        except openai.RateLimitError:
+            return "limited"
+
+    # 16 requests at once, half on each gateway: exactly 5 get through.
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(16)))
+    assert outcomes.count("ok") == 5 and outcomes.count("limited") == 11, outcomes
     for c in clients:
         with pytest.raises(openai.RateLimitError) as e:
             chat(c)
@@ -342,6 +359,11 @@ def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
         # Usage is written in the background after each answer.
         time.sleep(0.15)
     per = spent // served
+    for gw in gws:
+        r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+        assert r.json()["backend"] == "redis"
+        limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+        assert round(limited["spend_today_usd"] * 1e9) == spent
     # One budget: exactly as many answers as one gateway would give.
     assert served == -(-1_000_000_000 // per), (served, per)
     assert refused == 12 - served

@@ -279,6 +279,11 @@ impl KeyTable {
         })
     }
 
+    /// Every configured key.
+    pub fn keys(&self) -> &[Arc<ClientKey>] {
+        &self.keys
+    }
+
     /// Whether client keys are configured (then every `/v1` request needs one).
     pub fn enabled(&self) -> bool {
         !self.keys.is_empty()

@@ -402,6 +402,14 @@ impl MemoryStore {
         c.admit(&key.limits, w)
     }
 
+    fn usage(&self, key: &ClientKey, w: &Windows) -> [u64; 4] {
+        let c = self.counters(&key.name);
+        let Ok(c) = c.lock() else { return [0; 4] };
+        let mut c = *c;
+        c.roll(w);
+        [c.requests, c.tokens, c.day_spend, c.month_spend]
+    }
+
     fn record(&self, key: &ClientKey, w: &Windows, tokens: u64, nanos: u64) {
         let c = self.counters(&key.name);
         if let Ok(mut c) = c.lock() {
@@ -494,6 +502,40 @@ impl Limiter {
             Store::Redis(r) => r.admit(key, &w).await?,
         };
         refused.map_err(|(why, used)| why.error(key, &w, used))
+    }
+
+    /// Each key's use of its current windows, as JSON for `GET /admin/keys`.
+    pub async fn usage(&self, table: &KeyTable) -> Result<serde_json::Value, ApiError> {
+        let w = Windows::now();
+        let store = self.store(table);
+        let mut keys = Vec::with_capacity(table.keys().len());
+        for key in table.keys() {
+            let [requests, tokens, day, month] = match &store {
+                Store::Memory(m) => m.usage(key, &w),
+                Store::Redis(r) => r.usage(key, &w).await?,
+            };
+            let l = &key.limits;
+            let usd = |n: u64| n as f64 / NANOS;
+            keys.push(serde_json::json!({
+                "name": key.name,
+                "models": key.models,
+                "requests_this_minute": requests,
+                "tokens_this_minute": tokens,
+                "spend_today_usd": usd(day),
+                "spend_this_month_usd": usd(month),
+                "limits": {
+                    "requests_per_minute": l.rpm,
+                    "tokens_per_minute": l.tpm,
+                    "daily_budget_usd": l.daily.map(usd),
+                    "monthly_budget_usd": l.monthly.map(usd),
+                },
+            }));
+        }
+        let backend = match store {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        };
+        Ok(serde_json::json!({"backend": backend, "keys": keys}))
     }
 
     /// Count a finished request's usage against `key`. The Redis store

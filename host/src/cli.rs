@@ -188,10 +188,26 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Resul
     if let Some(l) = listen {
         cfg.listen = l;
     }
+    let public = loopback_unless_keys(&mut cfg);
+    if !cfg.keys.is_empty() {
+        tracing::info!(
+            keys = cfg.keys.len(),
+            backend = ?cfg.limits.backend,
+            "client keys required on /v1"
+        );
+        let s = &cfg.server;
+        if s.admin_key_env.is_none() && s.admin_key_file.is_none() && s.admin_key_sha256.is_none() {
+            tracing::warn!(
+                "no admin key is configured ([server] admin_key_env, admin_key_file or admin_key_sha256): /admin/* is disabled"
+            );
+        }
+    }
     let listener = crate::proxy::bind(&cfg.listen).await?;
     let addr = listener.local_addr()?;
     let runtime = Arc::new(Runtime::new(runtime_options(&cfg))?);
     let gw = Arc::new(Gateway::new(runtime, cfg)?);
+    gw.public
+        .store(public, std::sync::atomic::Ordering::Relaxed);
     let reloader = crate::reload::start(gw.clone(), config.clone())?;
     let _ = gw.reloader.set(reloader.clone());
     #[cfg(unix)]
@@ -209,6 +225,40 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Resul
     tracing::info!(%addr, "switchyard ready");
     println!("listening on {addr}");
     crate::proxy::serve(gw, listener, shutdown_signal()).await
+}
+
+/// With no client keys the gateway serves anyone who reaches it, so unless
+/// the config opts out it listens on loopback only: a non-loopback `listen`
+/// becomes 127.0.0.1 (or ::1) with the same port, and the log says so.
+/// Returns whether the gateway will listen on a non-loopback address.
+fn loopback_unless_keys(cfg: &mut Config) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    // An unparsable address is reported by `bind`.
+    let Ok(addr) = cfg.listen.parse::<SocketAddr>() else {
+        return false;
+    };
+    if addr.ip().is_loopback() {
+        return false;
+    }
+    if !cfg.keys.is_empty() {
+        return true;
+    }
+    if cfg.server.allow_public_without_keys {
+        tracing::warn!(%addr, "listening on a non-loopback address with no client keys (allow_public_without_keys = true): anyone who reaches it can use it");
+        return true;
+    }
+    let lo: IpAddr = if addr.is_ipv4() {
+        Ipv4Addr::LOCALHOST.into()
+    } else {
+        Ipv6Addr::LOCALHOST.into()
+    };
+    let lo = SocketAddr::new(lo, addr.port());
+    tracing::warn!(
+        "no client keys are configured ([keys]): listening on {lo} (loopback only) instead of {addr}; \
+         configure [keys] to serve other machines, or set [server] allow_public_without_keys = true"
+    );
+    cfg.listen = lo.to_string();
+    false
 }
 
 fn check(path: PathBuf) -> anyhow::Result<()> {

@@ -40,6 +40,13 @@ pub struct Config {
     /// Circuit breaker settings, for every model.
     #[serde(default)]
     pub breaker: crate::breaker::BreakerConfig,
+    /// Client keys by name. With none, the gateway is open and listens on
+    /// loopback only.
+    #[serde(default)]
+    pub keys: BTreeMap<String, crate::keys::KeyConfig>,
+    /// Where the keys' rate-limit and budget counters live.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
 }
 
 fn default_listen() -> String {
@@ -53,6 +60,17 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes (413 beyond).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Environment variable holding the admin key (`/admin/*`).
+    pub admin_key_env: Option<String>,
+    /// File holding the admin key.
+    pub admin_key_file: Option<PathBuf>,
+    /// SHA-256 (hex) of the admin key.
+    pub admin_key_sha256: Option<String>,
+    /// Listen on a non-loopback `listen` address even with no client keys
+    /// (e.g. behind an authenticating proxy). Off: such an address is
+    /// replaced by loopback.
+    #[serde(default)]
+    pub allow_public_without_keys: bool,
 }
 
 fn default_max_body() -> usize {
@@ -63,6 +81,10 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_body_bytes: default_max_body(),
+            admin_key_env: None,
+            admin_key_file: None,
+            admin_key_sha256: None,
+            allow_public_without_keys: false,
         }
     }
 }
@@ -439,7 +461,8 @@ fn key_err(key: impl Into<String>, message: impl Into<String>) -> anyhow::Error 
     .into()
 }
 
-fn quote(name: &str) -> String {
+/// A config table name as a dotted path writes it (quoted when needed).
+pub(crate) fn quote(name: &str) -> String {
     if name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -478,9 +501,15 @@ impl Config {
         let mut cfg =
             Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut cfg.plugins.dir, &mut cfg.plugins.cache_dir]
-            .into_iter()
-            .flatten()
+        let key_files = cfg.keys.values_mut().map(|k| &mut k.key_file);
+        for dir in [
+            &mut cfg.plugins.dir,
+            &mut cfg.plugins.cache_dir,
+            &mut cfg.server.admin_key_file,
+        ]
+        .into_iter()
+        .chain(key_files)
+        .flatten()
         {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
@@ -605,7 +634,7 @@ impl Config {
         if self.plugins.policy_timeout_ms == 0 || self.plugins.adapter_timeout_ms == 0 {
             return Err(key_err("plugins", "plugin timeouts must be at least 1 ms"));
         }
-        Ok(())
+        crate::keys::validate(self)
     }
 
     /// Read every provider's key and AWS credentials. A missing variable or

@@ -92,6 +92,8 @@ pub struct Generation {
     pub routes: HashMap<String, Arc<Route>>,
     /// Keys and AWS credentials by provider name.
     pub secrets: BTreeMap<String, ProviderSecrets>,
+    /// Client keys, the admin key and the limit store.
+    pub keys: Arc<crate::keys::KeyTable>,
 }
 
 impl Generation {
@@ -255,6 +257,11 @@ pub fn assemble(
     };
     config.validate(&has)?;
     let secrets = config.secrets()?;
+    let keys = Arc::new(crate::keys::KeyTable::from_config(
+        &config.keys,
+        &config.server,
+        &config.limits,
+    )?);
 
     let mut models = HashMap::new();
     for (name, m) in &config.models {
@@ -351,6 +358,7 @@ pub fn assemble(
         models,
         routes,
         secrets,
+        keys,
     })
 }
 
@@ -388,6 +396,11 @@ pub struct Gateway {
     pub reloader: std::sync::OnceLock<crate::reload::Reloader>,
     /// Recent answers of policies' model calls.
     pub completions: crate::complete::CompletionCache,
+    /// Rate-limit and budget counters of client keys.
+    pub limiter: Arc<crate::limits::Limiter>,
+    /// Set when the gateway listens on a non-loopback address: a reload
+    /// may then not remove every client key.
+    pub public: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -409,6 +422,8 @@ impl Gateway {
             reload_lock: tokio::sync::Mutex::new(()),
             reloader: std::sync::OnceLock::new(),
             completions: Default::default(),
+            limiter: Arc::default(),
+            public: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -469,6 +484,15 @@ impl Gateway {
         self: &Arc<Self>,
         config: Config,
     ) -> anyhow::Result<(u64, BTreeMap<String, String>)> {
+        if self.public.load(Ordering::Relaxed)
+            && config.keys.is_empty()
+            && !config.server.allow_public_without_keys
+        {
+            anyhow::bail!(
+                "keys: this gateway listens on a non-loopback address, and the new config has no client keys ([keys]); \
+                 refusing to serve it unauthenticated (set [server] allow_public_without_keys = true to allow)"
+            );
+        }
         let prev = self.current();
         let runtime = self.runtime.clone();
         let cfg = config.clone();

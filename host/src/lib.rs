@@ -2,7 +2,7 @@
 //! adapters are sandboxed WebAssembly components.
 //!
 //! The request path, in module order: [`proxy`] (HTTP ingress, the client's
-//! dialect) → [`router`] (policy decision, attempt loop, failover) →
+//! dialect; [`keys`] and [`limits`] admit the caller) → [`router`] (policy decision, attempt loop, failover) →
 //! [`runtime`] (plugin calls: adapters build and parse) → [`broker`] (the only
 //! outbound HTTP, key injection, allowlists) → back out through [`proxy`].
 //! [`gateway`] holds the current generation of config and plugins;
@@ -22,6 +22,8 @@ pub mod defaults;
 pub mod error;
 pub mod gateway;
 pub mod metrics;
+pub mod keys;
+pub mod limits;
 pub mod mock;
 pub mod proxy;
 pub mod reload;

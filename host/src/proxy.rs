@@ -17,8 +17,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::error::ApiError;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Generation};
+use crate::keys::{ClientKey, KeyTable};
+use crate::limits::{Limiter, Spend};
 use crate::router::{self, Reply, Served, StreamItem};
+use crate::runtime::types::{StreamEvent, Usage};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
@@ -199,11 +202,21 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat(gw, req, Dialect::OpenAi).await,
         (&Method::POST, "/v1/messages") => chat(gw, req, Dialect::Anthropic).await,
-        (&Method::GET, "/v1/models" | "/models") => models(gw),
+        (&Method::GET, "/v1/models" | "/models") => models(gw, req.headers()),
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (_, path) if (path.starts_with("/admin/") || path == "/metrics") && let Err(e) = gw.current().keys.admin(req.headers()) => {
+            error_response(&e)
+        }
         (&Method::GET, "/metrics") => metrics(gw),
         (&Method::GET, "/admin/plugins") => admin_plugins(gw),
         (&Method::POST, "/admin/reload") => admin_reload(gw).await,
+        (&Method::GET, "/admin/keys") => {
+            let generation = gw.current();
+            match gw.limiter.usage(&generation.keys).await {
+                Ok(v) => json_response(StatusCode::OK, v.to_string().into_bytes()),
+                Err(e) => error_response(&e),
+            }
+        }
         (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz" | "/metrics") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
@@ -314,8 +327,14 @@ async fn admin_reload(gw: &Gateway) -> Response<Body> {
     }
 }
 
-fn models(gw: &Gateway) -> Response<Body> {
+/// `GET /v1/models`: with client keys configured, only for a key, and only
+/// what that key may use.
+fn models(gw: &Gateway, headers: &http::HeaderMap) -> Response<Body> {
     let generation = gw.current();
+    let caller = match generation.keys.authenticate(headers) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
     let created = generation
         .loaded_at
         .duration_since(std::time::UNIX_EPOCH)
@@ -334,6 +353,9 @@ fn models(gw: &Gateway) -> Response<Body> {
             .map(|(k, m)| (k, m.provider_name.as_str())),
     );
     names.sort();
+    if let Some(key) = &caller {
+        names.retain(|(id, _)| key.allows(id));
+    }
     for (id, owner) in names {
         data.push(
             serde_json::json!({"id": id, "object": "model", "created": created, "owned_by": owner}),
@@ -403,8 +425,96 @@ impl Encoder {
     }
 }
 
+/// Counts a request's usage against its client key once: when the answer is
+/// complete, or when it is dropped unfinished (a broken stream, a client
+/// that went away). Upstream usage when reported, else an estimate (~4
+/// bytes a token of the request body and of the output).
+struct Accounting {
+    limiter: Arc<Limiter>,
+    table: Arc<KeyTable>,
+    key: Arc<ClientKey>,
+    input_price: f64,
+    output_price: f64,
+    usage: Option<Usage>,
+    request_bytes: usize,
+    output_bytes: usize,
+    done: bool,
+}
+
+impl Accounting {
+    fn new(
+        gw: &Gateway,
+        generation: &Generation,
+        key: Arc<ClientKey>,
+        served: &Served,
+        request_bytes: usize,
+    ) -> Accounting {
+        let (input_price, output_price) = generation
+            .models
+            .get(&served.model)
+            .map_or((0.0, 0.0), |m| (m.input_price, m.output_price));
+        Accounting {
+            limiter: gw.limiter.clone(),
+            table: generation.keys.clone(),
+            key,
+            input_price,
+            output_price,
+            usage: None,
+            request_bytes,
+            output_bytes: 0,
+            done: false,
+        }
+    }
+
+    fn observe(&mut self, events: &[StreamEvent]) {
+        for e in events {
+            match e {
+                StreamEvent::Usage(u) => self.usage = Some(*u),
+                StreamEvent::Text(t) => self.output_bytes += t.text.len(),
+                StreamEvent::ToolCall(t) => self.output_bytes += t.arguments.len(),
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let (prompt, completion) = match &self.usage {
+            Some(u) => (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)),
+            None => (
+                self.request_bytes.div_ceil(4) as u64,
+                self.output_bytes.div_ceil(4) as u64,
+            ),
+        };
+        self.limiter.record(
+            &self.table,
+            &self.key,
+            Spend {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                input_price: self.input_price,
+                output_price: self.output_price,
+            },
+        );
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Response<Body> {
     let generation = gw.current();
+    // Keys are checked before the body is read: an unknown caller costs
+    // nothing more.
+    let caller = match generation.keys.authenticate(req.headers()) {
+        Ok(c) => c,
+        Err(e) => return dialect_error(&e, dialect),
+    };
     let (parts, body) = match read_body(req, generation.config.server.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return dialect_error(&e, dialect),
@@ -417,6 +527,15 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Ok(r) => r,
         Err(e) => return dialect_error(&e, dialect),
     };
+    if let Some(key) = &caller {
+        if !key.allows(&canonical.model) {
+            return dialect_error(&key.not_allowed(&canonical.model), dialect);
+        }
+        if let Err(e) = gw.limiter.admit(&generation.keys, key).await {
+            return dialect_error(&e, dialect);
+        }
+    }
+    let request_bytes = body.len();
     let mut metadata = canonical.metadata.clone();
     for (k, v) in &parts.headers {
         if let Some(key) = k.as_str().strip_prefix(META_PREFIX)
@@ -430,6 +549,17 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
     match router::chat(gw, &generation, canonical, metadata).await {
         Err(e) => dialect_error(&e, dialect),
         Ok(Reply::Complete(resp, served)) => {
+            if let Some(key) = caller {
+                let mut acct = Accounting::new(gw, &generation, key, &served, request_bytes);
+                acct.usage = resp.usage;
+                acct.output_bytes = resp
+                    .choices
+                    .iter()
+                    .filter_map(|c| c.message.content.as_ref())
+                    .map(|c| crate::canonical::content_text(c).len())
+                    .sum();
+                acct.finish();
+            }
             let body = match dialect {
                 Dialect::OpenAi => openai::render_response(resp),
                 Dialect::Anthropic => anthropic::render_response(resp),
@@ -443,17 +573,28 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
                 Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
             };
+            let acct =
+                caller.map(|key| Accounting::new(gw, &generation, key, &served, request_bytes));
             let frames =
-                futures_util::stream::unfold(Some((stream, encoder)), |state| async move {
-                    let (mut stream, mut enc) = state?;
+                futures_util::stream::unfold(Some((stream, encoder, acct)), |state| async move {
+                    let (mut stream, mut enc, mut acct) = state?;
                     let mut out = Vec::with_capacity(512);
                     let next = match stream.next().await {
                         None => return None,
                         Some(StreamItem::Events(ev)) => {
+                            if let Some(a) = &mut acct {
+                                a.observe(&ev);
+                            }
                             enc.encode(ev, &mut out);
-                            Some((stream, enc))
+                            Some((stream, enc, acct))
                         }
                         Some(StreamItem::End(ev)) => {
+                            // Counted before the last bytes go out, so the
+                            // client's next request sees this one's usage.
+                            if let Some(a) = &mut acct {
+                                a.observe(&ev);
+                                a.finish();
+                            }
                             enc.encode(ev, &mut out);
                             enc.finish(&mut out);
                             None

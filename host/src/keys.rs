@@ -1,0 +1,571 @@
+//! Client keys (`[keys.NAME]`) and the admin key: who may call the gateway.
+//!
+//! A key is kept only as the SHA-256 of its text, whether the config gives
+//! the hash itself (`key_sha256`, so the plaintext never sits in a file) or
+//! names an environment variable or file the host reads at load time. A
+//! presented key is hashed and compared with every configured hash in
+//! constant time, so neither the comparison nor the position of a match
+//! leaks through timing. Nothing here ever logs or echoes a key; errors name
+//! the key's config name at most.
+//!
+//! Limits and budgets of a key are enforced by [`crate::limits`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use sha2::Digest as _;
+use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
+
+use crate::error::ApiError;
+use crate::limits::{KeyLimits, LimitsConfig, Store};
+
+/// `[keys.NAME]`: one client key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Environment variable holding the key.
+    pub key_env: Option<String>,
+    /// File holding the key (trailing whitespace trimmed; relative to the
+    /// config file).
+    pub key_file: Option<PathBuf>,
+    /// The key's SHA-256, hex (`printf %s KEY | sha256sum`).
+    pub key_sha256: Option<String>,
+    /// Routes and models the key may name as `model` (empty: all).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Requests per clock minute.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens (prompt + completion, as reported by the upstream) per clock minute.
+    pub tokens_per_minute: Option<u64>,
+    /// Spend per UTC day, USD, from the models' prices.
+    pub daily_budget_usd: Option<f64>,
+    /// Spend per UTC calendar month, USD.
+    pub monthly_budget_usd: Option<f64>,
+}
+
+/// The SHA-256 of a key's text.
+pub fn hash_key(key: &str) -> [u8; 32] {
+    sha2::Sha256::digest(key.as_bytes()).into()
+}
+
+fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(hex_text.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Where a key (client or admin) comes from, as the config says it.
+pub struct KeySource<'a> {
+    /// Dotted config path of the table, for errors.
+    pub at: String,
+    /// `…_env`.
+    pub env: Option<&'a str>,
+    /// `…_file`.
+    pub file: Option<&'a std::path::Path>,
+    /// `…_sha256`.
+    pub sha256: Option<&'a str>,
+    /// The fields' common prefix (`key` or `admin_key`).
+    pub field: &'a str,
+}
+
+impl KeySource<'_> {
+    fn err(&self, suffix: &str, message: impl Into<String>) -> anyhow::Error {
+        crate::config::KeyError {
+            key: format!("{}.{}{suffix}", self.at, self.field),
+            message: message.into(),
+        }
+        .into()
+    }
+
+    /// Check that exactly one source is set and a given hash is well formed.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let n = [
+            self.env.is_some(),
+            self.file.is_some(),
+            self.sha256.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
+        let f = self.field;
+        if n != 1 {
+            return Err(crate::config::KeyError {
+                key: self.at.clone(),
+                message: format!("set exactly one of {f}_env, {f}_file or {f}_sha256"),
+            }
+            .into());
+        }
+        if let Some(h) = self.sha256
+            && parse_hash(h).is_none()
+        {
+            return Err(self.err(
+                "_sha256",
+                "must be 64 hex digits (the SHA-256 of the key, e.g. `printf %s KEY | sha256sum`)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Read the key and hash it.
+    pub fn resolve(&self) -> anyhow::Result<[u8; 32]> {
+        self.validate()?;
+        if let Some(h) = self.sha256 {
+            return parse_hash(h).ok_or_else(|| self.err("_sha256", "must be 64 hex digits"));
+        }
+        let text = if let Some(var) = self.env {
+            std::env::var(var)
+                .map_err(|_| self.err("_env", format!("environment variable `{var}` is not set")))?
+        } else if let Some(file) = self.file {
+            std::fs::read_to_string(file)
+                .map_err(|e| self.err("_file", format!("reading {}: {e}", file.display())))?
+        } else {
+            String::new()
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(self.err(
+                if self.env.is_some() { "_env" } else { "_file" },
+                "the key is empty",
+            ));
+        }
+        Ok(hash_key(text))
+    }
+}
+
+/// One configured client key, resolved.
+pub struct ClientKey {
+    /// The key's name in the config (what errors and logs name).
+    pub name: String,
+    hash: [u8; 32],
+    /// Routes and models it may use (empty: all).
+    pub models: Vec<String>,
+    /// Its limits and budgets.
+    pub limits: KeyLimits,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The name only: not even the hash is printed.
+        f.debug_struct("ClientKey")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    /// A key with these limits (tests).
+    #[cfg(test)]
+    pub(crate) fn test(name: &str, limits: KeyLimits) -> ClientKey {
+        ClientKey {
+            name: name.into(),
+            hash: hash_key(name),
+            models: vec![],
+            limits,
+        }
+    }
+
+    /// Whether the key may name `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+
+    /// 403 for a model the key may not use.
+    pub fn not_allowed(&self, model: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            format!(
+                "The key `{}` may not use the model `{model}`; it may use: {}.",
+                self.name,
+                self.models.join(", ")
+            ),
+        )
+        .code("model_not_allowed")
+        .param("model")
+    }
+}
+
+/// Every client key of a generation, the admin key, and the limit store
+/// they use.
+pub struct KeyTable {
+    keys: Vec<Arc<ClientKey>>,
+    admin: Option<[u8; 32]>,
+    /// `[limits]` of the generation.
+    pub limits: LimitsConfig,
+    /// The store, chosen on first use (see `Limiter::store`).
+    pub store: OnceLock<Store>,
+}
+
+/// The keys a request presents: `Authorization: Bearer …` (OpenAI) and
+/// `x-api-key: …` (Anthropic), both accepted on every endpoint.
+fn presented(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    let x_api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    bearer
+        .into_iter()
+        .chain(x_api_key)
+        .filter(|k| !k.is_empty())
+}
+
+/// Whether two hashes are equal, in constant time: the bytes are folded
+/// into one word by XOR/OR (no data-dependent branch), and `subtle` compares
+/// that word with zero. A fraction of the cost of a byte-wise `ct_eq`, which
+/// matters when a table holds many keys.
+fn ct_eq32(a: &[u8; 32], b: &[u8; 32]) -> subtle::Choice {
+    let mut diff = 0u64;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (mut wx, mut wy) = ([0u8; 8], [0u8; 8]);
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        diff |= u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy);
+    }
+    diff.ct_eq(&0)
+}
+
+/// Index of the hash among `hashes` equal to `h`, comparing with every one
+/// in constant time (no early exit, no branch on a match).
+fn find(hashes: impl Iterator<Item = [u8; 32]>, h: &[u8; 32]) -> Option<usize> {
+    let mut found = u64::MAX;
+    for (i, k) in hashes.enumerate() {
+        found.conditional_assign(&(i as u64), ct_eq32(&k, h));
+    }
+    usize::try_from(found).ok().filter(|_| found != u64::MAX)
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+        .code("invalid_api_key")
+}
+
+impl KeyTable {
+    /// The keys of `keys` and `[server]`'s admin key, read and hashed.
+    pub fn from_config(
+        keys: &BTreeMap<String, KeyConfig>,
+        server: &crate::config::ServerConfig,
+        limits: &LimitsConfig,
+    ) -> anyhow::Result<KeyTable> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (name, k) in keys {
+            let hash = source_of(name, k).resolve()?;
+            out.push(Arc::new(ClientKey {
+                name: name.clone(),
+                hash,
+                models: k.models.clone(),
+                limits: KeyLimits::of(k),
+            }));
+        }
+        let admin = admin_source(server);
+        let admin = if admin.env.is_none() && admin.file.is_none() && admin.sha256.is_none() {
+            None
+        } else {
+            Some(admin.resolve()?)
+        };
+        Ok(KeyTable {
+            keys: out,
+            admin,
+            limits: limits.clone(),
+            store: OnceLock::new(),
+        })
+    }
+
+    /// Every configured key.
+    pub fn keys(&self) -> &[Arc<ClientKey>] {
+        &self.keys
+    }
+
+    /// Whether client keys are configured (then every `/v1` request needs one).
+    pub fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The caller's key: `Ok(None)` when no keys are configured, the key
+    /// when one presented matches, else 401.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Arc<ClientKey>>, ApiError> {
+        if !self.enabled() {
+            return Ok(None);
+        }
+        let mut any = false;
+        for k in presented(headers) {
+            any = true;
+            let h = hash_key(k);
+            if let Some(i) = find(self.keys.iter().map(|k| k.hash), &h) {
+                return Ok(self.keys.get(i).cloned());
+            }
+        }
+        Err(if any {
+            unauthorized("Invalid API key: it is not one of this gateway's keys.")
+        } else {
+            unauthorized(
+                "Missing API key: send one of this gateway's keys as `Authorization: Bearer KEY` or `x-api-key: KEY`.",
+            )
+        })
+    }
+
+    /// Allow an admin request: open when neither client keys nor an admin
+    /// key are configured; otherwise only with the admin key.
+    pub fn admin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(admin) = &self.admin else {
+            if !self.enabled() {
+                return Ok(());
+            }
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "The admin endpoints are disabled: client keys are configured but no admin key is ([server] admin_key_env, admin_key_file or admin_key_sha256).",
+            )
+            .code("admin_disabled"));
+        };
+        let mut any = false;
+        for k in presented(headers) {
+            any = true;
+            if find(std::iter::once(*admin), &hash_key(k)).is_some() {
+                return Ok(());
+            }
+        }
+        Err(if any {
+            unauthorized("Invalid admin key.")
+        } else {
+            unauthorized(
+                "The admin endpoints need the admin key as `Authorization: Bearer KEY` or `x-api-key: KEY`.",
+            )
+        })
+    }
+}
+
+fn source_of<'a>(name: &str, k: &'a KeyConfig) -> KeySource<'a> {
+    KeySource {
+        at: format!("keys.{}", crate::config::quote(name)),
+        env: k.key_env.as_deref(),
+        file: k.key_file.as_deref(),
+        sha256: k.key_sha256.as_deref(),
+        field: "key",
+    }
+}
+
+fn admin_source(s: &crate::config::ServerConfig) -> KeySource<'_> {
+    KeySource {
+        at: "server".into(),
+        env: s.admin_key_env.as_deref(),
+        file: s.admin_key_file.as_deref(),
+        sha256: s.admin_key_sha256.as_deref(),
+        field: "admin_key",
+    }
+}
+
+/// Check `[keys]` and the admin key fields of a config (references, numbers,
+/// one key source each) without reading any key.
+pub fn validate(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    let err = |key: String, message: String| -> anyhow::Error {
+        crate::config::KeyError { key, message }.into()
+    };
+    for (name, k) in &cfg.keys {
+        let src = source_of(name, k);
+        src.validate()?;
+        let at = src.at;
+        for (i, m) in k.models.iter().enumerate() {
+            if !cfg.models.contains_key(m) && !cfg.routes.contains_key(m) {
+                return Err(err(
+                    format!("{at}.models[{i}]"),
+                    format!("no route or model named `{m}`"),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("requests_per_minute", k.requests_per_minute),
+            ("tokens_per_minute", k.tokens_per_minute),
+        ] {
+            if v == Some(0) {
+                return Err(err(
+                    format!("{at}.{field}"),
+                    "must be at least 1 (leave it out for no limit)".into(),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("daily_budget_usd", k.daily_budget_usd),
+            ("monthly_budget_usd", k.monthly_budget_usd),
+        ] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(err(
+                    format!("{at}.{field}"),
+                    "must be a non-negative number of USD".into(),
+                ));
+            }
+        }
+    }
+    let admin = admin_source(&cfg.server);
+    if admin.env.is_some() || admin.file.is_some() || admin.sha256.is_some() {
+        admin.validate()?;
+    }
+    crate::limits::validate(&cfg.limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn table(keys: &[(&str, &str)]) -> KeyTable {
+        let cfg: BTreeMap<String, KeyConfig> = keys
+            .iter()
+            .map(|(name, key)| {
+                (
+                    (*name).to_owned(),
+                    KeyConfig {
+                        key_env: None,
+                        key_file: None,
+                        key_sha256: Some(hex::encode(hash_key(key))),
+                        models: vec!["m".into()],
+                        requests_per_minute: None,
+                        tokens_per_minute: None,
+                        daily_budget_usd: None,
+                        monthly_budget_usd: None,
+                    },
+                )
+            })
+            .collect();
+        let server = crate::config::ServerConfig {
+            admin_key_sha256: Some(hex::encode(hash_key("admin-secret"))),
+            ..Default::default()
+        };
+        KeyTable::from_config(&cfg, &server, &LimitsConfig::default()).unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        // printf %s abc | sha256sum
+        assert_eq!(
+            hex::encode(hash_key("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(
+            parse_hash("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD")
+                .is_some()
+        );
+        assert!(parse_hash("ba78").is_none());
+        assert!(parse_hash(&"zz".repeat(32)).is_none());
+    }
+
+    #[test]
+    fn both_header_styles_authenticate() {
+        let t = table(&[("a", "key-a"), ("b", "key-b")]);
+        let k = t
+            .authenticate(&headers(&[("authorization", "Bearer key-b")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.name, "b");
+        let k = t
+            .authenticate(&headers(&[("x-api-key", "key-a")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.name, "a");
+        // A wrong bearer with a right x-api-key still passes.
+        let k = t
+            .authenticate(&headers(&[
+                ("authorization", "Bearer nope"),
+                ("x-api-key", "key-a"),
+            ]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.name, "a");
+        let e = t.authenticate(&headers(&[])).unwrap_err();
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("Missing"));
+        let e = t
+            .authenticate(&headers(&[("authorization", "Bearer key-c")]))
+            .unwrap_err();
+        assert_eq!(e.status, 401);
+        assert!(!e.message.contains("key-c"), "never echo a key");
+        // Admin key is not a client key and vice versa.
+        assert!(
+            t.authenticate(&headers(&[("x-api-key", "admin-secret")]))
+                .is_err()
+        );
+        assert!(t.admin(&headers(&[("x-api-key", "key-a")])).is_err());
+        assert!(
+            t.admin(&headers(&[("authorization", "bearer admin-secret")]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn no_keys_is_open() {
+        let t = KeyTable::from_config(
+            &BTreeMap::new(),
+            &crate::config::ServerConfig::default(),
+            &LimitsConfig::default(),
+        )
+        .unwrap();
+        assert!(t.authenticate(&headers(&[])).unwrap().is_none());
+        assert!(t.admin(&headers(&[])).is_ok());
+    }
+
+    #[test]
+    fn allowed_models() {
+        let t = table(&[("a", "key-a")]);
+        let k = t
+            .authenticate(&headers(&[("x-api-key", "key-a")]))
+            .unwrap()
+            .unwrap();
+        assert!(k.allows("m") && !k.allows("other"));
+        let e = k.not_allowed("other");
+        assert_eq!(e.status, 403);
+        assert!(e.message.contains("`other`") && e.message.contains("`a`"));
+    }
+
+    /// A figure, not a check: `cargo test --release -p switchyard
+    /// key_check_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn key_check_cost() {
+        let names: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("k{i}"), format!("sk-{i:040}")))
+            .collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(n, k)| (n.as_str(), k.as_str()))
+            .collect();
+        let t = table(&pairs);
+        let h = headers(&[(
+            "authorization",
+            "Bearer sk-0000000000000000000000000000000000000050",
+        )]);
+        let n = 100_000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            assert!(t.authenticate(&h).unwrap().is_some());
+        }
+        println!(
+            "key check (SHA-256 + compare with 100 keys): {:?} per request",
+            start.elapsed() / n
+        );
+    }
+
+    #[test]
+    fn constant_time_find_sees_every_hash() {
+        let hs = [[1u8; 32], [2u8; 32], [3u8; 32]];
+        assert_eq!(find(hs.iter().copied(), &[2u8; 32]), Some(1));
+        assert_eq!(find(hs.iter().copied(), &[4u8; 32]), None);
+    }
+}

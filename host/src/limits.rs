@@ -1,0 +1,677 @@
+//! Rate limits and budgets of client keys: requests and tokens per clock
+//! minute, spend per UTC day and per UTC calendar month.
+//!
+//! Windows are fixed and aligned to the clock (minute, UTC day, UTC month),
+//! so every replica agrees on them without talking. A request is admitted
+//! when none of its key's windows is already over its limit; admitting counts
+//! the request. Tokens and spend are counted when the answer is complete
+//! (actual usage, streams included), so a request admitted under a limit may
+//! take the key over it, and the next one is refused.
+//!
+//! Two stores: in-process (the default; a map of per-key counters behind
+//! short, never-awaited locks) and Redis (`limits/redis.rs`), which N
+//! replicas share so they enforce one limit and one budget. This module never
+//! holds a lock across an `.await`.
+
+mod redis;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::keys::{ClientKey, KeyConfig, KeyTable};
+
+pub use self::redis::RedisStore;
+
+/// `[limits]`: where counters live.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `memory` (this process) or `redis` (shared by replicas).
+    #[serde(default)]
+    pub backend: Backend,
+    /// `redis://host:port[/db]` for the redis backend.
+    pub url: Option<String>,
+    /// What to do when Redis cannot answer: `open` admits the request,
+    /// `closed` answers 503.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Longest wait for one Redis operation.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Prefix of every Redis key.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+fn default_timeout_ms() -> u64 {
+    100
+}
+fn default_prefix() -> String {
+    "switchyard".into()
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            backend: Backend::Memory,
+            url: None,
+            on_error: OnError::Open,
+            timeout_ms: default_timeout_ms(),
+            prefix: default_prefix(),
+        }
+    }
+}
+
+/// `[limits] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// In-process counters.
+    #[default]
+    Memory,
+    /// Redis.
+    Redis,
+}
+
+/// `[limits] on_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Admit requests while the store is unreachable.
+    #[default]
+    Open,
+    /// Refuse them (503).
+    Closed,
+}
+
+/// Check `[limits]`.
+pub fn validate(l: &LimitsConfig) -> anyhow::Result<()> {
+    let err = |key: &str, message: &str| -> anyhow::Error {
+        crate::config::KeyError {
+            key: format!("limits.{key}"),
+            message: message.into(),
+        }
+        .into()
+    };
+    if l.timeout_ms == 0 || l.timeout_ms > 10_000 {
+        return Err(err("timeout_ms", "must be between 1 and 10000"));
+    }
+    match (&l.backend, &l.url) {
+        (Backend::Redis, None) => Err(err(
+            "url",
+            "the redis backend needs a url like redis://127.0.0.1:6379",
+        )),
+        (Backend::Redis, Some(u)) => match ::redis::Client::open(u.as_str()) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(err("url", &format!("not a Redis URL: {e}"))),
+        },
+        (Backend::Memory, Some(_)) => Err(err("url", "only used with backend = \"redis\"")),
+        (Backend::Memory, None) => Ok(()),
+    }
+}
+
+/// Nano-USD per USD: spend is counted in integers, so sums are exact and
+/// Redis can add them atomically with INCRBY.
+const NANOS: f64 = 1e9;
+
+/// The limits of one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KeyLimits {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Nano-USD per UTC day.
+    pub daily: Option<u64>,
+    /// Nano-USD per UTC month.
+    pub monthly: Option<u64>,
+}
+
+fn usd_to_nanos(usd: f64) -> u64 {
+    // `as` saturates; validation keeps the value finite and non-negative.
+    (usd * NANOS).round() as u64
+}
+
+impl KeyLimits {
+    /// The limits a key's config sets.
+    pub fn of(k: &KeyConfig) -> KeyLimits {
+        KeyLimits {
+            rpm: k.requests_per_minute,
+            tpm: k.tokens_per_minute,
+            daily: k.daily_budget_usd.map(usd_to_nanos),
+            monthly: k.monthly_budget_usd.map(usd_to_nanos),
+        }
+    }
+
+    /// Whether the key has any limit at all (if not, nothing is counted).
+    pub fn any(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some() || self.daily.is_some() || self.monthly.is_some()
+    }
+}
+
+/// The windows a moment falls in, and the seconds left in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// Minutes since the epoch.
+    pub minute: u64,
+    /// Days since the epoch (UTC).
+    pub day: u64,
+    /// Months since year 0 (UTC): `year * 12 + month - 1`.
+    pub month: u64,
+    /// Seconds to the end of the minute (at least 1).
+    pub minute_left: u64,
+    /// Seconds to the end of the UTC day.
+    pub day_left: u64,
+    /// Seconds to the end of the UTC month.
+    pub month_left: u64,
+}
+
+/// Year, month (1-12) and day of a count of days since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Days since 1970-01-01 of a civil date (`days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl Windows {
+    /// The windows of `secs` seconds since the epoch.
+    pub fn at(secs: u64) -> Windows {
+        let day = secs / 86_400;
+        let (y, m, _) = civil_from_days(day as i64);
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let next_month = days_from_civil(ny, nm, 1).max(0) as u64 * 86_400;
+        Windows {
+            minute: secs / 60,
+            day,
+            month: (y.max(0) as u64) * 12 + u64::from(m) - 1,
+            minute_left: 60 - secs % 60,
+            day_left: 86_400 - secs % 86_400,
+            month_left: next_month.saturating_sub(secs).max(1),
+        }
+    }
+
+    /// The windows now.
+    pub fn now() -> Windows {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Windows::at(secs)
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The month's spend reached the monthly budget.
+    Monthly,
+    /// The day's spend reached the daily budget.
+    Daily,
+    /// The minute's tokens reached the limit.
+    Tokens,
+    /// The minute's requests reached the limit.
+    Requests,
+}
+
+fn usd(nanos: u64) -> String {
+    format!("${:.4}", nanos as f64 / NANOS)
+}
+
+fn duration_text(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs.div_ceil(60)),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+impl Refusal {
+    /// The client's error, in terms of the key's name and limits.
+    pub fn error(self, key: &ClientKey, w: &Windows, spent: u64) -> ApiError {
+        let l = &key.limits;
+        let name = &key.name;
+        let (status, kind, code, message, retry) = match self {
+            Refusal::Requests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                format!(
+                    "The key `{name}` is over its limit of {} requests per minute; retry in {} s.",
+                    l.rpm.unwrap_or(0),
+                    w.minute_left
+                ),
+                w.minute_left,
+            ),
+            Refusal::Tokens => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                format!(
+                    "The key `{name}` is over its limit of {} tokens per minute ({spent} used this minute); retry in {} s.",
+                    l.tpm.unwrap_or(0),
+                    w.minute_left
+                ),
+                w.minute_left,
+            ),
+            Refusal::Daily => (
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_quota",
+                "budget_exceeded",
+                format!(
+                    "The key `{name}` has used its daily budget ({} of {} per UTC day); it renews in {}.",
+                    usd(spent),
+                    usd(l.daily.unwrap_or(0)),
+                    duration_text(w.day_left)
+                ),
+                w.day_left,
+            ),
+            Refusal::Monthly => (
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_quota",
+                "budget_exceeded",
+                format!(
+                    "The key `{name}` has used its monthly budget ({} of {} per UTC month); it renews in {}.",
+                    usd(spent),
+                    usd(l.monthly.unwrap_or(0)),
+                    duration_text(w.month_left)
+                ),
+                w.month_left,
+            ),
+        };
+        let mut e = ApiError::new(status, kind, message).code(code);
+        e.retry_after = Some(retry.max(1));
+        e
+    }
+}
+
+/// The counters of one key in its current windows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    minute: u64,
+    requests: u64,
+    tokens: u64,
+    day: u64,
+    day_spend: u64,
+    month: u64,
+    month_spend: u64,
+}
+
+impl Counters {
+    /// Start new windows where `w` moved on.
+    fn roll(&mut self, w: &Windows) {
+        if self.minute != w.minute {
+            self.minute = w.minute;
+            self.requests = 0;
+            self.tokens = 0;
+        }
+        if self.day != w.day {
+            self.day = w.day;
+            self.day_spend = 0;
+        }
+        if self.month != w.month {
+            self.month = w.month;
+            self.month_spend = 0;
+        }
+    }
+
+    /// Admit a request (counting it) or say why not, with the figure at fault.
+    pub fn admit(&mut self, l: &KeyLimits, w: &Windows) -> Result<(), (Refusal, u64)> {
+        self.roll(w);
+        check(
+            l,
+            [self.month_spend, self.day_spend, self.tokens, self.requests],
+        )?;
+        self.requests += 1;
+        Ok(())
+    }
+
+    /// Count a finished request's tokens and spend.
+    pub fn record(&mut self, w: &Windows, tokens: u64, nanos: u64) {
+        self.roll(w);
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.day_spend = self.day_spend.saturating_add(nanos);
+        self.month_spend = self.month_spend.saturating_add(nanos);
+    }
+}
+
+/// The admission rule shared by both stores: `used` holds the month's
+/// spend, the day's spend, the minute's tokens and the minute's requests.
+pub fn check(l: &KeyLimits, used: [u64; 4]) -> Result<(), (Refusal, u64)> {
+    let [month, day, tokens, requests] = used;
+    for (limit, used, why) in [
+        (l.monthly, month, Refusal::Monthly),
+        (l.daily, day, Refusal::Daily),
+        (l.tpm, tokens, Refusal::Tokens),
+        (l.rpm, requests, Refusal::Requests),
+    ] {
+        if let Some(limit) = limit
+            && used >= limit
+        {
+            return Err((why, used));
+        }
+    }
+    Ok(())
+}
+
+/// In-process counters by key name. Survives config reloads.
+#[derive(Default)]
+pub struct MemoryStore {
+    keys: RwLock<HashMap<String, Arc<Mutex<Counters>>>>,
+}
+
+impl MemoryStore {
+    fn counters(&self, name: &str) -> Arc<Mutex<Counters>> {
+        if let Ok(m) = self.keys.read()
+            && let Some(c) = m.get(name)
+        {
+            return c.clone();
+        }
+        match self.keys.write() {
+            Ok(mut m) => m.entry(name.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<(), (Refusal, u64)> {
+        let c = self.counters(&key.name);
+        let Ok(mut c) = c.lock() else { return Ok(()) };
+        c.admit(&key.limits, w)
+    }
+
+    fn usage(&self, key: &ClientKey, w: &Windows) -> [u64; 4] {
+        let c = self.counters(&key.name);
+        let Ok(c) = c.lock() else { return [0; 4] };
+        let mut c = *c;
+        c.roll(w);
+        [c.requests, c.tokens, c.day_spend, c.month_spend]
+    }
+
+    fn record(&self, key: &ClientKey, w: &Windows, tokens: u64, nanos: u64) {
+        let c = self.counters(&key.name);
+        if let Ok(mut c) = c.lock() {
+            c.record(w, tokens, nanos);
+        }
+    }
+}
+
+/// The store a generation's keys use.
+#[derive(Clone)]
+pub enum Store {
+    /// This process.
+    Memory(Arc<MemoryStore>),
+    /// Redis, shared by replicas.
+    Redis(Arc<RedisStore>),
+}
+
+/// Owns the stores: the in-process one for the life of the process, and a
+/// Redis connection reused by every generation with the same `[limits]`.
+#[derive(Default)]
+pub struct Limiter {
+    memory: Arc<MemoryStore>,
+    redis: Mutex<Option<(LimitsConfig, Arc<RedisStore>)>>,
+}
+
+/// A finished request's usage, for accounting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spend {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+    /// USD per million prompt tokens.
+    pub input_price: f64,
+    /// USD per million completion tokens.
+    pub output_price: f64,
+}
+
+impl Spend {
+    /// Tokens and nano-USD.
+    fn amounts(&self) -> (u64, u64) {
+        let tokens = self.prompt_tokens.saturating_add(self.completion_tokens);
+        // price per million tokens × tokens ÷ 1e6 × 1e9 nano-USD.
+        let nanos = (self.prompt_tokens as f64 * self.input_price
+            + self.completion_tokens as f64 * self.output_price)
+            * 1e3;
+        (
+            tokens,
+            if nanos.is_finite() && nanos > 0.0 {
+                nanos.round() as u64
+            } else {
+                0
+            },
+        )
+    }
+}
+
+impl Limiter {
+    /// The store of a generation's key table (chosen once per generation).
+    pub fn store(&self, table: &KeyTable) -> Store {
+        table
+            .store
+            .get_or_init(|| match table.limits.backend {
+                Backend::Memory => Store::Memory(self.memory.clone()),
+                Backend::Redis => {
+                    let Ok(mut slot) = self.redis.lock() else {
+                        return Store::Redis(Arc::new(RedisStore::broken(&table.limits)));
+                    };
+                    if let Some((cfg, store)) = &*slot
+                        && *cfg == table.limits
+                    {
+                        return Store::Redis(store.clone());
+                    }
+                    let store = Arc::new(RedisStore::new(&table.limits));
+                    *slot = Some((table.limits.clone(), store.clone()));
+                    Store::Redis(store)
+                }
+            })
+            .clone()
+    }
+
+    /// Admit a request of `key` or refuse it with the client's error.
+    pub async fn admit(&self, table: &KeyTable, key: &ClientKey) -> Result<(), ApiError> {
+        if !key.limits.any() {
+            return Ok(());
+        }
+        let w = Windows::now();
+        let refused = match self.store(table) {
+            Store::Memory(m) => m.admit(key, &w),
+            Store::Redis(r) => r.admit(key, &w).await?,
+        };
+        refused.map_err(|(why, used)| why.error(key, &w, used))
+    }
+
+    /// Each key's use of its current windows, as JSON for `GET /admin/keys`.
+    pub async fn usage(&self, table: &KeyTable) -> Result<serde_json::Value, ApiError> {
+        let w = Windows::now();
+        let store = self.store(table);
+        let mut keys = Vec::with_capacity(table.keys().len());
+        for key in table.keys() {
+            let [requests, tokens, day, month] = match &store {
+                Store::Memory(m) => m.usage(key, &w),
+                Store::Redis(r) => r.usage(key, &w).await?,
+            };
+            let l = &key.limits;
+            let usd = |n: u64| n as f64 / NANOS;
+            keys.push(serde_json::json!({
+                "name": key.name,
+                "models": key.models,
+                "requests_this_minute": requests,
+                "tokens_this_minute": tokens,
+                "spend_today_usd": usd(day),
+                "spend_this_month_usd": usd(month),
+                "limits": {
+                    "requests_per_minute": l.rpm,
+                    "tokens_per_minute": l.tpm,
+                    "daily_budget_usd": l.daily.map(usd),
+                    "monthly_budget_usd": l.monthly.map(usd),
+                },
+            }));
+        }
+        let backend = match store {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        };
+        Ok(serde_json::json!({"backend": backend, "keys": keys}))
+    }
+
+    /// Count a finished request's usage against `key`. The Redis store
+    /// writes in the background; nothing here waits.
+    pub fn record(&self, table: &KeyTable, key: &Arc<ClientKey>, spend: Spend) {
+        if !key.limits.any() {
+            return;
+        }
+        let (tokens, nanos) = spend.amounts();
+        if tokens == 0 && nanos == 0 {
+            return;
+        }
+        let w = Windows::now();
+        match self.store(table) {
+            Store::Memory(m) => m.record(key, &w, tokens, nanos),
+            Store::Redis(r) => r.record(key.clone(), w, tokens, nanos),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calendar_windows() {
+        // 2026-11-28T09:30:15Z
+        let t = days_from_civil(2026, 11, 28) as u64 * 86_400 + 9 * 3600 + 30 * 60 + 15;
+        let w = Windows::at(t);
+        assert_eq!(civil_from_days(w.day as i64), (2026, 11, 28));
+        assert_eq!(w.month, 2026 * 12 + 10);
+        assert_eq!(w.minute_left, 45);
+        assert_eq!(w.day_left, 86_400 - (9 * 3600 + 30 * 60 + 15));
+        // 2 days 14.5 h and 45 s to 2026-12-01.
+        assert_eq!(w.month_left, 2 * 86_400 + w.day_left);
+        // December rolls into January of the next year.
+        let dec = days_from_civil(2026, 12, 31) as u64 * 86_400 + 86_399;
+        let w = Windows::at(dec);
+        assert_eq!((w.month_left, w.day_left, w.minute_left), (1, 1, 1));
+        assert_eq!(Windows::at(dec + 1).month, 2027 * 12);
+        // Leap day.
+        assert_eq!(civil_from_days(days_from_civil(2028, 2, 29)), (2028, 2, 29));
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+    }
+
+    #[test]
+    fn fixed_windows_count_and_roll() {
+        let l = KeyLimits {
+            rpm: Some(2),
+            tpm: Some(100),
+            daily: Some(usd_to_nanos(1.0)),
+            monthly: Some(usd_to_nanos(10.0)),
+        };
+        let mut c = Counters::default();
+        let w = Windows::at(6_000_000);
+        assert!(c.admit(&l, &w).is_ok());
+        assert!(c.admit(&l, &w).is_ok());
+        assert_eq!(c.admit(&l, &w), Err((Refusal::Requests, 2)));
+        // The next minute starts afresh.
+        let w2 = Windows::at(6_000_060);
+        assert!(c.admit(&l, &w2).is_ok());
+        // Tokens over the limit refuse the next request of the minute.
+        c.record(&w2, 150, 0);
+        assert_eq!(c.admit(&l, &w2), Err((Refusal::Tokens, 150)));
+        // Spend: the day's budget, then a new day.
+        c.record(&w2, 0, usd_to_nanos(1.0));
+        let w3 = Windows::at(6_000_120);
+        assert_eq!(c.admit(&l, &w3), Err((Refusal::Daily, usd_to_nanos(1.0))));
+        let tomorrow = Windows::at(6_000_120 + 86_400);
+        assert!(c.admit(&l, &tomorrow).is_ok());
+        // The month keeps counting across days.
+        c.record(&tomorrow, 0, usd_to_nanos(9.5));
+        let later = Windows::at(6_000_120 + 2 * 86_400);
+        assert!(matches!(c.admit(&l, &later), Err((Refusal::Monthly, _))));
+    }
+
+    #[test]
+    fn spend_in_nanos() {
+        let s = Spend {
+            prompt_tokens: 1000,
+            completion_tokens: 500,
+            input_price: 0.15,
+            output_price: 0.6,
+        };
+        // 1000 × 0.15/1e6 + 500 × 0.6/1e6 = 0.00045 USD.
+        assert_eq!(s.amounts(), (1500, 450_000));
+        assert_eq!(Spend::default().amounts(), (0, 0));
+    }
+
+    #[test]
+    fn refusal_messages_name_key_and_budget() {
+        let key = ClientKey::test(
+            "team-a",
+            KeyLimits {
+                rpm: Some(3),
+                daily: Some(usd_to_nanos(5.0)),
+                ..Default::default()
+            },
+        );
+        let w = Windows::at(6_000_000);
+        let e = Refusal::Requests.error(&key, &w, 3);
+        assert_eq!(
+            (e.status.as_u16(), e.retry_after),
+            (429, Some(w.minute_left))
+        );
+        assert!(e.message.contains("`team-a`") && e.message.contains("3 requests per minute"));
+        let e = Refusal::Daily.error(&key, &w, usd_to_nanos(5.5));
+        assert_eq!(e.status.as_u16(), 402);
+        assert_eq!(e.code.as_deref(), Some("budget_exceeded"));
+        assert!(
+            e.message.contains("daily budget") && e.message.contains("$5.0000"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// A figure, not a check: `cargo test --release -p switchyard
+    /// memory_admission -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn memory_admission_cost() {
+        let store = MemoryStore::default();
+        let key = ClientKey::test(
+            "k",
+            KeyLimits {
+                rpm: Some(u64::MAX),
+                ..Default::default()
+            },
+        );
+        let n = 100_000u32;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let w = Windows::now();
+            assert!(store.admit(&key, &w).is_ok());
+        }
+        let per = start.elapsed() / n;
+        println!("memory admission (clock read + lookup + count): {per:?} per request");
+    }
+}

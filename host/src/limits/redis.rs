@@ -1,0 +1,354 @@
+//! The Redis store: counters N gateway replicas share, so they enforce one
+//! limit and one budget per key.
+//!
+//! Admission is one Lua script (atomic on the server): it reads the month's
+//! and day's spend and the minute's tokens, compares them with the key's
+//! limits, and counts the request (INCR, with an expiry) only when it is
+//! admitted. Usage is added after the answer with one atomic pipeline of
+//! INCRBY + EXPIRE, in the background. Spend is counted in integer nano-USD.
+//!
+//! Redis going away must never crash the gateway or hang a request: every
+//! operation has a short timeout (`[limits] timeout_ms`), and after a failure
+//! the store is treated as down for a second (requests do not each wait for
+//! a timeout) before it is tried again. While down, `on_error = "open"`
+//! admits requests and `"closed"` answers 503. Failures are logged at most
+//! every ten seconds, with the count of those not logged.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use http::StatusCode;
+
+use super::{LimitsConfig, OnError, Refusal, Windows};
+use crate::error::ApiError;
+use crate::keys::ClientKey;
+
+/// How long the store counts as down after a failure.
+const DOWN_FOR: Duration = Duration::from_secs(1);
+/// At most one failure log line per this period.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+const ADMIT: &str = r"
+local function over(i, limit)
+  limit = tonumber(limit)
+  if limit < 0 then return nil end
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used >= limit then return used end
+  return nil
+end
+local u = over(4, ARGV[4]); if u then return {1, u} end
+u = over(3, ARGV[3]); if u then return {2, u} end
+u = over(2, ARGV[2]); if u then return {3, u} end
+local rpm = tonumber(ARGV[1])
+if rpm < 0 then return {0, 0} end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= rpm then return {4, n} end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+return {0, n}
+";
+
+/// Why an operation did not reach Redis or got no answer.
+struct Failure {
+    why: String,
+    /// Not tried: the store failed moments ago. Such a failure does not
+    /// extend the down period, or steady traffic would keep it down forever.
+    skipped: bool,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure {
+            why,
+            skipped: false,
+        }
+    }
+}
+
+/// Counters in Redis.
+pub struct RedisStore {
+    conn: Option<ConnectionManager>,
+    timeout: Duration,
+    on_error: OnError,
+    prefix: String,
+    script: ::redis::Script,
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which the store counts as down.
+    down_until: AtomicU64,
+    last_log: AtomicU64,
+    suppressed: AtomicU64,
+    failing: AtomicBool,
+}
+
+fn limit_arg(l: Option<u64>) -> i64 {
+    l.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl RedisStore {
+    /// A store for `cfg`. The connection is made on first use, so a Redis
+    /// that is down at start-up only counts as an error when asked.
+    pub fn new(cfg: &LimitsConfig) -> RedisStore {
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let conn = cfg
+            .url
+            .as_deref()
+            .and_then(|u| ::redis::Client::open(u).ok())
+            .and_then(|client| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(200));
+                match ConnectionManager::new_lazy_with_config(client, config) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!("limits: cannot set up the Redis connection: {e}");
+                        None
+                    }
+                }
+            });
+        let mut store = RedisStore::broken(cfg);
+        store.conn = conn;
+        store
+    }
+
+    /// A store that always fails (no usable connection).
+    pub fn broken(cfg: &LimitsConfig) -> RedisStore {
+        RedisStore {
+            conn: None,
+            timeout: Duration::from_millis(cfg.timeout_ms),
+            on_error: cfg.on_error,
+            prefix: cfg.prefix.clone(),
+            script: ::redis::Script::new(ADMIT),
+            epoch: Instant::now(),
+            down_until: AtomicU64::new(0),
+            last_log: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+        }
+    }
+
+    fn key(&self, name: &str, what: &str, window: u64) -> String {
+        format!("{}:{name}:{what}:{window}", self.prefix)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A connection, unless the store is known to be down.
+    fn connection(&self) -> Result<ConnectionManager, Failure> {
+        let Some(conn) = &self.conn else {
+            return Err(Failure::from(
+                "no usable Redis connection (see the start-up log)".to_owned(),
+            ));
+        };
+        if self.now_ms() < self.down_until.load(Ordering::Relaxed) {
+            return Err(Failure {
+                why: "Redis failed moments ago; not retried yet".into(),
+                skipped: true,
+            });
+        }
+        Ok(conn.clone())
+    }
+
+    fn succeeded(&self) {
+        if self.failing.swap(false, Ordering::Relaxed) {
+            let n = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::info!(
+                suppressed = n,
+                "limits: Redis answers again; shared limits are enforced"
+            );
+        }
+    }
+
+    fn failed(&self, what: &str, f: &Failure) {
+        let why = &f.why;
+        tracing::debug!("limits: Redis {what} failed: {why}");
+        let now = self.now_ms();
+        if !f.skipped {
+            self.down_until.store(
+                now + u64::try_from(DOWN_FOR.as_millis()).unwrap_or(1000),
+                Ordering::Relaxed,
+            );
+        }
+        self.failing.store(true, Ordering::Relaxed);
+        let last = self.last_log.load(Ordering::Relaxed);
+        let every = u64::try_from(LOG_EVERY.as_millis()).unwrap_or(10_000);
+        if (last == 0 || now.saturating_sub(last) >= every)
+            && self
+                .last_log
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let n = self.suppressed.swap(0, Ordering::Relaxed);
+            let policy = match self.on_error {
+                OnError::Open => "admitting requests without limits (on_error = \"open\")",
+                OnError::Closed => "refusing requests with 503 (on_error = \"closed\")",
+            };
+            tracing::warn!(
+                suppressed = n,
+                "limits: Redis {what} failed: {why}; {policy}"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Admit a request of `key` (`Ok(Ok(()))`), refuse it with the figure at
+    /// fault (`Ok(Err(..))`), or, with Redis unreachable and `on_error =
+    /// "closed"`, answer 503.
+    pub async fn admit(
+        &self,
+        key: &ClientKey,
+        w: &Windows,
+    ) -> Result<Result<(), (Refusal, u64)>, ApiError> {
+        match self.try_admit(key, w).await {
+            Ok(r) => {
+                self.succeeded();
+                Ok(r)
+            }
+            Err(f) => {
+                self.failed("admission", &f);
+                match self.on_error {
+                    OnError::Open => Ok(Ok(())),
+                    OnError::Closed => {
+                        let mut e = ApiError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "server_error",
+                            "The gateway cannot check this key's limits: its limit store (Redis) is unreachable and [limits] on_error = \"closed\". Retry shortly.",
+                        )
+                        .code("limits_unavailable");
+                        e.retry_after = Some(1);
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn try_admit(
+        &self,
+        key: &ClientKey,
+        w: &Windows,
+    ) -> Result<Result<(), (Refusal, u64)>, Failure> {
+        let mut conn = self.connection()?;
+        let l = &key.limits;
+        let mut call = self.script.prepare_invoke();
+        call.key(self.key(&key.name, "req", w.minute))
+            .key(self.key(&key.name, "tok", w.minute))
+            .key(self.key(&key.name, "day", w.day))
+            .key(self.key(&key.name, "month", w.month))
+            .arg(limit_arg(l.rpm))
+            .arg(limit_arg(l.tpm))
+            .arg(limit_arg(l.daily))
+            .arg(limit_arg(l.monthly));
+        let (code, used): (i64, i64) =
+            match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return Err(e.to_string().into()),
+                Err(_) => {
+                    return Err(format!("no answer in {} ms", self.timeout.as_millis()).into());
+                }
+            };
+        let used = u64::try_from(used).unwrap_or(0);
+        Ok(match code {
+            0 => Ok(()),
+            1 => Err((Refusal::Monthly, used)),
+            2 => Err((Refusal::Daily, used)),
+            3 => Err((Refusal::Tokens, used)),
+            4 => Err((Refusal::Requests, used)),
+            other => return Err(format!("the admission script returned {other}").into()),
+        })
+    }
+
+    /// A key's counters in the current windows: requests, tokens, the day's
+    /// and the month's spend. 503 when Redis cannot answer.
+    pub async fn usage(&self, key: &ClientKey, w: &Windows) -> Result<[u64; 4], ApiError> {
+        let keys = [
+            self.key(&key.name, "req", w.minute),
+            self.key(&key.name, "tok", w.minute),
+            self.key(&key.name, "day", w.day),
+            self.key(&key.name, "month", w.month),
+        ];
+        let unavailable = |why: String| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                format!("The limit store (Redis) cannot answer: {why}"),
+            )
+            .code("limits_unavailable")
+        };
+        let mut conn = self.connection().map_err(|f| unavailable(f.why))?;
+        let mut cmd = ::redis::cmd("MGET");
+        cmd.arg(&keys);
+        let values: Vec<Option<u64>> =
+            match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => return Err(unavailable(e.to_string())),
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "no answer in {} ms",
+                        self.timeout.as_millis()
+                    )));
+                }
+            };
+        let mut out = [0u64; 4];
+        for (o, v) in out.iter_mut().zip(values) {
+            *o = v.unwrap_or(0);
+        }
+        Ok(out)
+    }
+
+    /// Add a finished request's tokens and spend, in the background.
+    pub fn record(self: &Arc<Self>, key: Arc<ClientKey>, w: Windows, tokens: u64, nanos: u64) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.clone();
+        handle.spawn(async move {
+            match store.try_record(&key, &w, tokens, nanos).await {
+                Ok(()) => store.succeeded(),
+                Err(f) => store.failed("accounting", &f),
+            }
+        });
+    }
+
+    async fn try_record(
+        &self,
+        key: &ClientKey,
+        w: &Windows,
+        tokens: u64,
+        nanos: u64,
+    ) -> Result<(), Failure> {
+        let mut conn = self.connection()?;
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        // Each key expires a little after its window ends.
+        for (what, window, amount, ttl) in [
+            ("tok", w.minute, tokens, 120),
+            ("day", w.day, nanos, 2 * 86_400),
+            ("month", w.month, nanos, 32 * 86_400),
+        ] {
+            if amount == 0 {
+                continue;
+            }
+            let k = self.key(&key.name, what, window);
+            pipe.cmd("INCRBY")
+                .arg(&k)
+                .arg(amount)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&k)
+                .arg(ttl)
+                .ignore();
+        }
+        match tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string().into()),
+            Err(_) => Err(format!("no answer in {} ms", self.timeout.as_millis()).into()),
+        }
+    }
+}

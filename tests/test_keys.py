@@ -1,0 +1,464 @@
+"""Client keys, rate limits, budgets, the admin key and the loopback-only
+default, end to end: real gateways (one or two sharing a real redis-server)
+in front of mock-upstream, driven with the official OpenAI and Anthropic SDKs.
+
+Limits use fixed clock-minute windows; a test that counts requests in one
+window first waits for a minute with enough time left in it."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import anthropic
+import httpx2 as httpx
+import openai
+import pytest
+
+ALPHA = "sk-alpha-4f1d0c0a9b8e7d6c5b4a"
+BETA = "sk-beta-91c2e3f4a5b6c7d8e9f0"
+LIMITED = "sk-limited-0a1b2c3d4e5f60718293"
+ADMIN = "sk-admin-deadbeefcafe0123456789"
+WRONG = "sk-wrong-77777777777777777777"
+
+# A prompt of ~200 bytes: mock-upstream reports ceil(bytes / 4) prompt tokens.
+PROMPT = "Tell me about the gateway. " * 8
+# USD per million tokens: one request (~110 tokens) costs ~$0.28 at these prices.
+PRICE = 2500.0
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def fresh_minute(needed: float = 12.0) -> None:
+    """Wait until at least `needed` seconds are left in the clock minute, so a
+    fixed one-minute window does not roll over mid-test."""
+    left = 60 - time.time() % 60
+    if left < needed:
+        time.sleep(left + 0.2)
+
+
+def start(gateway, mock, *, keys=None, limits=None, server=None, env=None, listen="127.0.0.1:0"):
+    return gateway(
+        providers={"up": {"base_url": mock.url}},
+        models={
+            "m1": {"provider": "up", "input_price": PRICE, "output_price": PRICE},
+            "m2": {"provider": "up"},
+        },
+        routes={"main": {"models": ["m1"]}},
+        keys=keys,
+        limits=limits,
+        server=server,
+        env=env,
+        listen=listen,
+    )
+
+
+def base_keys(**limited):
+    return {
+        "alpha": {"key_env": "ALPHA_KEY"},
+        "beta": {"key_sha256": sha(BETA), "models": ["main", "m1"]},
+        "limited": {"key_sha256": sha(LIMITED), **limited},
+    }
+
+
+BASE_ENV = {"ALPHA_KEY": ALPHA, "ADMIN_KEY": ADMIN}
+ADMIN_SERVER = {"admin_key_env": "ADMIN_KEY"}
+
+
+def chat(client, model="main", content=PROMPT, **kw):
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}], **kw)
+
+
+def message(client, model="main", content=PROMPT):
+    return client.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": content}])
+
+
+def still_serves(gw) -> None:
+    """After each case the gateway answers normally."""
+    r = chat(gw.client(api_key=ALPHA), content="still there?")
+    assert r.choices[0].message.content == "You said: still there?"
+    assert gw.get("/healthz").status_code == 200
+    assert gw.proc.popen.poll() is None
+
+
+def test_missing_and_wrong_keys_are_401_in_both_dialects(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(), server=ADMIN_SERVER, env=BASE_ENV)
+
+    with pytest.raises(openai.AuthenticationError) as e:
+        chat(gw.client(api_key=WRONG))
+    assert e.value.status_code == 401
+    assert e.value.body["code"] == "invalid_api_key"
+    assert WRONG not in e.value.response.text
+    r = gw.post({"model": "main", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 401 and "Missing API key" in r.json()["error"]["message"]
+
+    with pytest.raises(anthropic.AuthenticationError) as e:
+        message(gw.anthropic_client(api_key=WRONG))
+    assert e.value.body == {"type": "error", "error": {"type": "authentication_error", "message": e.value.body["error"]["message"]}}
+    assert WRONG not in e.value.response.text
+    r = httpx.post(f"{gw.url}/v1/messages", json={"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 401 and r.json()["type"] == "error"
+
+    # Right keys, both header styles, on both endpoints.
+    assert chat(gw.client(api_key=ALPHA)).choices[0].message.content.startswith("You said:")
+    assert message(gw.anthropic_client(api_key=BETA)).content[0].text.startswith("You said:")
+    body = {"model": "main", "messages": [{"role": "user", "content": "x"}]}
+    assert gw.post(body, headers={"x-api-key": ALPHA}).status_code == 200
+    r = httpx.post(
+        f"{gw.url}/v1/messages",
+        json={**body, "max_tokens": 5},
+        headers={"authorization": f"Bearer {BETA}"},
+    )
+    assert r.status_code == 200, r.text
+
+    # /healthz stays open; /v1/models needs a key and lists what it may use.
+    assert gw.get("/healthz").status_code == 200
+    assert gw.get("/v1/models").status_code == 401
+    assert {m.id for m in gw.client(api_key=BETA).models.list()} == {"main", "m1"}
+    assert {m.id for m in gw.client(api_key=ALPHA).models.list()} == {"main", "m1", "m2"}
+    still_serves(gw)
+
+
+def test_models_outside_a_keys_list_are_403(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(), server=ADMIN_SERVER, env=BASE_ENV)
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        chat(gw.client(api_key=BETA), model="m2")
+    assert e.value.body["code"] == "model_not_allowed"
+    assert "`m2`" in e.value.body["message"] and "`beta`" in e.value.body["message"]
+    with pytest.raises(anthropic.PermissionDeniedError) as e:
+        message(gw.anthropic_client(api_key=BETA), model="m2")
+    assert e.value.body["error"]["type"] == "permission_error"
+    # The same key may use its models; another key may use m2.
+    assert chat(gw.client(api_key=BETA), model="m1").choices[0].message.content.startswith("You said:")
+    assert chat(gw.client(api_key=ALPHA), model="m2").choices[0].message.content.startswith("You said:")
+    still_serves(gw)
+
+
+def test_requests_per_minute_limit(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(requests_per_minute=3), server=ADMIN_SERVER, env=BASE_ENV)
+    fresh_minute()
+    client = gw.client(api_key=LIMITED)
+    for _ in range(3):
+        chat(client)
+    with pytest.raises(openai.RateLimitError) as e:
+        chat(client)
+    retry_after = int(e.value.response.headers["retry-after"])
+    assert 1 <= retry_after <= 60
+    assert e.value.body["code"] == "rate_limit_exceeded"
+    assert "`limited`" in e.value.body["message"] and "3 requests per minute" in e.value.body["message"]
+    # The Anthropic dialect says the same in its own error JSON.
+    with pytest.raises(anthropic.RateLimitError) as e:
+        message(gw.anthropic_client(api_key=LIMITED))
+    assert e.value.body["type"] == "error" and e.value.body["error"]["type"] == "rate_limit_error"
+    assert "retry-after" in e.value.response.headers
+    # The admin view shows the key's use of its windows.
+    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert r.status_code == 200, r.text
+    limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+    assert limited["requests_this_minute"] == 3 and limited["limits"]["requests_per_minute"] == 3
+    assert limited["tokens_this_minute"] > 0
+    # Other keys are not affected.
+    still_serves(gw)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+def test_tokens_per_minute_counts_actual_usage(gateway, mock_upstream, stream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(tokens_per_minute=200), server=ADMIN_SERVER, env=BASE_ENV)
+    fresh_minute()
+    client = gw.client(api_key=LIMITED)
+    if stream:
+        chunks = list(chat(client, stream=True, stream_options={"include_usage": True}))
+        used = chunks[-1].usage.total_tokens
+    else:
+        used = chat(client).usage.total_tokens
+    assert 100 <= used < 200, used  # under the limit: the next one is admitted
+    second = chat(client).usage.total_tokens
+    assert used + second >= 200
+    with pytest.raises(openai.RateLimitError) as e:
+        chat(client)
+    assert "200 tokens per minute" in e.value.body["message"], e.value.body
+    assert f"{used + second} used" in e.value.body["message"]
+    assert int(e.value.response.headers["retry-after"]) >= 1
+    still_serves(gw)
+
+
+def cost_nanos(usage, price=PRICE) -> int:
+    """What the gateway counts for one answer, in nano-USD."""
+    return round((usage.prompt_tokens * price + usage.completion_tokens * price) * 1e3)
+
+
+def test_daily_budget(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(daily_budget_usd=1.0), server=ADMIN_SERVER, env=BASE_ENV)
+    client = gw.client(api_key=LIMITED)
+    spent, served = 0, 0
+    while spent < 1_000_000_000:
+        spent += cost_nanos(chat(client).usage)
+        served += 1
+    assert served >= 2
+    with pytest.raises(openai.APIStatusError) as e:
+        chat(client)
+    assert e.value.status_code == 402
+    assert e.value.body["code"] == "budget_exceeded"
+    msg = e.value.body["message"]
+    assert "`limited`" in msg and "daily budget" in msg and "$1.0000" in msg, msg
+    with pytest.raises(anthropic.APIStatusError) as e:
+        message(gw.anthropic_client(api_key=LIMITED))
+    assert e.value.status_code == 402 and "daily budget" in e.value.body["error"]["message"]
+    # A model without prices costs nothing, but the budget is spent: refused too.
+    with pytest.raises(openai.APIStatusError):
+        chat(client, model="m2")
+    still_serves(gw)
+
+
+def test_admin_endpoints_need_the_admin_key(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(), server=ADMIN_SERVER, env=BASE_ENV)
+    url = f"{gw.url}/admin/plugins"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"authorization": f"Bearer {ALPHA}"}).status_code == 401
+    assert httpx.get(url, headers={"authorization": f"Bearer {ADMIN}"}).status_code == 200
+    assert httpx.get(url, headers={"x-api-key": ADMIN}).status_code == 200
+    assert httpx.post(f"{gw.url}/admin/reload").status_code == 401
+    r = httpx.post(f"{gw.url}/admin/reload", headers={"x-api-key": ADMIN}, timeout=60)
+    assert r.status_code == 200, r.text
+    # The admin key is not a client key.
+    with pytest.raises(openai.AuthenticationError):
+        chat(gw.client(api_key=ADMIN))
+    still_serves(gw)
+
+
+def test_keys_change_with_a_reload_and_counters_survive_it(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(requests_per_minute=2), server=ADMIN_SERVER, env=BASE_ENV)
+    fresh_minute()
+    client = gw.client(api_key=LIMITED)
+    chat(client)
+    gamma = "sk-gamma-5a5a5a5a5a5a5a5a5a5a"
+    with pytest.raises(openai.AuthenticationError):
+        chat(gw.client(api_key=gamma))
+    text = gw.config_path.read_text()
+    gw.config_path.write_text(text + f'\n[keys.gamma]\nkey_sha256 = "{sha(gamma)}"\n')
+    r = httpx.post(f"{gw.url}/admin/reload", headers={"x-api-key": ADMIN}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert chat(gw.client(api_key=gamma)).choices[0].message.content.startswith("You said:")
+    # The request counted before the reload still counts.
+    chat(client)
+    with pytest.raises(openai.RateLimitError):
+        chat(client)
+    still_serves(gw)
+
+
+def test_admin_endpoints_are_closed_without_an_admin_key(gateway, mock_upstream):
+    gw = start(gateway, mock_upstream(), keys=base_keys(), env=BASE_ENV)
+    r = httpx.get(f"{gw.url}/admin/plugins", headers={"authorization": f"Bearer {ALPHA}"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "admin_disabled"
+    assert "no admin key is configured" in gw.proc.stderr()
+    still_serves(gw)
+
+
+def test_keys_never_appear_in_logs(gateway, mock_upstream):
+    env = {**BASE_ENV, "SWITCHYARD_LOG": "debug"}
+    gw = start(gateway, mock_upstream(), keys=base_keys(requests_per_minute=1), server=ADMIN_SERVER, env=env)
+    fresh_minute()
+    chat(gw.client(api_key=ALPHA))
+    list(chat(gw.client(api_key=BETA), stream=True))
+    message(gw.anthropic_client(api_key=BETA))
+    for key in (WRONG, ADMIN):
+        with pytest.raises(openai.AuthenticationError):
+            chat(gw.client(api_key=key))
+    chat(gw.client(api_key=LIMITED))
+    with pytest.raises(openai.RateLimitError):
+        chat(gw.client(api_key=LIMITED))
+    httpx.get(f"{gw.url}/admin/plugins", headers={"x-api-key": ADMIN})
+    httpx.get(f"{gw.url}/admin/plugins", headers={"x-api-key": WRONG})
+    still_serves(gw)
+    log = gw.proc.stderr()
+    assert "DEBUG" in log  # the log was verbose
+    for key in (ALPHA, BETA, LIMITED, ADMIN, WRONG):
+        assert key not in log
+        # Nor a recognisable piece of one.
+        assert key[3:15] not in log
+
+
+def test_loopback_only_without_keys(gateway, mock_upstream):
+    mock = mock_upstream()
+    gw = start(gateway, mock, listen="0.0.0.0:0")
+    assert gw.addr.startswith("127.0.0.1:")
+    assert "loopback only" in gw.proc.stderr()
+    assert chat(gw.client()).choices[0].message.content.startswith("You said:")
+
+    # With keys, the configured address stands.
+    keyed = start(gateway, mock, keys=base_keys(), server=ADMIN_SERVER, env=BASE_ENV, listen="0.0.0.0:0")
+    assert keyed.addr.startswith("0.0.0.0:")
+    # ... and a reload that removes every key is refused.
+    text = keyed.config_path.read_text()
+    keyed.config_path.write_text(text.split("\n[keys.")[0])
+    r = httpx.post(f"{keyed.url}/admin/reload", headers={"x-api-key": ADMIN}, timeout=60)
+    assert r.status_code == 422 and "non-loopback" in r.json()["error"]["message"], r.text
+    # The file watcher may have tried the same edit; either way the keys stay.
+    with pytest.raises(openai.AuthenticationError):
+        chat(keyed.client(api_key=WRONG))
+    keyed.config_path.write_text(text)
+
+    # The explicit opt-out.
+    public = start(gateway, mock, server={"allow_public_without_keys": True}, listen="0.0.0.0:0")
+    assert public.addr.startswith("0.0.0.0:")
+
+
+# --- Redis: limits and budgets shared by replicas ------------------------------------------
+
+
+def redis_limits(redis, on_error="open"):
+    return {"backend": "redis", "url": redis.url, "on_error": on_error, "timeout_ms": 200}
+
+
+def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
+    redis = redis_server()
+    mock = mock_upstream()
+    keys = base_keys(requests_per_minute=5)
+    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)]
+    fresh_minute()
+    clients = [gw.client(api_key=LIMITED) for gw in gws]
+
+    def one(i):
+        try:
+            chat(clients[i % 2])
+            return "ok"
+        except openai.RateLimitError:
+            return "limited"
+
+    # 16 requests at once, half on each gateway: exactly 5 get through.
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(16)))
+    assert outcomes.count("ok") == 5 and outcomes.count("limited") == 11, outcomes
+    for c in clients:
+        with pytest.raises(openai.RateLimitError) as e:
+            chat(c)
+        assert "5 requests per minute" in e.value.body["message"]
+    assert mock.stats()["requests"] >= 5
+    for gw in gws:
+        still_serves(gw)
+
+
+def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
+    redis = redis_server()
+    mock = mock_upstream()
+    keys = base_keys(daily_budget_usd=1.0)
+    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)]
+    clients = [gw.client(api_key=LIMITED) for gw in gws]
+    spent, served, refused = 0, 0, 0
+    for i in range(12):
+        try:
+            spent += cost_nanos(chat(clients[i % 2]).usage)
+            served += 1
+        except openai.APIStatusError as e:
+            assert e.status_code == 402 and e.body["code"] == "budget_exceeded"
+            refused += 1
+        # Usage is written in the background after each answer.
+        time.sleep(0.15)
+    per = spent // served
+    for gw in gws:
+        r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+        assert r.json()["backend"] == "redis"
+        limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+        assert round(limited["spend_today_usd"] * 1e9) == spent
+    # One budget: exactly as many answers as one gateway would give.
+    assert served == -(-1_000_000_000 // per), (served, per)
+    assert refused == 12 - served
+    for gw in gws:
+        still_serves(gw)
+
+
+def test_redis_going_away_fails_open_or_closed_as_configured(gateway, mock_upstream, redis_server):
+    redis = redis_server()
+    mock = mock_upstream()
+    keys = base_keys(requests_per_minute=1000)
+    opened = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, "open"))
+    closed = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, "closed"))
+    for gw in (opened, closed):
+        chat(gw.client(api_key=LIMITED))
+
+    redis.kill()
+    for i in range(6):
+        t = time.monotonic()
+        r = chat(opened.client(api_key=LIMITED, timeout=5))
+        assert r.choices[0].message.content.startswith("You said:")
+        with pytest.raises(openai.InternalServerError) as e:
+            chat(closed.client(api_key=LIMITED, timeout=5))
+        assert e.value.status_code == 503 and e.value.body["code"] == "limits_unavailable"
+        with pytest.raises(anthropic.InternalServerError) as e:
+            message(closed.anthropic_client(api_key=LIMITED, timeout=5))
+        assert e.value.status_code == 503 and e.value.body["type"] == "error"
+        assert time.monotonic() - t < 2, "a request waited on the dead Redis"
+        time.sleep(0.3 if i < 5 else 0)
+    # Keys without limits never touch Redis.
+    assert chat(closed.client(api_key=ALPHA)).choices[0].message.content.startswith("You said:")
+    for gw in (opened, closed):
+        assert gw.proc.popen.poll() is None
+        log = gw.proc.stderr()
+        assert "limits: Redis admission failed" in log or "limits: Redis accounting failed" in log
+        # Logged, but not once per request.
+        assert log.count("limits: Redis") <= 3, log
+
+    # Redis comes back: the fail-closed gateway serves again within seconds.
+    redis.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            chat(closed.client(api_key=LIMITED, timeout=5))
+            break
+        except openai.InternalServerError:
+            assert time.monotonic() < deadline, closed.proc.stderr()
+            time.sleep(0.3)
+    assert "Redis answers again" in closed.proc.stderr()
+    for gw in (opened, closed):
+        still_serves(gw)
+
+
+def test_a_hung_redis_costs_at_most_its_timeout(gateway, mock_upstream, redis_server):
+    """Redis stops answering (SIGSTOP) rather than going away: requests wait at
+    most `timeout_ms` for it, then are served without it (fail open)."""
+    redis = redis_server()
+    gw = start(
+        gateway, mock_upstream(), keys=base_keys(requests_per_minute=1000), server=ADMIN_SERVER, env=BASE_ENV,
+        limits=redis_limits(redis, "open"),
+    )
+    client = gw.client(api_key=LIMITED, timeout=5)
+    chat(client)
+    redis.popen.send_signal(signal.SIGSTOP)
+    try:
+        for _ in range(5):
+            t = time.monotonic()
+            chat(client)
+            assert time.monotonic() - t < 1.0
+    finally:
+        redis.popen.send_signal(signal.SIGCONT)
+    still_serves(gw)
+
+
+def test_config_errors_name_the_key(run_check, config_text, mock_upstream):
+    def check(**kw):
+        return run_check(
+            config_text(
+                providers={"up": {"base_url": "http://127.0.0.1:9/v1"}},
+                models={"m1": {"provider": "up"}},
+                **kw,
+            )
+        )
+
+    r = check(keys={"a": {"key_sha256": "abc"}})
+    assert r.returncode == 1 and "keys.a.key_sha256" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_sha256": sha("x"), "key_env": "X"}})
+    assert r.returncode == 1 and "keys.a" in r.stderr and "exactly one" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_sha256": sha("x"), "models": ["nope"]}})
+    assert r.returncode == 1 and "keys.a.models[0]" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_env": "SWITCHYARD_TEST_SURELY_UNSET"}})
+    assert r.returncode == 1 and "keys.a.key_env" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_sha256": sha("x")}}, limits={"backend": "redis"})
+    assert r.returncode == 1 and "limits.url" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_sha256": sha("x"), "requests_per_minute": 0}})
+    assert r.returncode == 1 and "keys.a.requests_per_minute" in r.stderr, r.stderr
+    r = check(keys={"a": {"key_sha256": sha("x"), "daily_budget_usd": 2.5}})
+    assert r.returncode == 0, r.stderr

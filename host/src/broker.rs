@@ -482,6 +482,99 @@ mod tests {
         assert!(!allowed(&p, "evil.com:443"));
     }
 
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "104.18.6.192",
+            "2606:4700::6810:1",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(is_metadata("169.254.169.254".parse().unwrap()));
+        assert!(is_metadata("::ffff:169.254.169.254".parse().unwrap()));
+        assert!(is_metadata("fd00:ec2::254".parse().unwrap()));
+    }
+
+    #[test]
+    fn address_rule() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let public = provider("https://api.example.com/v1", &[]);
+        let local = provider("http://127.0.0.1:8080/v1", &[]);
+        let named_local = provider("http://localhost:11434/v1", &[]);
+        let metadata = provider("http://169.254.169.254/v1", &[]);
+        assert!(address_refused(&public, &url("https://api.example.com/v1")).is_none());
+        for u in [
+            "http://127.0.0.1/x",
+            "http://[::1]/x",
+            "http://10.0.0.1/x",
+            "http://localhost:1/x",
+            "http://a.localhost/x",
+            "http://169.254.169.254/x",
+        ] {
+            assert!(address_refused(&public, &url(u)).is_some(), "{u}");
+        }
+        for p in [&local, &named_local] {
+            assert!(address_refused(p, &url("http://127.0.0.1:9/x")).is_none());
+            assert!(address_refused(p, &url("http://localhost:9/x")).is_none());
+            assert!(address_refused(p, &url("http://10.0.0.1/x")).is_none());
+            assert!(address_refused(p, &url("http://169.254.169.254/x")).is_some());
+        }
+        assert!(address_refused(&metadata, &url("http://169.254.169.254/x")).is_none());
+    }
+
+    #[tokio::test]
+    async fn names_resolving_only_to_internal_addresses_are_refused() {
+        // `localhost` is answered without DNS; a name from /etc/hosts mapped
+        // to loopback goes through getaddrinfo and must be refused.
+        let r = EgressResolver;
+        let addrs: Vec<SocketAddr> =
+            reqwest::dns::Resolve::resolve(&r, "localhost".parse().unwrap())
+                .await
+                .unwrap()
+                .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        let name = hosts.lines().find_map(|l| {
+            let mut w = l.split('#').next()?.split_whitespace();
+            let ip: IpAddr = w.next()?.parse().ok()?;
+            ip.is_loopback()
+                .then(|| w.find(|n| !n.starts_with("localhost") && !n.starts_with("ip6-")))
+                .flatten()
+                .map(str::to_owned)
+        });
+        if let Some(name) = name {
+            let e = match reqwest::dns::Resolve::resolve(&r, name.parse().unwrap()).await {
+                Ok(_) => panic!("{name} resolved"),
+                Err(e) => e,
+            };
+            assert!(e.is::<InternalAnswer>(), "{e}");
+        }
+    }
+
     #[tokio::test]
     async fn denied_host_is_never_contacted() {
         let b = Broker::new().unwrap();

@@ -140,13 +140,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let server = gw.current().config.server.clone();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let header_timeout = std::time::Duration::from_millis(server.header_read_timeout_ms);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_millis(
-            server.header_read_timeout_ms,
-        ));
+        .header_read_timeout(header_timeout);
     let slots = Arc::new(tokio::sync::Semaphore::new(server.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
@@ -177,10 +176,19 @@ pub async fn serve(
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(handle(&gw, req).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header timer starts only once the first bytes arrived
+            // (the protocol is sniffed from them), so a client that connects
+            // and sends nothing is hung up on here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
             drop(slot);
         });
     }

@@ -267,3 +267,14 @@ def test_idle_keep_alive_connection_is_closed(gw):
     assert closed, "an idle keep-alive connection was kept past the header timeout"
     s.close()
     assert_serving(gw)
+
+
+def test_config_refuses_upstream_names_that_could_bend_a_url(config_text, run_check):
+    for upstream in ["../admin", "a/../../b", "a\r\nb", "a b"]:
+        text = config_text(
+            providers={"up": {"base_url": "http://127.0.0.1:9/v1"}},
+            models={"m": {"provider": "up", "upstream": upstream}},
+        )
+        r = run_check(text)
+        assert r.returncode == 1, (upstream, r.stdout)
+        assert "models.m.upstream" in r.stderr, r.stderr

@@ -546,6 +546,21 @@ impl Config {
             if m.input_price < 0.0 || m.output_price < 0.0 {
                 return Err(key_err(key, "prices cannot be negative"));
             }
+            // Adapters put the upstream name into URL paths.
+            let upstream = m.upstream.as_deref().unwrap_or(name);
+            if upstream
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+                || upstream.split('/').any(|s| s == ".." || s == ".")
+            {
+                return Err(key_err(
+                    format!("{key}.upstream"),
+                    format!(
+                        "`{}` holds control characters, whitespace or a `.`/`..` path segment; adapters put it into upstream URLs",
+                        upstream.escape_debug()
+                    ),
+                ));
+            }
         }
         for (name, r) in &self.routes {
             let key = format!("routes.{}", quote(name));

@@ -80,6 +80,8 @@ pub struct EventStream {
     breaker: BreakerConfig,
     done: bool,
     _in_flight: InFlight,
+    /// The adapter's error counters (a fault mid-stream counts too).
+    faults: Arc<crate::stats::PluginCounters>,
     /// The request, to estimate usage when the upstream reports none.
     request: Arc<ChatRequest>,
     saw_usage: bool,
@@ -151,7 +153,10 @@ impl EventStream {
                     Ok(Ok(events)) if events.is_empty() => continue,
                     Ok(Ok(events)) => StreamItem::Events(events),
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
-                    Err(e) => self.broken(e.to_string()),
+                    Err(e) => {
+                        self.faults.record(e.fault());
+                        self.broken(e.to_string())
+                    }
                 },
                 Ok(None) => match self.inst.finish(self.decoder).await {
                     Ok(Ok(events)) => {
@@ -162,7 +167,10 @@ impl EventStream {
                         StreamItem::End(events)
                     }
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
-                    Err(e) => self.broken(e.to_string()),
+                    Err(e) => {
+                        self.faults.record(e.fault());
+                        self.broken(e.to_string())
+                    }
                 },
                 Err(e) => self.broken(e.to_string()),
             };
@@ -716,6 +724,7 @@ async fn attempt(
                 saw_usage: false,
                 generated_bytes: 0,
                 _in_flight: in_flight,
+                faults: gw.stats.plugin(&target.adapter.name),
             };
             if end {
                 stream.ended = true;

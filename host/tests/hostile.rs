@@ -53,9 +53,12 @@ fn gateway(dir: &std::path::Path, body: &str) -> Gateway {
     let cfg = Config::parse(&text).unwrap();
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: None,
+        // A small memory cap and roomy deadlines, so that on a loaded
+        // machine a memory bomb still hits the cap before its deadline.
         limits: Limits {
             memory_bytes: 16 << 20,
-            ..Limits::default()
+            policy_deadline: std::time::Duration::from_millis(200),
+            adapter_deadline: std::time::Duration::from_millis(300),
         },
     })
     .unwrap();

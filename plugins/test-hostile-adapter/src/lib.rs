@@ -15,7 +15,8 @@
 //!   files — in the upstream request body (as the user message, which the
 //!   mock upstream echoes), and adds the response headers it is handed to the
 //!   answer's text;
-//! - `"panic-parse"` builds a good request and panics parsing the answer.
+//! - `"panic-parse"` builds a good request and panics parsing the answer;
+//!   `"panic-stream"` panics decoding a stream once it produced content.
 //!
 //! Any other mode (or none) behaves like the `openai` adapter.
 
@@ -184,6 +185,38 @@ fn probe_files() -> Vec<String> {
         .collect()
 }
 
-adapter_kit::stream_decoder!(dialect::Decoder, |_target| dialect::Decoder::default());
+/// The OpenAI stream decoder; in mode `"panic-stream"` it panics once the
+/// stream has produced content (after the host committed to it).
+#[derive(Default)]
+pub struct Hostile2 {
+    inner: dialect::Decoder,
+    panic_after_content: bool,
+    saw_content: bool,
+}
+
+impl adapter_kit::Decode for Hostile2 {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Vec<adapter_kit::types::StreamEvent>, ProviderError> {
+        if self.panic_after_content && self.saw_content {
+            panic!("test-hostile-adapter asked to panic mid-stream");
+        }
+        let events = self.inner.feed(bytes)?;
+        self.saw_content |= events
+            .iter()
+            .any(|e| matches!(e, adapter_kit::types::StreamEvent::Text(_)));
+        Ok(events)
+    }
+
+    fn finish(&mut self) -> Result<Vec<adapter_kit::types::StreamEvent>, ProviderError> {
+        self.inner.finish()
+    }
+}
+
+adapter_kit::stream_decoder!(Hostile2, |target| Hostile2 {
+    panic_after_content: mode(&target).0 == "panic-stream",
+    ..Hostile2::default()
+});
 
 export!(Hostile);

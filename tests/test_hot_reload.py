@@ -88,9 +88,15 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
     in Python or JavaScript (each compiled once, then loaded from the
     compile cache on every swap)."""
     gw, plugin_dir, ordered, reverse, a, b = setup
+    target = plugin_dir / "ordered.wasm"
     if lang != "rust":
         reverse = request.getfixturevalue("components")[f"task-router-{lang}"]
-    target = plugin_dir / "ordered.wasm"
+        # Compile it once (a cold Python compile takes ~15 s here): every swap
+        # below is then a compile-cache hit.
+        install(reverse, target)
+        wait_for(gw, "b", timeout=120)
+        install(ordered, target)
+        wait_for(gw, "a")
     stop = threading.Event()
     results, errors = [], []
 

@@ -1,10 +1,23 @@
 //! The broker: every byte that leaves the gateway for an upstream goes through
 //! here. It owns the one pooled HTTP client (HTTP/1.1 and HTTP/2, rustls,
-//! TCP_NODELAY, no redirects), enforces each provider's host allowlist on the
+//! TCP_NODELAY, no redirects), enforces each provider's egress rule on the
 //! requests adapters build, and injects the provider's key (or signs the
 //! request with its AWS credentials, SigV4) after the adapter has returned —
 //! adapters never see a key.
+//!
+//! The egress rule has two halves. The host name (and port) must be the
+//! provider's `base_url` host or one of its `allowed_hosts` (an empty list
+//! allows nothing more). And the address must be public: loopback, private,
+//! link-local (cloud metadata), CGNAT, multicast and unspecified addresses
+//! are refused, unless the provider's own `base_url` names such an address
+//! or `localhost` (local models, tests) — even then a metadata address only
+//! when `base_url` names exactly it. IP literals are checked here; names are
+//! checked after resolution by the client's resolver ([`EgressResolver`]),
+//! which drops internal answers, so a DNS answer cannot bend an allowed
+//! public name to an internal address.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -15,13 +28,16 @@ use crate::runtime::types::{AuthScheme, AwsSigning, HttpRequest};
 /// Why a request could not be sent or answered.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// The adapter asked for a host the provider does not allow.
-    #[error("the adapter addressed `{host}`, which provider `{provider}` does not allow")]
+    /// The adapter asked for a host or an address the provider does not
+    /// allow.
+    #[error("the adapter addressed `{host}`, which provider `{provider}` does not allow: {why}")]
     Denied {
         /// Provider name.
         provider: String,
         /// The host asked for.
         host: String,
+        /// Which half of the egress rule refused it.
+        why: String,
     },
     /// The adapter built a request the HTTP client cannot send.
     #[error("the adapter built an invalid request: {0}")]
@@ -55,6 +71,7 @@ impl Broker {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(EgressResolver))
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Broker { client })
@@ -72,16 +89,24 @@ impl Broker {
     ) -> Result<reqwest::Response, SendError> {
         let host = url_host(&req.url)
             .ok_or_else(|| SendError::Invalid(format!("`{}` is not an http(s) URL", req.url)))?;
+        let deny = |host: &str, why: &str| SendError::Denied {
+            provider: provider_name.to_owned(),
+            host: host.to_owned(),
+            why: why.to_owned(),
+        };
         if !allowed(provider, &host) {
-            return Err(SendError::Denied {
-                provider: provider_name.to_owned(),
-                host,
-            });
+            return Err(deny(
+                &host,
+                "not its base_url host nor one of its allowed_hosts",
+            ));
         }
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| SendError::Invalid(format!("bad method `{}`", req.method)))?;
         let mut url = reqwest::Url::parse(&req.url)
             .map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?;
+        if let Some(why) = address_refused(provider, &url) {
+            return Err(deny(&host, &why));
+        }
         let mut builder_headers = reqwest::header::HeaderMap::with_capacity(req.headers.len() + 1);
         for (k, v) in &req.headers {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
@@ -138,6 +163,7 @@ impl Broker {
             .map_err(|e| SendError::Invalid(e.to_string()))?;
         match tokio::time::timeout(first_byte, self.client.execute(request)).await {
             Err(_) => Err(SendError::Timeout(first_byte.as_millis() as u64)),
+            Ok(Err(e)) if refused_by_resolver(&e) => Err(deny(&host, &root_cause(&e))),
             Ok(Err(e)) if e.is_connect() => {
                 Err(SendError::Connect(format!("{host} ({})", root_cause(&e))))
             }
@@ -257,6 +283,164 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// The resolver of the outbound client: the system's (`getaddrinfo`, on a
+/// blocking thread), minus every internal address. `localhost` and
+/// `*.localhost` are loopback without asking DNS (RFC 6761); only providers
+/// whose `base_url` is local get that far ([`address_refused`]).
+struct EgressResolver;
+
+/// A name resolved only to addresses the egress rule refuses.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{name}` resolves only to internal addresses ({addrs}), which no provider may reach by name"
+)]
+struct InternalAnswer {
+    name: String,
+    addrs: String,
+}
+
+impl reqwest::dns::Resolve for EgressResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            if is_localhost_name(&name) {
+                let addrs: Vec<SocketAddr> = vec![
+                    (Ipv4Addr::LOCALHOST, 0).into(),
+                    (Ipv6Addr::LOCALHOST, 0).into(),
+                ];
+                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+            }
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| !is_internal(a.ip()))
+                .collect();
+            if public.is_empty() && !all.is_empty() {
+                let addrs = all
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Box::new(InternalAnswer { name, addrs }) as _);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn refused_by_resolver(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if e.is::<InternalAnswer>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+fn is_localhost_name(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Cloud instance metadata endpoints (AWS, GCP, Azure: 169.254.169.254;
+/// AWS ECS task metadata; Alibaba; AWS over IPv6).
+fn is_metadata(ip: IpAddr) -> bool {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            matches!(
+                v4.octets(),
+                [169, 254, 169, 254] | [169, 254, 170, 2] | [100, 100, 100, 200]
+            )
+        }
+        IpAddr::V6(v6) => v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+    }
+}
+
+/// An IPv4-mapped or NAT64 IPv6 address as the IPv4 address it carries.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return IpAddr::V4(v4);
+            }
+            let s = v6.segments();
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [a, b] = s[6].to_be_bytes();
+                let [c, d] = s[7].to_be_bytes();
+                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+            }
+            ip
+        }
+        v4 => v4,
+    }
+}
+
+/// Whether `ip` is an address no public API lives at.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // CGNAT, 100.64/10
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
+                || a >= 240 // reserved
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
+                || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
+        }
+    }
+}
+
+/// The address half of the egress rule for a URL (IP literals and
+/// `localhost` names; other names are checked by [`EgressResolver`]):
+/// `Some(reason)` when refused.
+fn address_refused(provider: &ProviderConfig, url: &reqwest::Url) -> Option<String> {
+    let base = reqwest::Url::parse(&provider.base_url).ok();
+    let base_ip = base.as_ref().and_then(|b| match b.host() {
+        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+        _ => None,
+    });
+    let base_is_local = base_ip.is_some_and(is_internal)
+        || base.as_ref().and_then(|b| b.host_str()).is_some_and(|h| {
+            is_localhost_name(h.trim_end_matches('.').to_ascii_lowercase().as_str())
+        });
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            return (is_localhost_name(&name) && !base_is_local).then(|| {
+                "`localhost` is reachable only by providers whose base_url is local".to_owned()
+            });
+        }
+        None => return Some("the URL has no host".to_owned()),
+    };
+    if is_metadata(ip) && base_ip != Some(ip) {
+        return Some(format!("{ip} is a cloud metadata address"));
+    }
+    if is_internal(ip) && !base_is_local {
+        return Some(format!(
+            "{ip} is a loopback, private or link-local address, reachable only by providers whose base_url names one"
+        ));
+    }
+    None
+}
+
 fn allowed(provider: &ProviderConfig, host: &str) -> bool {
     if url_host(&provider.base_url).as_deref() == Some(host) {
         return true;
@@ -296,6 +480,99 @@ mod tests {
         assert!(allowed(&p, "cdn.example.com:8443"));
         assert!(!allowed(&p, "cdn.example.com:443"));
         assert!(!allowed(&p, "evil.com:443"));
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "104.18.6.192",
+            "2606:4700::6810:1",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(is_metadata("169.254.169.254".parse().unwrap()));
+        assert!(is_metadata("::ffff:169.254.169.254".parse().unwrap()));
+        assert!(is_metadata("fd00:ec2::254".parse().unwrap()));
+    }
+
+    #[test]
+    fn address_rule() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let public = provider("https://api.example.com/v1", &[]);
+        let local = provider("http://127.0.0.1:8080/v1", &[]);
+        let named_local = provider("http://localhost:11434/v1", &[]);
+        let metadata = provider("http://169.254.169.254/v1", &[]);
+        assert!(address_refused(&public, &url("https://api.example.com/v1")).is_none());
+        for u in [
+            "http://127.0.0.1/x",
+            "http://[::1]/x",
+            "http://10.0.0.1/x",
+            "http://localhost:1/x",
+            "http://a.localhost/x",
+            "http://169.254.169.254/x",
+        ] {
+            assert!(address_refused(&public, &url(u)).is_some(), "{u}");
+        }
+        for p in [&local, &named_local] {
+            assert!(address_refused(p, &url("http://127.0.0.1:9/x")).is_none());
+            assert!(address_refused(p, &url("http://localhost:9/x")).is_none());
+            assert!(address_refused(p, &url("http://10.0.0.1/x")).is_none());
+            assert!(address_refused(p, &url("http://169.254.169.254/x")).is_some());
+        }
+        assert!(address_refused(&metadata, &url("http://169.254.169.254/x")).is_none());
+    }
+
+    #[tokio::test]
+    async fn names_resolving_only_to_internal_addresses_are_refused() {
+        // `localhost` is answered without DNS; a name from /etc/hosts mapped
+        // to loopback goes through getaddrinfo and must be refused.
+        let r = EgressResolver;
+        let addrs: Vec<SocketAddr> =
+            reqwest::dns::Resolve::resolve(&r, "localhost".parse().unwrap())
+                .await
+                .unwrap()
+                .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        let name = hosts.lines().find_map(|l| {
+            let mut w = l.split('#').next()?.split_whitespace();
+            let ip: IpAddr = w.next()?.parse().ok()?;
+            ip.is_loopback()
+                .then(|| w.find(|n| !n.starts_with("localhost") && !n.starts_with("ip6-")))
+                .flatten()
+                .map(str::to_owned)
+        });
+        if let Some(name) = name {
+            let e = match reqwest::dns::Resolve::resolve(&r, name.parse().unwrap()).await {
+                Ok(_) => panic!("{name} resolved"),
+                Err(e) => e,
+            };
+            assert!(e.is::<InternalAnswer>(), "{e}");
+        }
     }
 
     #[tokio::test]

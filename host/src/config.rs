@@ -71,10 +71,35 @@ pub struct ServerConfig {
     /// replaced by loopback.
     #[serde(default)]
     pub allow_public_without_keys: bool,
+    /// Time a client has to send a request's head (HTTP/1), counted from
+    /// when the gateway starts waiting for it; the connection is closed after.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body (408 after).
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Open client connections at most; more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// On SIGTERM, how long open requests and streams may take to finish.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
 }
 
 fn default_max_body() -> usize {
     16 << 20
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_drain_timeout_ms() -> u64 {
+    30_000
 }
 
 impl Default for ServerConfig {
@@ -85,6 +110,10 @@ impl Default for ServerConfig {
             admin_key_file: None,
             admin_key_sha256: None,
             allow_public_without_keys: false,
+            header_read_timeout_ms: default_header_timeout_ms(),
+            body_read_timeout_ms: default_body_timeout_ms(),
+            max_connections: default_max_connections(),
+            drain_timeout_ms: default_drain_timeout_ms(),
         }
     }
 }
@@ -577,6 +606,21 @@ impl Config {
             }
             if m.input_price < 0.0 || m.output_price < 0.0 {
                 return Err(key_err(key, "prices cannot be negative"));
+            }
+            // Adapters put the upstream name into URL paths.
+            let upstream = m.upstream.as_deref().unwrap_or(name);
+            if upstream
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+                || upstream.split('/').any(|s| s == ".." || s == ".")
+            {
+                return Err(key_err(
+                    format!("{key}.upstream"),
+                    format!(
+                        "`{}` holds control characters, whitespace or a `.`/`..` path segment; adapters put it into upstream URLs",
+                        upstream.escape_debug()
+                    ),
+                ));
             }
         }
         for (name, r) in &self.routes {

@@ -3,6 +3,7 @@
 //! Everything below this module sees canonical values only.
 
 pub mod anthropic;
+mod input;
 pub mod openai;
 
 use std::convert::Infallible;
@@ -126,17 +127,38 @@ fn served_headers(r: &mut Response<Body>, s: &Served) {
     }
 }
 
-/// Serve on `listener` until `shutdown` resolves; then stop accepting and let
-/// open connections finish their requests.
+/// Serve on `listener` until `shutdown` resolves; then stop accepting (the
+/// listening socket is closed, so new connections are refused) and let open
+/// requests and streams finish, up to `server.drain_timeout_ms`.
+///
+/// At most `server.max_connections` connections are open at once; more wait
+/// in the listen backlog until one closes. A client gets
+/// `server.header_read_timeout_ms` to send each request head (HTTP/1) — an
+/// idle or trickling connection is closed after it, so slow clients cannot
+/// hold connection slots forever.
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let server = gw.current().config.server.clone();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let header_timeout = std::time::Duration::from_millis(server.header_read_timeout_ms);
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(server.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -157,17 +179,36 @@ pub async fn serve(
             let gw = gw.clone();
             async move { Ok::<_, Infallible>(handle(&gw, req).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let _ = conn.await;
+            // hyper's header timer starts only once the first bytes arrived
+            // (the protocol is sniffed from them), so a client that connects
+            // and sends nothing is hung up on here.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+            drop(slot);
         });
     }
-    tracing::info!("shutting down: waiting for open requests to finish");
+    drop(listener);
+    let open = server.max_connections.max(1) - slots.available_permits();
+    tracing::info!(
+        connections = open,
+        drain_timeout_ms = server.drain_timeout_ms,
+        "shutting down: no longer accepting; waiting for open requests to finish"
+    );
     tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {
-            tracing::warn!("requests still open after 30 s; closing them");
+        _ = graceful.shutdown() => tracing::info!("all requests finished; exiting"),
+        _ = tokio::time::sleep(std::time::Duration::from_millis(server.drain_timeout_ms)) => {
+            tracing::warn!(
+                "requests still open after the drain timeout of {} ms; closing them",
+                server.drain_timeout_ms
+            );
         }
     }
     Ok(())
@@ -281,6 +322,7 @@ fn admin_plugins(gw: &Gateway) -> Response<Body> {
                 "generation": status.plugin_generation.get(name).copied().unwrap_or(generation.id),
                 "loaded_at": secs(p.loaded_at),
                 "last_error": status.plugin_errors.get(name).or_else(|| generation.plugin_errors.get(name)),
+                "errors": gw.stats.plugin(name).to_json(),
             })
         })
         .collect();
@@ -515,15 +557,30 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Ok(c) => c,
         Err(e) => return dialect_error(&e, dialect),
     };
-    let (parts, body) = match read_body(req, generation.config.server.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return dialect_error(&e, dialect),
-    };
+    if let Err(e) = input::content_type(req.headers()) {
+        return dialect_error(&e, dialect);
+    }
+    let server = &generation.config.server;
+    let body_timeout = std::time::Duration::from_millis(server.body_read_timeout_ms);
+    let (parts, body) =
+        match tokio::time::timeout(body_timeout, read_body(req, server.max_body_bytes)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return dialect_error(&e, dialect),
+            Err(_) => {
+                // The rest of the body may still be on its way: close the
+                // connection rather than read it.
+                let mut r =
+                    dialect_error(&input::body_timeout(server.body_read_timeout_ms), dialect);
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+        };
     let parsed = match dialect {
         Dialect::OpenAi => openai::parse_request(&body),
         Dialect::Anthropic => anthropic::parse_request(&body),
     };
-    let canonical = match parsed {
+    let canonical = match parsed.and_then(|r| input::model_name(&r.model).map(|()| r)) {
         Ok(r) => r,
         Err(e) => return dialect_error(&e, dialect),
     };

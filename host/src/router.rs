@@ -24,7 +24,7 @@ use crate::runtime::types::{
     ChatRequest, ChatResponse, ErrorKind, HttpResponse, ProviderError, StreamEvent,
 };
 use crate::runtime::{AdapterInstance, Candidate, DecoderHandle, RequestView};
-use crate::stats::InFlight;
+use crate::stats::{InFlight, PluginFault};
 
 /// Largest upstream body read for a non-streaming answer or an error.
 const MAX_UPSTREAM_BODY: usize = 64 << 20;
@@ -80,6 +80,8 @@ pub struct EventStream {
     breaker: BreakerConfig,
     done: bool,
     _in_flight: InFlight,
+    /// The adapter's error counters (a fault mid-stream counts too).
+    faults: Arc<crate::stats::PluginCounters>,
     /// The request, to estimate usage when the upstream reports none.
     request: Arc<ChatRequest>,
     saw_usage: bool,
@@ -156,7 +158,10 @@ impl EventStream {
                     Ok(Ok(events)) if events.is_empty() => continue,
                     Ok(Ok(events)) => StreamItem::Events(events),
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
-                    Err(e) => self.broken(e.to_string()),
+                    Err(e) => {
+                        self.faults.record(e.fault());
+                        self.broken(e.to_string())
+                    }
                 },
                 Ok(None) => match self.inst.finish(self.decoder).await {
                     Ok(Ok(events)) => {
@@ -167,7 +172,10 @@ impl EventStream {
                         StreamItem::End(events)
                     }
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
-                    Err(e) => self.broken(e.to_string()),
+                    Err(e) => {
+                        self.faults.record(e.fault());
+                        self.broken(e.to_string())
+                    }
                 },
                 Err(e) => self.broken(e.to_string()),
             };
@@ -551,17 +559,24 @@ async fn plan(
     {
         Ok(Ok(d)) => d,
         Ok(Err(msg)) => {
+            gw.stats.plugin_fault(&policy.name, PluginFault::ErrorValue);
             tracing::warn!(route = %route.name, policy = %policy.name, "policy returned an error, using the fallback order: {msg}");
             return (fallback(), vec![("fallback".into(), "policy-error".into())]);
         }
         Err(e) => {
+            gw.stats.plugin_fault(&policy.name, e.fault());
             tracing::warn!(route = %route.name, "{e}; using the fallback order");
             return (fallback(), vec![("fallback".into(), "policy-fault".into())]);
         }
     };
-    let mut plan = Vec::with_capacity(decision.attempts.len());
+    let mut plan = Vec::with_capacity(usable.len());
+    // Each candidate once: retries of a target are the route's business
+    // (`attempts_per_target`), and a policy naming one candidate a million
+    // times must not make the router try it a million times.
+    let mut planned = vec![false; usable.len()];
     for a in &decision.attempts {
         let Some(m) = usable.get(a.candidate as usize) else {
+            gw.stats.plugin_fault(&policy.name, PluginFault::BadReturn);
             tracing::warn!(
                 route = %route.name, policy = %policy.name,
                 "policy chose candidate {} of {}; using the fallback order", a.candidate, usable.len()
@@ -571,6 +586,9 @@ async fn plan(
                 vec![("fallback".into(), "policy-bad-return".into())],
             );
         };
+        if std::mem::replace(&mut planned[a.candidate as usize], true) {
+            continue;
+        }
         let o = (a.timeout_ms.is_some() || a.max_tokens.is_some() || a.temperature.is_some()).then(
             || Overrides {
                 timeout: a.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
@@ -581,6 +599,7 @@ async fn plan(
         plan.push((m.clone(), o));
     }
     if plan.is_empty() {
+        gw.stats.plugin_fault(&policy.name, PluginFault::BadReturn);
         tracing::warn!(route = %route.name, policy = %policy.name, "policy returned no attempts; using the fallback order");
         return (fallback(), vec![("fallback".into(), "policy-empty".into())]);
     }
@@ -615,6 +634,8 @@ fn next(
 fn send_failure(target: &ModelTarget, e: SendError) -> AttemptError {
     let kind = match e {
         SendError::Timeout(_) => FailureKind::Timeout,
+        // The adapter tried to leave its provider's allowlist.
+        SendError::Denied { .. } => FailureKind::Plugin,
         _ => FailureKind::Upstream,
     };
     next(target, kind, e.to_string(), None)
@@ -689,8 +710,10 @@ async fn attempt(
         }
         e
     };
-    let plugin_fault =
-        |e: crate::runtime::PluginError| next(target, FailureKind::Plugin, e.to_string(), None);
+    let plugin_fault = |e: crate::runtime::PluginError| {
+        gw.stats.plugin_fault(&target.adapter.name, e.fault());
+        next(target, FailureKind::Plugin, e.to_string(), None)
+    };
 
     let mut inst = gw
         .runtime
@@ -723,7 +746,13 @@ async fn attempt(
             first_byte,
         )
         .await
-        .map_err(|e| fail(send_failure(target, e)))?;
+        .map_err(|e| {
+            if let SendError::Denied { .. } = e {
+                gw.stats
+                    .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
+            }
+            fail(send_failure(target, e))
+        })?;
 
     if !resp.status().is_success() {
         let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
@@ -815,6 +844,7 @@ async fn attempt(
                 saw_usage: false,
                 generated_bytes: 0,
                 _in_flight: in_flight,
+                faults: gw.stats.plugin(&target.adapter.name),
             };
             if end {
                 stream.ended = true;

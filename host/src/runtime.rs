@@ -565,6 +565,13 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What a return value may cost the host to copy out (strings by
+        // length, lists by element count × host size). Without it a guest
+        // could return a million list entries that all point at one big
+        // string in its memory and make the host allocate terabytes. A
+        // value no larger than the guest's own memory cap is plenty for
+        // anything a plugin legitimately returns.
+        store.set_hostcall_fuel(self.limits.memory_bytes.max(16 << 20));
         // Past the deadline: trap, unless part of the time went to waiting
         // in the host and the guest's own time is still under its budget.
         store.epoch_deadline_callback(|ctx| {
@@ -958,9 +965,41 @@ fn classify_trap(
             ms: deadline.as_millis() as u64,
         };
     }
+    let message = format!("{e:#}");
+    if message.contains("fuel allocated for hostcalls has been exhausted") {
+        return PluginError::BadReturn {
+            plugin: name,
+            message: format!(
+                "its return value is larger than the host copies out of a plugin ({message})"
+            ),
+        };
+    }
     PluginError::Trap {
         plugin: name,
-        message: format!("{e:#}"),
+        message,
+    }
+}
+
+impl PluginError {
+    /// The plugin at fault.
+    pub fn plugin(&self) -> &str {
+        match self {
+            PluginError::Deadline { plugin, .. }
+            | PluginError::MemoryLimit { plugin, .. }
+            | PluginError::Trap { plugin, .. }
+            | PluginError::BadReturn { plugin, .. } => plugin,
+        }
+    }
+
+    /// The counter this error counts against.
+    pub fn fault(&self) -> crate::stats::PluginFault {
+        use crate::stats::PluginFault;
+        match self {
+            PluginError::Deadline { .. } => PluginFault::Deadline,
+            PluginError::MemoryLimit { .. } => PluginFault::MemoryLimit,
+            PluginError::Trap { .. } => PluginFault::Trap,
+            PluginError::BadReturn { .. } => PluginFault::BadReturn,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Live per-model figures the router records and policies read: request
-//! count, latency and time-to-first-token EWMAs, error rate, in-flight count.
+//! count, latency and time-to-first-token EWMAs, error rate, in-flight count;
+//! and per-plugin error counters (`GET /admin/plugins`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -175,7 +176,79 @@ impl Drop for InFlight {
     }
 }
 
-/// Figures of every model, by model name. Survives config reloads.
+/// How a plugin failed, for its error counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginFault {
+    /// Ran past its deadline.
+    Deadline,
+    /// Hit its memory cap.
+    MemoryLimit,
+    /// Trapped (panic, stack overflow, unreachable, …).
+    Trap,
+    /// Returned something unusable (too large, a candidate that does not
+    /// exist, no attempts).
+    BadReturn,
+    /// A policy returned an error value.
+    ErrorValue,
+    /// An adapter addressed a host or an address its provider does not allow.
+    EgressDenied,
+}
+
+impl PluginFault {
+    const ALL: [PluginFault; 6] = [
+        PluginFault::Deadline,
+        PluginFault::MemoryLimit,
+        PluginFault::Trap,
+        PluginFault::BadReturn,
+        PluginFault::ErrorValue,
+        PluginFault::EgressDenied,
+    ];
+
+    /// The name used in the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginFault::Deadline => "deadline",
+            PluginFault::MemoryLimit => "memory_limit",
+            PluginFault::Trap => "trap",
+            PluginFault::BadReturn => "bad_return",
+            PluginFault::ErrorValue => "error_value",
+            PluginFault::EgressDenied => "egress_denied",
+        }
+    }
+}
+
+/// Error counters of one plugin (by name; they survive reloads).
+#[derive(Default)]
+pub struct PluginCounters {
+    counts: [AtomicU64; 6],
+}
+
+impl PluginCounters {
+    /// Count one fault.
+    pub fn record(&self, fault: PluginFault) {
+        let i = PluginFault::ALL
+            .iter()
+            .position(|f| *f == fault)
+            .unwrap_or(0);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every fault kind with its count, and the total.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        let mut total = 0;
+        for (f, c) in PluginFault::ALL.iter().zip(&self.counts) {
+            let n = c.load(Ordering::Relaxed);
+            total += n;
+            m.insert(f.as_str().into(), n.into());
+        }
+        m.insert("total".into(), total.into());
+        serde_json::Value::Object(m)
+    }
+}
+
+/// Figures of every model, by model name, and error counters of every
+/// plugin, by plugin name. Survive config reloads.
 #[derive(Default)]
 pub struct Stats {
     models: RwLock<HashMap<String, Arc<ModelCounters>>>,
@@ -184,9 +257,28 @@ pub struct Stats {
     http: Mutex<HashMap<(&'static str, u16), u64>>,
     /// Policy decisions that fell back to the static order, by (route, reason).
     fallbacks: Mutex<HashMap<(String, String), u64>>,
+    plugins: RwLock<HashMap<String, Arc<PluginCounters>>>,
 }
 
 impl Stats {
+    /// Count a fault of plugin `name`.
+    pub fn plugin_fault(&self, name: &str, fault: PluginFault) {
+        self.plugin(name).record(fault);
+    }
+
+    /// The error counters of a plugin, created on first use.
+    pub fn plugin(&self, name: &str) -> Arc<PluginCounters> {
+        if let Ok(m) = self.plugins.read()
+            && let Some(c) = m.get(name)
+        {
+            return c.clone();
+        }
+        match self.plugins.write() {
+            Ok(mut m) => m.entry(name.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
     /// The counters of a model, created on first use.
     pub fn model(&self, name: &str) -> Arc<ModelCounters> {
         if let Ok(m) = self.models.read()

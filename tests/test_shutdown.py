@@ -1,0 +1,138 @@
+"""Graceful shutdown: on SIGTERM the gateway stops accepting (new connections
+are refused), lets every accepted request and stream finish whole, logs that
+it is done and exits 0 within `server.drain_timeout_ms`; what is still open
+at the drain timeout is closed and the exit is still 0."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+
+from conftest import httpx
+
+WORDS = [f"w{i}" for i in range(20)]
+REPLY = " ".join(WORDS)
+
+
+def test_sigterm_during_load_loses_no_accepted_request(gateway, mock_upstream):
+    # Streams of 20 chunks 100 ms apart (~2 s), and answers after 1.5 s.
+    streamer = mock_upstream("--reply", REPLY, "--chunks", 20, "--chunk-delay-ms", 100)
+    slow = mock_upstream("--reply", REPLY, "--latency-ms", 1500)
+    drain_ms = 8000
+    gw = gateway(
+        providers={"s": {"base_url": streamer.url}, "l": {"base_url": slow.url}},
+        models={"stream": {"provider": "s"}, "slow": {"provider": "l"}},
+        server={"drain_timeout_ms": drain_ms},
+    )
+    n_streams, n_plain = 12, 8
+    results: list[tuple[str, str, str | None]] = []
+    lock = threading.Lock()
+
+    def stream_one() -> None:
+        try:
+            c = gw.client(timeout=30)
+            text, finish = "", None
+            for chunk in c.chat.completions.create(
+                model="stream", messages=[{"role": "user", "content": "hi"}], stream=True
+            ):
+                if chunk.choices:
+                    text += chunk.choices[0].delta.content or ""
+                    finish = chunk.choices[0].finish_reason or finish
+            out = ("stream", text, finish)
+        except Exception as e:  # recorded, asserted below
+            out = ("stream", f"error: {e!r}", None)
+        with lock:
+            results.append(out)
+
+    def plain_one() -> None:
+        try:
+            c = gw.client(timeout=30)
+            r = c.chat.completions.create(model="slow", messages=[{"role": "user", "content": "hi"}])
+            out = ("plain", r.choices[0].message.content or "", r.choices[0].finish_reason)
+        except Exception as e:
+            out = ("plain", f"error: {e!r}", None)
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=stream_one) for _ in range(n_streams)]
+    threads += [threading.Thread(target=plain_one) for _ in range(n_plain)]
+    for t in threads:
+        t.start()
+    # Wait until every request reached its upstream: all are in flight.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if streamer.stats()["chat_requests"] >= n_streams and slow.stats()["chat_requests"] >= n_plain:
+            break
+        time.sleep(0.05)
+    assert streamer.stats()["chat_requests"] == n_streams
+    assert slow.stats()["chat_requests"] == n_plain
+
+    signalled = time.monotonic()
+    gw.proc.popen.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # Still draining, and no longer accepting.
+    assert gw.proc.popen.poll() is None, "exited before the open requests finished"
+    host, port = gw.addr.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        refused = False
+    except (ConnectionRefusedError, ConnectionResetError):
+        refused = True
+    assert refused, "a new connection was accepted after SIGTERM"
+
+    for t in threads:
+        t.join(timeout=30)
+    code = gw.proc.popen.wait(timeout=drain_ms / 1000 + 5)
+    elapsed = time.monotonic() - signalled
+    assert code == 0
+    assert elapsed < drain_ms / 1000, f"exit took {elapsed:.1f}s"
+    assert len(results) == n_streams + n_plain
+    for kind, text, finish in results:
+        assert text.endswith(REPLY), (kind, text)
+        assert finish == "stop", (kind, text, finish)
+    log = gw.proc.stderr()
+    assert "no longer accepting" in log
+    assert "all requests finished; exiting" in log
+
+
+def test_drain_timeout_bounds_the_exit(gateway, mock_upstream):
+    # One stream that would take ~10 s; the drain timeout is 1 s.
+    up = mock_upstream("--reply", REPLY, "--chunks", 20, "--chunk-delay-ms", 500)
+    gw = gateway(
+        providers={"s": {"base_url": up.url}},
+        models={"stream": {"provider": "s"}},
+        server={"drain_timeout_ms": 1000},
+    )
+    got: list[str] = []
+
+    def stream_one() -> None:
+        try:
+            with httpx.stream(
+                "POST",
+                f"{gw.url}/v1/chat/completions",
+                json={"model": "stream", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+                timeout=30,
+            ) as r:
+                for line in r.iter_lines():
+                    got.append(line)
+        except Exception as e:
+            got.append(f"error: {e!r}")
+
+    t = threading.Thread(target=stream_one)
+    t.start()
+    deadline = time.monotonic() + 10
+    while up.stats()["chat_requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    gw.proc.popen.send_signal(signal.SIGTERM)
+    code = gw.proc.popen.wait(timeout=10)
+    elapsed = time.monotonic() - signalled
+    t.join(timeout=10)
+    assert code == 0
+    assert 0.8 < elapsed < 3, f"exit took {elapsed:.1f}s"
+    # The cut stream never ends with [DONE]: the client knows it is incomplete.
+    assert "data: [DONE]" not in got
+    assert "drain timeout" in gw.proc.stderr()

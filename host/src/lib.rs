@@ -22,6 +22,7 @@ pub mod defaults;
 pub mod error;
 pub mod gateway;
 pub mod mock;
+pub mod plugin_tools;
 pub mod proxy;
 pub mod reload;
 pub mod router;

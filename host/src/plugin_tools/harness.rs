@@ -223,7 +223,7 @@ fn render_text(
             let models: Vec<&str> = d
                 .attempts
                 .iter()
-                .map(|a| cands[a.candidate as usize].model.as_str())
+                .map(|a| model_of(cands, a.candidate))
                 .collect();
             let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!(
@@ -241,6 +241,11 @@ fn render_text(
             format!("{head} error ({kind}): {}", one_line(message))
         }
     }
+}
+
+/// The model of a chosen candidate (indices were checked in `decide`).
+fn model_of(cands: &[Candidate], i: u32) -> &str {
+    cands.get(i as usize).map_or("?", |c| c.model.as_str())
 }
 
 /// A message on one line: a trap's wasm backtrace is left out (`--json`
@@ -271,20 +276,12 @@ fn render_json(
     match verdict {
         Verdict::Decided(d) => {
             out.insert("ok".into(), json!(true));
-            let attempts: Vec<&Candidate> = d
+            let models: Vec<&str> = d
                 .attempts
                 .iter()
-                .map(|a| &cands[a.candidate as usize])
+                .map(|a| model_of(cands, a.candidate))
                 .collect();
-            out.insert(
-                "models".into(),
-                json!(
-                    attempts
-                        .iter()
-                        .map(|c| c.model.as_str())
-                        .collect::<Vec<_>>()
-                ),
-            );
+            out.insert("models".into(), json!(models));
             out.insert(
                 "attempts".into(),
                 Value::Array(
@@ -293,7 +290,7 @@ fn render_json(
                         .map(|a| {
                             json!({
                                 "candidate": a.candidate,
-                                "model": cands[a.candidate as usize].model,
+                                "model": model_of(cands, a.candidate),
                                 "timeout_ms": a.timeout_ms,
                                 "max_tokens": a.max_tokens,
                                 "temperature": a.temperature,

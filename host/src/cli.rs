@@ -59,9 +59,13 @@ enum PluginCommand {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Create a buildable policy project (Rust, Python or JavaScript).
+    New(crate::plugin_tools::NewArgs),
+    /// Run a policy on recorded requests, without a gateway.
+    Test(crate::plugin_tools::TestArgs),
 }
 
-fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
+async fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
     use crate::gateway::embedded::{EMBEDDED, TEST_PLUGINS};
     match cmd {
         PluginCommand::List => {
@@ -87,6 +91,8 @@ fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
             Ok(())
         }
+        PluginCommand::New(args) => crate::plugin_tools::new_plugin(args),
+        PluginCommand::Test(args) => crate::plugin_tools::test_plugin(args).await,
     }
 }
 
@@ -141,7 +147,7 @@ pub fn main() -> ExitCode {
             Command::Serve { config, listen } => serve(config, listen).await,
             Command::Check { config } => check(config),
             Command::MockUpstream(opts) => crate::mock::run(opts).await,
-            Command::Plugin(cmd) => plugin_command(cmd),
+            Command::Plugin(cmd) => plugin_command(cmd).await,
         }
     });
     match result {

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod mock;
+pub mod plugin_tools;
 pub mod proxy;
 pub mod reload;
 pub mod router;

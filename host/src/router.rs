@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-mod filter;
+pub(crate) mod filter;
 
 use crate::breaker::BreakerConfig;
 use crate::broker::{self, SendError};

@@ -31,18 +31,13 @@ impl Needs {
     /// cheap estimate comes within half of the smallest context window among
     /// `models`.
     pub fn of(req: &ChatRequest, models: &[Arc<ModelTarget>]) -> Needs {
-        let cheap = crate::canonical::token_estimate(req);
         let output = req.max_completion_tokens.or(req.max_tokens).unwrap_or(0);
         let smallest = models
             .iter()
             .map(|m| m.context_window)
             .min()
             .unwrap_or(u32::MAX);
-        let prompt = if u64::from(cheap) * 2 + u64::from(output) >= u64::from(smallest) {
-            count_tokens(req).unwrap_or(cheap)
-        } else {
-            cheap
-        };
+        let prompt = prompt_tokens(req, smallest);
         Needs {
             vision: crate::canonical::has_images(req),
             tools: !req.tools.is_empty(),
@@ -117,6 +112,19 @@ pub fn usable(
         }));
     }
     Ok(keep)
+}
+
+/// The prompt tokens of `req` as policies see them: the cheap estimate, or a
+/// count with the real tokenizer when the estimate comes within half of
+/// `smallest_window` (the smallest context window among the candidates).
+pub fn prompt_tokens(req: &ChatRequest, smallest_window: u32) -> u32 {
+    let cheap = crate::canonical::token_estimate(req);
+    let output = req.max_completion_tokens.or(req.max_tokens).unwrap_or(0);
+    if u64::from(cheap) * 2 + u64::from(output) >= u64::from(smallest_window) {
+        count_tokens(req).unwrap_or(cheap)
+    } else {
+        cheap
+    }
 }
 
 /// Prompt tokens counted with o200k_base, plus the per-message framing.

@@ -3,8 +3,9 @@
 //!
 //! Crates whose name starts with `test-` are test plugins: built the same way,
 //! not embedded, and exposed to tests by path. The guests live in a workspace
-//! of their own and build into `<target>/wasm-plugins`, so the nested cargo
-//! never waits on the lock of the target directory this build holds.
+//! of their own and build into `<target>/wasm-plugins/<checkout hash>`, so the
+//! nested cargo never waits on the lock of the target directory this build
+//! holds, and checkouts sharing a target directory keep their guests apart.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +35,16 @@ fn run() -> Result<(), String> {
         .nth(4)
         .ok_or("unexpected OUT_DIR layout")?
         .to_path_buf();
-    let guest_target = target_root.join("wasm-plugins");
+    // One guest target directory per checkout: two checkouts sharing a
+    // target directory would otherwise overwrite each other's uplifted
+    // `.wasm` files between a build and its copy below.
+    let checkout = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        plugins.hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
+    let guest_target = target_root.join("wasm-plugins").join(checkout);
 
     let crates = guest_crates(&plugins)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

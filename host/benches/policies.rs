@@ -71,7 +71,8 @@ fn main() -> anyhow::Result<()> {
                 context_window: 128_000,
                 input_price: 1.0,
                 output_price: 2.0,
-                stats: ModelStats { requests: 0, latency_ewma_ms: 0.0, ttft_ewma_ms: 0.0, error_rate: 0.0, in_flight: 0, breaker: BreakerState::Closed },
+                quality: None,
+                stats: ModelStats { requests: 0, latency_ewma_ms: 0.0, latency_p95_ms: 0.0, ttft_ewma_ms: 0.0, error_rate: 0.0, in_flight: 0, breaker: BreakerState::Closed },
             })
             .collect();
         let config: Arc<str> = CONFIG.into();

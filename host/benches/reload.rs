@@ -1,8 +1,8 @@
 //! Hot-reload latency: the time from writing a policy file into the plugin
 //! directory (temp file + rename) to the first response decided by the new
 //! version, for a Rust policy with and without a compile-cache hit, and for
-//! the Python task-router when its component has been built
-//! (`examples/policies/build.sh`). A cache miss is forced by appending a
+//! the Python and JavaScript task-routers when their components have been
+//! built (`examples/policies/build.sh`). A cache miss is forced by appending a
 //! fresh custom section, which changes the component's hash but not its code.
 //!
 //! `cargo bench --bench reload`
@@ -199,44 +199,50 @@ fn main() -> anyhow::Result<()> {
         measure(&client, &dst, &versions, 10, true)?,
     );
 
-    let py = python_policy();
-    match py {
-        Some(path) => {
-            let py_bytes = std::fs::read(&path)?;
-            // The Python task-router without a tiers config returns an error, so
-            // the route's static order answers (a); the reverse policy answers b.
-            // Start from b so the first install of the Python version flips
-            // the answer (and really compiles before anything is timed).
-            let versions = [(reverse.clone(), "b"), (py_bytes, "a")];
-            measure(&client, &dst, &versions, 2, false)?;
-            report(
-                "Python policy, compile-cache hit",
-                measure(&client, &dst, &versions, 6, false)?,
-            );
-            let mut misses = Vec::new();
-            for _ in 0..3 {
-                measure(&client, &dst, &versions[..1], 1, false)?;
-                misses.extend(measure(&client, &dst, &versions[1..], 1, true)?);
-            }
-            report("Python policy, cache miss (new bytes)", misses);
+    for (lang, prefix, var) in [
+        ("Python", "task-router-py", "SWITCHYARD_PY_POLICY"),
+        ("JavaScript", "task-router-js", "SWITCHYARD_JS_POLICY"),
+    ] {
+        let Some(path) = built_policy(prefix, var) else {
+            println!("  {lang} policy: not built (run examples/policies/build.sh)");
+            continue;
+        };
+        let bytes = std::fs::read(&path)?;
+        // The task-router without a tiers config returns an error, so the
+        // route's static order answers (a); the reverse policy answers b.
+        // Start from b so the first install of this version flips the answer
+        // (and really compiles before anything is timed).
+        let versions = [(reverse.clone(), "b"), (bytes, "a")];
+        measure(&client, &dst, &versions, 2, false)?;
+        report(
+            &format!("{lang} policy, compile-cache hit"),
+            measure(&client, &dst, &versions, 6, false)?,
+        );
+        let mut misses = Vec::new();
+        for _ in 0..3 {
+            measure(&client, &dst, &versions[..1], 1, false)?;
+            misses.extend(measure(&client, &dst, &versions[1..], 1, true)?);
         }
-        None => println!("  Python policy: not built (run examples/policies/build.sh)"),
+        report(&format!("{lang} policy, cache miss (new bytes)"), misses);
     }
     Ok(())
 }
 
-fn python_policy() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("SWITCHYARD_PY_POLICY") {
+/// The newest built component `PREFIX-*.wasm` of ~/.cache/switchyard/policies,
+/// or the file `$VAR` names.
+fn built_policy(prefix: &str, var: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(var) {
         return Some(PathBuf::from(p));
     }
     let dir = dirs::cache_dir()?.join("switchyard").join("policies");
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("task-router-py"))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".wasm"))
         })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .map(|e| e.path())
 }

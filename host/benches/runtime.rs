@@ -36,9 +36,11 @@ fn candidates() -> Vec<Candidate> {
             context_window: 128_000,
             input_price: 1.0,
             output_price: 2.0,
+            quality: None,
             stats: ModelStats {
                 requests: 10,
                 latency_ewma_ms: 100.0,
+                latency_p95_ms: 0.0,
                 ttft_ewma_ms: 20.0,
                 error_rate: 0.0,
                 in_flight: 1,

@@ -272,6 +272,8 @@ pub struct ModelConfig {
     /// USD per million output tokens.
     #[serde(default)]
     pub output_price: f64,
+    /// Quality score (0–1) policies may weigh, when known.
+    pub quality: Option<f64>,
 }
 
 fn default_context() -> u32 {
@@ -606,6 +608,9 @@ impl Config {
             }
             if m.input_price < 0.0 || m.output_price < 0.0 {
                 return Err(key_err(key, "prices cannot be negative"));
+            }
+            if m.quality.is_some_and(|q| !(0.0..=1.0).contains(&q)) {
+                return Err(key_err(key, "quality must be between 0 and 1"));
             }
             // Adapters put the upstream name into URL paths.
             let upstream = m.upstream.as_deref().unwrap_or(name);

@@ -33,6 +33,7 @@ fn model(provider: &str, caps: &[&str], context: u32, input: f64, output: f64) -
         context_window: context,
         input_price: input,
         output_price: output,
+        quality: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ModelTarget {
     pub input_price: f64,
     /// USD per million output tokens.
     pub output_price: f64,
+    /// Quality score (0–1), when configured.
+    pub quality: Option<f64>,
     /// The adapter plugin.
     pub adapter: Arc<Plugin>,
     /// Live figures.
@@ -291,6 +293,7 @@ pub fn assemble(
                 context_window: m.context_window,
                 input_price: m.input_price,
                 output_price: m.output_price,
+                quality: m.quality,
                 adapter,
                 stats: stats.model(name),
             }),

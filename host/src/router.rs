@@ -539,6 +539,7 @@ async fn plan(
             context_window: m.context_window,
             input_price: m.input_price,
             output_price: m.output_price,
+            quality: m.quality,
             stats: m.stats.snapshot(breaker),
         })
         .collect();

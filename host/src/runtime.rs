@@ -668,6 +668,7 @@ impl Runtime {
                 let stats = ModelStats {
                     requests: 0,
                     latency_ewma_ms: 0.0,
+                    latency_p95_ms: 0.0,
                     ttft_ewma_ms: 0.0,
                     error_rate: 0.0,
                     in_flight: 0,
@@ -682,6 +683,7 @@ impl Runtime {
                         context_window: 8192,
                         input_price: 1.0,
                         output_price: 1.0,
+                        quality: None,
                         stats,
                     })
                     .collect();

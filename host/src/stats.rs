@@ -12,12 +12,39 @@ use crate::runtime::ModelStats;
 
 const ALPHA: f64 = 0.2;
 
+/// Successful attempts whose latency the p95 is taken over.
+const RECENT: usize = 64;
+
 #[derive(Default)]
 struct Inner {
     requests: u64,
     latency_ms: f64,
     ttft_ms: f64,
     error_rate: f64,
+    /// Latencies (ms) of the last [`RECENT`] successful attempts, a ring.
+    recent: Vec<f32>,
+    next: usize,
+}
+
+impl Inner {
+    fn push_recent(&mut self, ms: f64) {
+        if self.recent.len() < RECENT {
+            self.recent.push(ms as f32);
+        } else {
+            self.recent[self.next] = ms as f32;
+        }
+        self.next = (self.next + 1) % RECENT;
+    }
+
+    fn p95(&self) -> f64 {
+        if self.recent.is_empty() {
+            return 0.0;
+        }
+        let mut v = self.recent.clone();
+        let k = ((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1;
+        let (_, x, _) = v.select_nth_unstable_by(k, f32::total_cmp);
+        f64::from(*x)
+    }
 }
 
 /// Figures of one model, and its circuit breaker.
@@ -89,6 +116,7 @@ impl ModelCounters {
         let first = i.requests == 0;
         i.requests += 1;
         if ok {
+            i.push_recent(latency.as_secs_f64() * 1e3);
             i.latency_ms = ewma(
                 i.latency_ms,
                 latency.as_secs_f64() * 1e3,
@@ -152,13 +180,14 @@ impl ModelCounters {
     /// The figures as policies see them.
     pub fn snapshot(&self, breaker: &BreakerConfig) -> ModelStats {
         let in_flight = self.in_flight.load(Ordering::Relaxed);
-        let (requests, latency, ttft, err) = match self.inner.lock() {
-            Ok(i) => (i.requests, i.latency_ms, i.ttft_ms, i.error_rate),
-            Err(_) => (0, 0.0, 0.0, 0.0),
+        let (requests, latency, p95, ttft, err) = match self.inner.lock() {
+            Ok(i) => (i.requests, i.latency_ms, i.p95(), i.ttft_ms, i.error_rate),
+            Err(_) => (0, 0.0, 0.0, 0.0, 0.0),
         };
         ModelStats {
             requests,
             latency_ewma_ms: latency,
+            latency_p95_ms: p95,
             ttft_ewma_ms: ttft,
             error_rate: err,
             in_flight,
@@ -350,6 +379,21 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn p95_covers_the_last_64_successes() {
+        let m = ModelCounters::default();
+        let cfg = BreakerConfig::default();
+        assert_eq!(m.snapshot(&cfg).latency_p95_ms, 0.0);
+        for ms in 1..=100u64 {
+            m.record(true, Duration::from_millis(ms), None);
+        }
+        // Failures do not enter it.
+        m.record(false, Duration::from_secs(60), None);
+        // The last 64 are 37..=100 ms: the 95th percentile is the 61st of them.
+        let p95 = m.snapshot(&cfg).latency_p95_ms;
+        assert!((p95 - 97.0).abs() < 0.01, "{p95}");
+    }
 
     #[test]
     fn ewma_and_in_flight() {

@@ -28,6 +28,8 @@ struct CandidateIn {
     #[serde(default)]
     output_price: f64,
     #[serde(default)]
+    quality: Option<f64>,
+    #[serde(default)]
     stats: StatsIn,
 }
 
@@ -44,6 +46,7 @@ fn default_context_window() -> u32 {
 struct StatsIn {
     requests: u64,
     latency_ewma_ms: f64,
+    latency_p95_ms: f64,
     ttft_ewma_ms: f64,
     error_rate: f64,
     in_flight: u32,
@@ -69,9 +72,11 @@ impl From<CandidateIn> for Candidate {
             context_window: c.context_window,
             input_price: c.input_price,
             output_price: c.output_price,
+            quality: c.quality,
             stats: ModelStats {
                 requests: c.stats.requests,
                 latency_ewma_ms: c.stats.latency_ewma_ms,
+                latency_p95_ms: c.stats.latency_p95_ms,
                 ttft_ewma_ms: c.stats.ttft_ewma_ms,
                 error_rate: c.stats.error_rate,
                 in_flight: c.stats.in_flight,
@@ -101,6 +106,7 @@ pub fn parse_candidates(v: Value, what: &str) -> anyhow::Result<Vec<Candidate>> 
                 context_window: default_context_window(),
                 input_price: 0.0,
                 output_price: 0.0,
+                quality: None,
                 stats: StatsIn::default(),
             })),
             other => serde_path_to_error::deserialize::<_, CandidateIn>(other)

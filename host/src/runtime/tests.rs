@@ -65,9 +65,11 @@ fn candidates(n: usize) -> Vec<Candidate> {
             context_window: 1000,
             input_price: 0.0,
             output_price: 0.0,
+            quality: None,
             stats: ModelStats {
                 requests: 0,
                 latency_ewma_ms: 0.0,
+                latency_p95_ms: 0.0,
                 ttft_ewma_ms: 0.0,
                 error_rate: 0.0,
                 in_flight: 0,

@@ -7,8 +7,9 @@
 //!   images and `json` when it asks for a JSON answer (a model that declares
 //!   no capabilities at all has unknown ones and, as in the host's own
 //!   capability filter, is not dropped for them);
-//! - its quality (from the config's `quality` map) is at least `min_quality`,
-//!   when `min_quality` is set (a model the map does not name fails it);
+//! - its quality (from the config's `quality` map, else the model's own
+//!   `quality` in the gateway config) is at least `min_quality`, when
+//!   `min_quality` is set (a model with no known quality fails it);
 //! - its error rate is at most `max_error_rate`, when that is set.
 //!
 //! The plan is the candidates meeting the floor, cheapest first for this

@@ -174,7 +174,10 @@ pub fn meets_floor(config: &Config, caps: &[String], c: &Candidate) -> bool {
             .iter()
             .all(|need| c.capabilities.iter().any(|h| h.eq_ignore_ascii_case(need)));
     let quality_ok = match config.min_quality {
-        Some(min) => config.quality(&c.model).is_some_and(|q| q >= min),
+        Some(min) => config
+            .quality(&c.model)
+            .or(c.quality)
+            .is_some_and(|q| q >= min),
         None => true,
     };
     // A NaN error rate (never expected) fails a set ceiling.
@@ -239,6 +242,21 @@ mod tests {
             output_price: price,
             ..candidate(model)
         }
+    }
+
+    #[test]
+    fn the_models_own_quality_counts_when_the_map_does_not_name_it() {
+        let cfg = config(r#"{"min_quality": 0.8, "quality": {"a": 0.5}}"#);
+        let caps = vec![];
+        let mut a = cand("a", 1.0, &[]);
+        a.quality = Some(0.95);
+        let mut b = cand("b", 1.0, &[]);
+        b.quality = Some(0.9);
+        let c = cand("c", 1.0, &[]);
+        // The map wins for `a`; `b` has its own score; `c` has none.
+        assert!(!meets_floor(&cfg, &caps, &a));
+        assert!(meets_floor(&cfg, &caps, &b));
+        assert!(!meets_floor(&cfg, &caps, &c));
     }
 
     fn config(j: &str) -> Config {

@@ -123,9 +123,11 @@ macro_rules! wit_glue {
                     context_window: 8192,
                     input_price: 0.0,
                     output_price: 0.0,
+                    quality: None,
                     stats: ModelStats {
                         requests: 0,
                         latency_ewma_ms: 0.0,
+                        latency_p95_ms: 0.0,
                         ttft_ewma_ms: 0.0,
                         error_rate: 0.0,
                         in_flight: 0,

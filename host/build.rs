@@ -46,6 +46,20 @@ fn run() -> Result<(), String> {
     };
     let guest_target = target_root.join("wasm-plugins").join(checkout);
 
+    // cargo-fuzz builds with `--cfg fuzzing`: the fuzz targets (fuzz/) drive
+    // the ingress parsers and never load a plugin, and the nested guest build
+    // would need the fuzzing toolchain (nightly) to have the wasm32-wasip2
+    // target too. Embed no plugins there.
+    if std::env::var_os("CARGO_CFG_FUZZING").is_some() {
+        let empty = "/// No plugins: built for fuzzing (see build.rs).\n\
+                     pub const EMBEDDED: &[(&str, &[u8])] = &[];\n\
+                     /// No test plugins: built for fuzzing.\n\
+                     #[allow(dead_code)]\n\
+                     pub const TEST_PLUGINS: &[(&str, &str)] = &[];\n";
+        return std::fs::write(out_dir.join("plugins.rs"), empty)
+            .map_err(|e| format!("writing plugins.rs: {e}"));
+    }
+
     let crates = guest_crates(&plugins)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -17,7 +17,7 @@ wit_bindgen::generate!({
     with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
 });
 
-mod decode;
+pub mod decode;
 
 use adapter_kit::types::{
     AuthScheme, ChatRequest, ChatResponse, Choice, Content, ContentPart, ErrorKind, FinishReason,
@@ -220,28 +220,29 @@ pub(crate) fn finish_reason(s: &str) -> FinishReason {
 }
 
 /// Anthropic counts cached prompt tokens apart; canonical usage counts them in.
+/// The counts are the upstream's word: sums saturate rather than overflow
+/// (a panic in the guest, a wrapped and far too small count in a release
+/// build, which would undercount cost and budgets).
 pub(crate) fn usage(
     input: u32,
     output: u32,
     cache_write: Option<u32>,
     cache_read: Option<u32>,
 ) -> Usage {
-    let prompt = input + cache_write.unwrap_or(0) + cache_read.unwrap_or(0);
+    let prompt = input
+        .saturating_add(cache_write.unwrap_or(0))
+        .saturating_add(cache_read.unwrap_or(0));
     Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
-        total_tokens: prompt + output,
+        total_tokens: prompt.saturating_add(output),
         cached_tokens: cache_read,
         reasoning_tokens: None,
     }
 }
 
 /// Classify an error from its status and Anthropic's error body.
-pub(crate) fn classify(
-    status: Option<u16>,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> ProviderError {
+pub fn classify(status: Option<u16>, headers: &[(String, String)], body: &[u8]) -> ProviderError {
     let detail = serde_json::from_slice::<wire::ErrorBody>(body)
         .ok()
         .map(|b| b.error);
@@ -282,6 +283,54 @@ pub(crate) fn classify(
     }
 }
 
+/// Parse a complete 2xx response (a `message`, or an error body sent with a
+/// 2xx status).
+pub fn parse_response(resp: &HttpResponse) -> Result<ChatResponse, ProviderError> {
+    let parsed: wire::MessageResponse = match serde_json::from_slice(&resp.body) {
+        Ok(p) => p,
+        Err(e) => {
+            if serde_json::from_slice::<wire::ErrorBody>(&resp.body).is_ok() {
+                return Err(classify(Some(resp.status), &resp.headers, &resp.body));
+            }
+            return Err(err(
+                ErrorKind::Other,
+                format!("upstream response is not a message: {e}"),
+            ));
+        }
+    };
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for b in parsed.content {
+        match b {
+            wire::Block::Text { text: t } => text.push_str(&t),
+            wire::Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments: input.to_string(),
+            }),
+            _ => {}
+        }
+    }
+    let u = parsed.usage;
+    Ok(ChatResponse {
+        id: parsed.id,
+        model: parsed.model,
+        created: 0,
+        choices: vec![Choice {
+            index: 0,
+            message: assistant_message(text, tool_calls),
+            finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
+        }],
+        usage: Some(usage(
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_creation_input_tokens,
+            u.cache_read_input_tokens,
+        )),
+        system_fingerprint: None,
+    })
+}
+
 impl Guest for Anthropic {
     type StreamDecoder = Decoder;
 
@@ -311,49 +360,7 @@ impl Guest for Anthropic {
     }
 
     fn parse_response(resp: HttpResponse, _target: Target) -> Result<ChatResponse, ProviderError> {
-        let parsed: wire::MessageResponse = match serde_json::from_slice(&resp.body) {
-            Ok(p) => p,
-            Err(e) => {
-                if serde_json::from_slice::<wire::ErrorBody>(&resp.body).is_ok() {
-                    return Err(classify(Some(resp.status), &resp.headers, &resp.body));
-                }
-                return Err(err(
-                    ErrorKind::Other,
-                    format!("upstream response is not a message: {e}"),
-                ));
-            }
-        };
-        let mut text = String::new();
-        let mut tool_calls = Vec::new();
-        for b in parsed.content {
-            match b {
-                wire::Block::Text { text: t } => text.push_str(&t),
-                wire::Block::ToolUse { id, name, input } => tool_calls.push(ToolCall {
-                    id,
-                    name,
-                    arguments: input.to_string(),
-                }),
-                _ => {}
-            }
-        }
-        let u = parsed.usage;
-        Ok(ChatResponse {
-            id: parsed.id,
-            model: parsed.model,
-            created: 0,
-            choices: vec![Choice {
-                index: 0,
-                message: assistant_message(text, tool_calls),
-                finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
-            }],
-            usage: Some(usage(
-                u.input_tokens,
-                u.output_tokens,
-                u.cache_creation_input_tokens,
-                u.cache_read_input_tokens,
-            )),
-            system_fingerprint: None,
-        })
+        parse_response(&resp)
     }
 
     fn classify_error(resp: HttpResponse) -> ProviderError {
@@ -363,6 +370,11 @@ impl Guest for Anthropic {
 
 adapter_kit::stream_decoder!(decode::Decoder, |_target| decode::Decoder::default());
 
+// The component's exports exist only in the wasm build. Natively (the unit
+// tests, the fuzz targets in fuzz/, which link this crate as an rlib) it is
+// a plain library: the exported symbols' names (`…/adapter@0.1.0#…`) are
+// not valid in a native shared object's version script.
+#[cfg(target_arch = "wasm32")]
 export!(Anthropic);
 
 #[cfg(test)]

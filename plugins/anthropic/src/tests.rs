@@ -299,3 +299,15 @@ fn error_bodies() {
         assert_eq!(e.retry_after_ms, Some(12_000));
     }
 }
+
+/// Found by fuzzing (fuzz/regressions/adapter_anthropic): token counts near
+/// u32::MAX overflowed the prompt and total sums.
+#[test]
+fn huge_token_counts_saturate() {
+    let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[],
+        "stop_reason":"end_turn","usage":{"input_tokens":4294967295,"output_tokens":1,"cache_read_input_tokens":5}}"#;
+    let r = parse_response(&testing::response(200, &[], body)).unwrap();
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.total_tokens), (u32::MAX, u32::MAX));
+    assert_eq!(u.cached_tokens, Some(5));
+}

@@ -31,6 +31,7 @@ use crate::{classify_parts, finish_reason, usage};
 /// The event-stream format's limit on one message.
 const MAX_FRAME: usize = 16 << 20;
 
+/// Decodes one ConverseStream answer.
 pub struct Decoder {
     model: String,
     frames: MessageFrameDecoder,
@@ -59,6 +60,7 @@ fn payload<T: DeserializeOwned>(m: &Message, kind: &str) -> Result<T, ProviderEr
 }
 
 impl Decoder {
+    /// A decoder for a stream of `model` (ConverseStream does not name it).
     pub fn new(model: String) -> Decoder {
         Decoder {
             model,

@@ -29,7 +29,7 @@ wit_bindgen::generate!({
     with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
 });
 
-mod decode;
+pub mod decode;
 mod wire;
 
 use adapter_kit::types::{
@@ -393,7 +393,7 @@ pub(crate) fn classify_parts(
 }
 
 /// Classify an HTTP error response.
-pub(crate) fn classify(status: u16, headers: &[(String, String)], body: &[u8]) -> ProviderError {
+pub fn classify(status: u16, headers: &[(String, String)], body: &[u8]) -> ProviderError {
     let parsed = serde_json::from_slice::<wire::ErrorBody>(body).ok();
     let kind = header(headers, "x-amzn-errortype")
         .map(error_type)
@@ -409,6 +409,56 @@ pub(crate) fn classify(status: u16, headers: &[(String, String)], body: &[u8]) -
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| body_message(Some(status), body));
     classify_parts(Some(status), &kind, &message, retry_after_ms(headers))
+}
+
+/// Parse a complete 2xx Converse response; `model` names the model (Converse
+/// answers do not).
+pub fn parse_response(resp: &HttpResponse, model: String) -> Result<ChatResponse, ProviderError> {
+    let parsed: wire::ConverseResponse = match serde_json::from_slice(&resp.body) {
+        Ok(p) => p,
+        Err(e) => {
+            if serde_json::from_slice::<wire::ErrorBody>(&resp.body)
+                .is_ok_and(|b| b.message.is_some())
+            {
+                return Err(classify(resp.status, &resp.headers, &resp.body));
+            }
+            return Err(err(
+                ErrorKind::Other,
+                format!("upstream response is not a Converse response: {e}"),
+            ));
+        }
+    };
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for b in parsed.output.message.map(|m| m.content).unwrap_or_default() {
+        if let Some(t) = b.text {
+            text.push_str(&t);
+        }
+        if let Some(t) = b.tool_use {
+            tool_calls.push(ToolCall {
+                id: t.tool_use_id,
+                name: t.name,
+                arguments: if t.input.is_null() {
+                    "{}".into()
+                } else {
+                    t.input.to_string()
+                },
+            });
+        }
+    }
+    Ok(ChatResponse {
+        // Converse answers carry no id: the host makes one.
+        id: String::new(),
+        model,
+        created: 0,
+        choices: vec![Choice {
+            index: 0,
+            message: assistant_message(text, tool_calls),
+            finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
+        }],
+        usage: parsed.usage.as_ref().map(usage),
+        system_fingerprint: None,
+    })
 }
 
 impl Guest for Bedrock {
@@ -470,51 +520,7 @@ impl Guest for Bedrock {
     }
 
     fn parse_response(resp: HttpResponse, target: Target) -> Result<ChatResponse, ProviderError> {
-        let parsed: wire::ConverseResponse = match serde_json::from_slice(&resp.body) {
-            Ok(p) => p,
-            Err(e) => {
-                if serde_json::from_slice::<wire::ErrorBody>(&resp.body)
-                    .is_ok_and(|b| b.message.is_some())
-                {
-                    return Err(classify(resp.status, &resp.headers, &resp.body));
-                }
-                return Err(err(
-                    ErrorKind::Other,
-                    format!("upstream response is not a Converse response: {e}"),
-                ));
-            }
-        };
-        let mut text = String::new();
-        let mut tool_calls = Vec::new();
-        for b in parsed.output.message.map(|m| m.content).unwrap_or_default() {
-            if let Some(t) = b.text {
-                text.push_str(&t);
-            }
-            if let Some(t) = b.tool_use {
-                tool_calls.push(ToolCall {
-                    id: t.tool_use_id,
-                    name: t.name,
-                    arguments: if t.input.is_null() {
-                        "{}".into()
-                    } else {
-                        t.input.to_string()
-                    },
-                });
-            }
-        }
-        Ok(ChatResponse {
-            // Converse answers carry no id: the host makes one.
-            id: String::new(),
-            model: target.upstream_model,
-            created: 0,
-            choices: vec![Choice {
-                index: 0,
-                message: assistant_message(text, tool_calls),
-                finish_reason: parsed.stop_reason.as_deref().map(finish_reason),
-            }],
-            usage: parsed.usage.as_ref().map(usage),
-            system_fingerprint: None,
-        })
+        parse_response(&resp, target.upstream_model)
     }
 
     fn classify_error(resp: HttpResponse) -> ProviderError {
@@ -526,6 +532,11 @@ adapter_kit::stream_decoder!(decode::Decoder, |target| decode::Decoder::new(
     target.upstream_model
 ));
 
+// The component's exports exist only in the wasm build. Natively (the unit
+// tests, the fuzz targets in fuzz/, which link this crate as an rlib) it is
+// a plain library: the exported symbols' names (`…/adapter@0.1.0#…`) are
+// not valid in a native shared object's version script.
+#[cfg(target_arch = "wasm32")]
 export!(Bedrock);
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub struct Event {
 #[derive(Debug, Default)]
 pub struct Buffer {
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no line end: a long line arriving
+    /// in many small pieces is scanned once, not once per piece.
+    scanned: usize,
     event: Option<String>,
     data: Option<String>,
 }
@@ -27,13 +30,15 @@ impl Buffer {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos;
+        let mut from = self.scanned.min(self.buf.len());
+        while let Some(pos) = self.buf[from..].iter().position(|&b| b == b'\n') {
+            let end = from + pos;
             let mut line = &self.buf[start..end];
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
             start = end + 1;
+            from = start;
             if line.is_empty() {
                 if let Some(e) = self.take() {
                     events.push(e);
@@ -59,6 +64,7 @@ impl Buffer {
             }
         }
         self.buf.drain(..start);
+        self.scanned = self.buf.len();
         Ok(events)
     }
 
@@ -94,6 +100,21 @@ mod tests {
             assert_eq!(out[2].data, "[DONE]");
             assert!(b.finish().is_none());
         }
+    }
+
+    #[test]
+    fn a_long_line_in_one_byte_pieces() {
+        let mut text = b"data: ".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 100_000));
+        text.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        let mut b = Buffer::default();
+        let mut out = Vec::new();
+        for byte in &text {
+            out.extend(b.feed(std::slice::from_ref(byte)).unwrap());
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].data.len(), 100_000);
+        assert_eq!(out[1].data, "[DONE]");
     }
 
     #[test]

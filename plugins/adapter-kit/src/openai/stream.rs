@@ -54,7 +54,8 @@ impl Events for Chunks {
             }));
         }
         for c in chunk.choices {
-            self.open_choices = self.open_choices.max(c.index + 1);
+            // The index is the upstream's word: u32::MAX must not overflow.
+            self.open_choices = self.open_choices.max(c.index.saturating_add(1));
             if c.delta.role.is_some() {
                 events.push(StreamEvent::Role(c.index));
             }
@@ -77,7 +78,7 @@ impl Events for Chunks {
                 }));
             }
             if let Some(r) = c.finish_reason {
-                self.finished_choices += 1;
+                self.finished_choices = self.finished_choices.saturating_add(1);
                 events.push(StreamEvent::Finish(Finish {
                     choice: c.index,
                     reason: finish_reason(&r),
@@ -88,5 +89,28 @@ impl Events for Chunks {
             events.push(StreamEvent::Usage(usage(u)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Decode;
+
+    /// Found by fuzzing (fuzz/regressions/adapter_openai): a choice index of
+    /// u32::MAX overflowed the count of open choices.
+    #[test]
+    fn largest_choice_index_does_not_overflow() {
+        let mut d = Decoder::default();
+        let events = d
+            .feed(
+                b"data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\
+                  \"choices\":[{\"index\":4294967295,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n",
+            )
+            .unwrap();
+        assert_eq!(events.len(), 3, "{events:?}");
+        // One finished choice of u32::MAX announced ones: not complete
+        // without `[DONE]`.
+        assert!(d.finish().is_err());
     }
 }

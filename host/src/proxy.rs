@@ -37,6 +37,14 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     hints: &[(&str, &str)],
     spell: fn(&str, &str) -> String,
 ) -> Result<T, ApiError> {
+    // serde_json checks UTF-8 only in the strings it keeps: invalid bytes
+    // inside an ignored value would pass (found by fuzz/ingress_*).
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::invalid(format!(
+            "The request body is not valid UTF-8 (at byte {}).",
+            e.valid_up_to()
+        )));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -436,6 +436,18 @@ mod tests {
         assert!(e.message.contains("messages"), "{}", e.message);
     }
 
+    /// Found by fuzzing (fuzz/regressions/ingress_openai): invalid UTF-8
+    /// inside a value serde_json skips was accepted.
+    #[test]
+    fn invalid_utf8_anywhere_is_a_400() {
+        let e = parse_request(
+            b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"text\",\"x\":\"\xf4\"}}",
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("UTF-8"), "{}", e.message);
+    }
+
     #[test]
     fn everything_applications_send_is_kept() {
         let body = br#"{

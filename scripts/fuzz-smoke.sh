@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short fuzz run of every target (default 20 s each) over the corpus kept in
-# fuzz/corpus: a regression check that the decoders and parsers still take
-# every stored input, and a little new exploration. Not part of scripts/test.sh
-# or CI: it needs nightly and cargo-fuzz, and the ingress targets link the
+# fuzz/corpus: new exploration from the stored inputs. Not part of
+# scripts/test.sh or CI (those replay the stored inputs on stable Rust, without
+# fuzzing): it needs nightly and cargo-fuzz, and the ingress targets link the
 # whole host (a cold build takes tens of minutes; see fuzz/README.md).
 #
 #   scripts/fuzz-smoke.sh              # adapter targets only (cheap to build)

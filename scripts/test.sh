@@ -9,6 +9,10 @@ scripts/setup.sh --test
 cargo build --release --bin switchyard
 cargo test --release --workspace
 (cd plugins && cargo test --release --workspace)
+# The stored fuzz corpus of every adapter target, replayed on stable Rust with
+# overflow checks on (the ingress targets' corpus is replayed by the host's
+# tests above).
+(cd fuzz && cargo test --no-default-features --test replay)
 export SWITCHYARD_BIN="$CARGO_TARGET_DIR/release/switchyard"
 # The Python and JavaScript policy components (cached by content hash).
 examples/policies/build.sh >/dev/null

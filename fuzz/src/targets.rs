@@ -9,11 +9,11 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 
 use crate::{Input, Mode, check_stream};
 
-/// The `openai` adapter (its dialect lives in `adapter_kit::openai`): the
-/// chat-completion parser, the SSE chunk decoder and the error classifier.
-/// Also what every OpenAI-compatible server (Ollama, vLLM, llama.cpp, …)
-/// answers through.
-pub fn adapter_openai(data: &[u8]) {
+/// The OpenAI dialect (`adapter_kit::openai`): the chat-completion parser,
+/// the SSE chunk decoder and the error classifier; `status_optional` also
+/// classifies errors without a status now and then, as a stream's error
+/// event is.
+fn openai_dialect(data: &[u8], status_optional: bool) {
     let Some(input) = Input::split(data) else {
         return;
     };
@@ -24,31 +24,25 @@ pub fn adapter_openai(data: &[u8]) {
         }
         Mode::Stream => check_stream(openai::Decoder::default, input.bytes, input.seed),
         Mode::Error => {
-            let _ = openai::classify(Some(r.status), &r.headers, &r.body);
+            let status = (!status_optional || input.seed & 1 == 0).then_some(r.status);
+            let _ = openai::classify(status, &r.headers, &r.body);
         }
     }
 }
 
+/// The `openai` adapter (its dialect lives in `adapter_kit::openai`). Also
+/// what every OpenAI-compatible server (Ollama, vLLM, llama.cpp, …) answers
+/// through.
+pub fn adapter_openai(data: &[u8]) {
+    openai_dialect(data, false);
+}
+
 /// The `azure-openai` adapter: its bodies, streams and errors are the OpenAI
-/// dialect's (`adapter_kit::openai`, as the adapter calls it), seeded with
-/// Azure's own answers (content-filter annotations, `prompt_filter_results`
-/// chunks without choices, Azure error codes). Errors are also classified
-/// without a status, as a stream's error event is.
+/// dialect's (as the adapter calls it), seeded with Azure's own answers
+/// (content-filter annotations, `prompt_filter_results` chunks without
+/// choices, Azure error codes). Errors are also classified without a status.
 pub fn adapter_azure_openai(data: &[u8]) {
-    let Some(input) = Input::split(data) else {
-        return;
-    };
-    let r = &input.response;
-    match input.mode {
-        Mode::Response => {
-            let _ = openai::parse_response(r.status, &r.headers, &r.body);
-        }
-        Mode::Stream => check_stream(openai::Decoder::default, input.bytes, input.seed),
-        Mode::Error => {
-            let status = (input.seed & 1 == 0).then_some(r.status);
-            let _ = openai::classify(status, &r.headers, &r.body);
-        }
-    }
+    openai_dialect(data, true);
 }
 
 /// The `anthropic` adapter: the `message` parser, the Messages stream

@@ -86,14 +86,7 @@ mod tests {
     }
 
     fn req(messages: Vec<Message>) -> ChatRequest {
-        crate::proxy::openai::parse_request(
-            br#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
-        )
-        .map(|mut r| {
-            r.messages = messages;
-            r
-        })
-        .unwrap()
+        ChatRequest::new("m", messages)
     }
 
     #[test]

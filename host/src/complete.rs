@@ -122,31 +122,13 @@ async fn complete(
     };
     let mut messages = Vec::with_capacity(2);
     if let Some(system) = &req.system {
-        messages.push(message(Role::System, system.clone()));
+        messages.push(Message::text(Role::System, system.clone()));
     }
-    messages.push(message(Role::User, req.prompt.clone()));
+    messages.push(Message::text(Role::User, req.prompt.clone()));
     let chat = ChatRequest {
-        model: req.model.clone(),
-        messages,
-        tools: vec![],
-        tool_choice: None,
-        parallel_tool_calls: None,
-        response_format: None,
         temperature: Some(0.0),
-        top_p: None,
         max_tokens: Some(req.max_tokens.max(1)),
-        max_completion_tokens: None,
-        stop: vec![],
-        seed: None,
-        frequency_penalty: None,
-        presence_penalty: None,
-        n: None,
-        stream: false,
-        include_usage: false,
-        user: None,
-        metadata: vec![],
-        dialect: "openai".into(),
-        extra_json: None,
+        ..ChatRequest::new(req.model.clone(), messages)
     };
     let started = Instant::now();
     let reply = tokio::time::timeout(timeout, router::chat(gw, generation, chat, vec![]))
@@ -177,17 +159,6 @@ async fn complete(
         text,
         cached: false,
     })
-}
-
-fn message(role: Role, text: String) -> Message {
-    Message {
-        role,
-        content: Some(Content::Text(text)),
-        name: None,
-        tool_calls: vec![],
-        tool_call_id: None,
-        extra_json: None,
-    }
 }
 
 fn text_of(c: Content) -> String {

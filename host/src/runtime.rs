@@ -634,34 +634,11 @@ impl Runtime {
     /// the fixture for lack of route config.)
     pub async fn self_check(&self, plugin: &Arc<Plugin>) -> Result<(), PluginError> {
         let request = ChatRequest {
-            model: "self-check".into(),
-            messages: vec![types::Message {
-                role: types::Role::User,
-                content: Some(types::Content::Text("self-check".into())),
-                name: None,
-                tool_calls: vec![],
-                tool_call_id: None,
-                extra_json: None,
-            }],
-            tools: vec![],
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            temperature: None,
-            top_p: None,
             max_tokens: Some(16),
-            max_completion_tokens: None,
-            stop: vec![],
-            seed: None,
-            frequency_penalty: None,
-            presence_penalty: None,
-            n: None,
-            stream: false,
-            include_usage: false,
-            user: None,
-            metadata: vec![],
-            dialect: "openai".into(),
-            extra_json: None,
+            ..ChatRequest::new(
+                "self-check",
+                vec![types::Message::text(types::Role::User, "self-check")],
+            )
         };
         match plugin.kind {
             PluginKind::Policy => {

@@ -81,11 +81,11 @@ impl Guest for Hostile {
                 }
             }
             "recurse" => {
-                std::hint::black_box(recurse(1));
+                std::hint::black_box(hostile_kit::recurse(1));
             }
             "panic" => panic!("test-hostile-adapter asked to panic"),
             "huge-body" => body = Some(vec![b'x'; 160 << 20]),
-            "alias-headers" => headers = alias_headers(200_000, 1 << 20),
+            "alias-headers" => headers = hostile_kit::alias_pairs("x-alias", 200_000, 1 << 20),
             "url" => {
                 url = opts
                     .get("url")
@@ -100,7 +100,7 @@ impl Guest for Hostile {
                     "request": format!("{req:?}"),
                     "env": std::env::vars().collect::<Vec<_>>(),
                     "args": std::env::args().collect::<Vec<_>>(),
-                    "files": probe_files(),
+                    "files": hostile_kit::probe_files(),
                 });
                 let msg = serde_json::json!({
                     "model": target.upstream_model,
@@ -144,45 +144,6 @@ impl Guest for Hostile {
     fn classify_error(resp: HttpResponse) -> ProviderError {
         dialect::classify(Some(resp.status), &resp.headers, &resp.body)
     }
-}
-
-#[allow(unconditional_recursion)]
-fn recurse(n: u64) -> u64 {
-    let mut pad = [n; 64];
-    pad[(n % 64) as usize] = recurse(std::hint::black_box(n + 1));
-    std::hint::black_box(&pad);
-    pad.iter().sum()
-}
-
-/// `count` headers whose values all point at one `bytes`-long string.
-fn alias_headers(count: usize, bytes: usize) -> Vec<(String, String)> {
-    let shared = std::mem::ManuallyDrop::new("h".repeat(bytes));
-    let (ptr, len) = (shared.as_ptr() as *mut u8, shared.len());
-    (0..count)
-        .map(|_| {
-            // SAFETY: none — aliasing owned strings is the point of this
-            // hostile mode; the instance never runs again after the call.
-            #[allow(unsafe_code)]
-            let v = unsafe { String::from_raw_parts(ptr, len, len) };
-            ("x-alias".to_owned(), v)
-        })
-        .collect()
-}
-
-fn probe_files() -> Vec<String> {
-    ["/etc/passwd", "/proc/self/environ", "secrets.txt", ".", "/"]
-        .iter()
-        .map(|path| {
-            let r = match std::fs::read(path) {
-                Ok(b) => format!("read {} bytes", b.len()),
-                Err(e) => match std::fs::read_dir(path) {
-                    Ok(d) => format!("listed {} entries", d.count()),
-                    Err(e2) => format!("refused ({e}; {e2})"),
-                },
-            };
-            format!("{path}: {r}")
-        })
-        .collect()
 }
 
 /// The OpenAI stream decoder; in mode `"panic-stream"` it panics once the

@@ -119,7 +119,7 @@ impl Guest for TestPolicy {
                 })
             }
             "recurse" => {
-                let depth = recurse(std::hint::black_box(1));
+                let depth = hostile_kit::recurse(std::hint::black_box(1));
                 Ok(Decision {
                     attempts: vec![attempt(0)],
                     labels: vec![("depth".into(), depth.to_string())],
@@ -131,7 +131,7 @@ impl Guest for TestPolicy {
             }),
             "alias-labels" => Ok(Decision {
                 attempts: vec![attempt(0)],
-                labels: alias_labels(200_000, 1 << 20),
+                labels: hostile_kit::alias_pairs("", 200_000, 1 << 20),
             }),
             "many-attempts" => Ok(Decision {
                 attempts: (0..100_000).map(|_| attempt(0)).collect(),
@@ -149,7 +149,7 @@ impl Guest for TestPolicy {
                         "args".into(),
                         format!("{:?}", std::env::args().collect::<Vec<_>>()),
                     ),
-                    ("files".into(), probe_files()),
+                    ("files".into(), hostile_kit::probe_files().join("; ")),
                     (
                         "last-user".into(),
                         req.last_user_message().unwrap_or_default(),
@@ -179,48 +179,6 @@ impl Guest for TestPolicy {
             }),
         }
     }
-}
-
-/// Recurse until the stack runs out; the addition after the call keeps it
-/// from becoming a loop.
-#[allow(unconditional_recursion)]
-fn recurse(n: u64) -> u64 {
-    let mut pad = [n; 64];
-    pad[(n % 64) as usize] = recurse(std::hint::black_box(n + 1));
-    std::hint::black_box(&pad);
-    pad.iter().sum()
-}
-
-/// `count` labels whose values all point at one `bytes`-long string: a
-/// hostile guest does not need the memory a host would spend copying them.
-fn alias_labels(count: usize, bytes: usize) -> Vec<(String, String)> {
-    let shared = std::mem::ManuallyDrop::new("y".repeat(bytes));
-    let (ptr, len) = (shared.as_ptr() as *mut u8, shared.len());
-    (0..count)
-        .map(|_| {
-            // SAFETY: none — aliasing owned strings is the point of this
-            // hostile mode; the instance never runs again after the call.
-            #[allow(unsafe_code)]
-            let v = unsafe { String::from_raw_parts(ptr, len, len) };
-            (String::new(), v)
-        })
-        .collect()
-}
-
-/// What reading files and directories through WASI yields.
-fn probe_files() -> String {
-    let mut out = Vec::new();
-    for path in ["/etc/passwd", "/proc/self/environ", "secrets.txt", ".", "/"] {
-        let r = match std::fs::read(path) {
-            Ok(b) => format!("read {} bytes", b.len()),
-            Err(e) => match std::fs::read_dir(path) {
-                Ok(d) => format!("listed {} entries", d.count()),
-                Err(e2) => format!("refused ({e}; {e2})"),
-            },
-        };
-        out.push(format!("{path}: {r}"));
-    }
-    out.join("; ")
 }
 
 export!(TestPolicy);

@@ -7,77 +7,38 @@
 
 #[path = "../../fuzz/src/ingress.rs"]
 mod ingress;
+#[path = "../../fuzz/src/stored.rs"]
+mod stored;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use switchyard::proxy::{anthropic, openai};
+use switchyard::runtime::types::ChatRequest;
 
-fn inputs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
+type Parse = fn(&[u8]) -> Result<ChatRequest, switchyard::error::ApiError>;
 
-/// Replay one target's inputs; returns (accepted, refused).
-fn replay(target: &str, dialect: &str) -> (usize, usize) {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let corpus = inputs(&fuzz.join("corpus").join(target));
-    let regressions = inputs(&fuzz.join("regressions").join(target));
-    assert!(
-        corpus.len() >= 100,
-        "{target}: only {} corpus inputs",
-        corpus.len()
-    );
-    assert!(!regressions.is_empty(), "{target}: no regression inputs");
-    let (mut accepted, mut refused) = (0, 0);
-    let mut failures = Vec::new();
-    for path in corpus.iter().chain(&regressions) {
-        let data = match std::fs::read(path) {
-            Ok(d) => d,
-            Err(e) => panic!("{}: {e}", path.display()),
-        };
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            let parsed = match dialect {
-                "openai" => openai::parse_request(&data),
-                _ => anthropic::parse_request(&data),
-            };
-            match parsed {
-                Ok(req) => {
-                    ingress::check_accepted(&data, &req, dialect);
-                    true
-                }
-                Err(_) => false,
-            }
-        }));
-        match run {
-            Ok(true) => accepted += 1,
-            Ok(false) => refused += 1,
-            Err(_) => failures.push(path.display().to_string()),
+/// Replay one target's inputs; how many bodies were accepted.
+fn replay(target: &str, dialect: &str, parse: Parse) -> usize {
+    let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut accepted = 0;
+    stored::replay(&fuzz_dir, target, |data| {
+        if let Ok(req) = parse(data) {
+            ingress::check_accepted(data, &req, dialect);
+            accepted += 1;
         }
-    }
-    assert!(
-        failures.is_empty(),
-        "{target}: inputs that fail: {failures:#?}"
-    );
-    (accepted, refused)
+    });
+    accepted
 }
 
 #[test]
 fn openai_ingress_corpus() {
-    let (accepted, refused) = replay("ingress_openai", "openai");
-    // A corpus that only holds refused bodies would not exercise the check.
-    assert!(accepted >= 10, "{accepted} accepted, {refused} refused");
+    let accepted = replay("ingress_openai", "openai", openai::parse_request);
+    // A corpus of refused bodies only would not exercise the check.
+    assert!(accepted >= 10, "{accepted} accepted");
 }
 
 #[test]
 fn anthropic_ingress_corpus() {
-    let (accepted, refused) = replay("ingress_anthropic", "anthropic");
-    assert!(accepted >= 10, "{accepted} accepted, {refused} refused");
+    let accepted = replay("ingress_anthropic", "anthropic", anthropic::parse_request);
+    assert!(accepted >= 10, "{accepted} accepted");
 }

@@ -7,26 +7,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use switchyard::config::Config;
+use common::{mock, test_plugin};
 use switchyard::gateway::Gateway;
-use switchyard::gateway::embedded::TEST_PLUGINS;
-use switchyard::mock::{self, MockOptions};
-use switchyard::router::{self, Reply, Served};
-use switchyard::runtime::{Limits, Runtime, RuntimeOptions};
-
-async fn mock(label: &str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let opts = MockOptions {
-        label: Some(label.into()),
-        ..MockOptions::default()
-    };
-    tokio::spawn(mock::serve(listener, opts));
-    format!("http://{addr}/v1")
-}
+use switchyard::router::Served;
+use switchyard::runtime::Limits;
 
 /// A port that counts the connections made to it (and answers none).
 async fn trap_port() -> (u16, Arc<AtomicUsize>) {
@@ -43,43 +32,22 @@ async fn trap_port() -> (u16, Arc<AtomicUsize>) {
     (port, hits)
 }
 
-fn test_plugin(name: &str) -> Vec<u8> {
-    let path = TEST_PLUGINS.iter().find(|(n, _)| *n == name).unwrap().1;
-    std::fs::read(path).unwrap()
-}
-
 fn gateway(dir: &std::path::Path, body: &str) -> Arc<Gateway> {
     let text = format!("[plugins]\ndir = \"{}\"\n{body}", dir.display());
-    let cfg = Config::parse(&text).unwrap();
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: None,
-        // A small memory cap and roomy deadlines, so that on a loaded
-        // machine a memory bomb still hits the cap before its deadline.
-        limits: Limits {
+    // A small memory cap and roomy deadlines, so that on a loaded machine a
+    // memory bomb still hits the cap before its deadline.
+    common::gateway(
+        &text,
+        Limits {
             memory_bytes: 16 << 20,
             policy_deadline: std::time::Duration::from_millis(200),
             adapter_deadline: std::time::Duration::from_millis(300),
         },
-    })
-    .unwrap();
-    Arc::new(Gateway::new(Arc::new(rt), cfg).unwrap())
+    )
 }
 
 async fn ask(gw: &Arc<Gateway>, model: &str) -> (String, Served) {
-    let body = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
-    let req = switchyard::proxy::openai::parse_request(body.as_bytes()).unwrap();
-    let current = gw.current();
-    match router::chat(gw, &current, req, vec![]).await {
-        Ok(Reply::Complete(resp, served)) => {
-            let text = match &resp.choices[0].message.content {
-                Some(switchyard::runtime::types::Content::Text(t)) => t.clone(),
-                other => panic!("unexpected content {other:?}"),
-            };
-            (text, served)
-        }
-        Ok(Reply::Stream(..)) => panic!("asked for no stream"),
-        Err(e) => panic!("{model}: request failed: {}", e.message),
-    }
+    common::ask(gw, model, "hi").await
 }
 
 /// A name of /etc/hosts, other than `localhost`, mapped to a loopback

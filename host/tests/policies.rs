@@ -5,30 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{ask, mock, mock_with, send, test_plugin, user};
 use serde_json::json;
-use switchyard::config::Config;
 use switchyard::gateway::Gateway;
-use switchyard::mock::{self, MockOptions};
-use switchyard::router::{self, Reply, Served};
-use switchyard::runtime::{Limits, Runtime, RuntimeOptions};
-
-async fn mock_with(label: &str, opts: MockOptions) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let opts = MockOptions {
-        label: Some(label.into()),
-        ..opts
-    };
-    tokio::spawn(mock::serve(listener, opts));
-    format!("http://{addr}/v1")
-}
-
-async fn mock(label: &str) -> String {
-    mock_with(label, MockOptions::default()).await
-}
+use switchyard::mock::MockOptions;
+use switchyard::router::Served;
+use switchyard::runtime::Limits;
 
 /// Three providers `pa`, `pb`, `pc` (mocks labelled a, b, c) and one model on
 /// each: `ma` dear and able, `mb` cheap with tools only, `mc` in between with
@@ -68,50 +55,13 @@ async fn gateway(routes: &str) -> std::sync::Arc<Gateway> {
 }
 
 fn build(text: &str) -> Arc<Gateway> {
-    let cfg = Config::parse(text).unwrap();
-    let rt = Runtime::new(RuntimeOptions {
-        cache_dir: None,
-        limits: Limits {
+    common::gateway(
+        text,
+        Limits {
             memory_bytes: 32 << 20,
             ..Limits::default()
         },
-    })
-    .unwrap();
-    Arc::new(Gateway::new(Arc::new(rt), cfg).unwrap())
-}
-
-/// Send `body` (an OpenAI chat request) with `metadata`; the answer's text
-/// (empty for a stream) and who served it.
-async fn send(
-    gw: &std::sync::Arc<Gateway>,
-    body: serde_json::Value,
-    metadata: &[(&str, &str)],
-) -> (String, Served) {
-    let req = switchyard::proxy::openai::parse_request(body.to_string().as_bytes()).unwrap();
-    let meta = metadata
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let current = gw.current();
-    match router::chat(gw, &current, req, meta).await {
-        Ok(Reply::Complete(resp, served)) => {
-            let text = match &resp.choices[0].message.content {
-                Some(switchyard::runtime::types::Content::Text(t)) => t.clone(),
-                other => panic!("unexpected content {other:?}"),
-            };
-            (text, served)
-        }
-        Ok(Reply::Stream(_, served)) => (String::new(), served),
-        Err(e) => panic!("request failed: {}", e.message),
-    }
-}
-
-fn user(model: &str, text: &str) -> serde_json::Value {
-    json!({"model": model, "messages": [{"role": "user", "content": text}]})
-}
-
-async fn ask(gw: &std::sync::Arc<Gateway>, model: &str, text: &str) -> (String, Served) {
-    send(gw, user(model, text), &[]).await
+    )
 }
 
 fn has(served: &Served, k: &str, v: &str) -> bool {
@@ -379,4 +329,34 @@ async fn task_router_sends_each_task_to_its_tier() {
     let (text, served) = ask(&gw, "misconfigured", "hi").await;
     assert_eq!(text, "[c] You said: hi");
     assert_label(&served, "fallback", "policy-error");
+}
+
+#[tokio::test]
+async fn a_plugin_file_overrides_the_embedded_plugin_of_that_name() {
+    let (a, b) = (mock("a").await, mock("b").await);
+    let config = |dir: &std::path::Path| {
+        format!(
+            "[plugins]\ndir = \"{}\"\n\
+             [providers.pa]\nadapter = \"openai\"\nbase_url = \"{a}\"\n\
+             [providers.pb]\nadapter = \"openai\"\nbase_url = \"{b}\"\n\
+             [models.ma]\nprovider = \"pa\"\n[models.mb]\nprovider = \"pb\"\n\
+             [routes.main]\npolicy = \"ordered\"\nmodels = [\"ma\", \"mb\"]\n",
+            dir.display()
+        )
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let gw = build(&config(empty.path()));
+    assert_eq!(ask(&gw, "main", "hi").await.0, "[a] You said: hi");
+
+    // `ordered.wasm` in the plugin directory replaces the embedded `ordered`
+    // (here with the test policy, whose default mode reverses the order).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ordered.wasm"), test_plugin("test-policy")).unwrap();
+    let gw = build(&config(dir.path()));
+    assert_eq!(ask(&gw, "main", "hi").await.0, "[b] You said: hi");
+    let p = &gw.current().plugins["ordered"];
+    assert!(matches!(
+        p.source,
+        switchyard::runtime::PluginSource::File(_)
+    ));
 }

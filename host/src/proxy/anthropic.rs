@@ -34,7 +34,31 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
             ApiError::invalid("messages: at least one message is required.").param("messages"),
         );
     }
-    Ok(to_canonical(parsed))
+    // The Messages API's own rule: only a final assistant message (a
+    // prefill) may be empty.
+    let last = parsed.messages.len() - 1;
+    for (i, m) in parsed.messages.iter().enumerate() {
+        let empty = match &m.content {
+            wire::Content::Text(t) => t.is_empty(),
+            wire::Content::Blocks(b) => b.is_empty(),
+        };
+        if empty && !(i == last && m.role == wire::Role::Assistant) {
+            return Err(ApiError::invalid(format!(
+                "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+            ))
+            .param(format!("messages[{i}].content")));
+        }
+    }
+    let req = to_canonical(parsed);
+    // Blocks with no canonical form (a `tool_use` in a user message) can
+    // leave nothing to send.
+    if req.messages.iter().all(|m| m.role == Role::System) {
+        return Err(ApiError::invalid(
+            "messages: no message has content that can be sent (text, images or tool results).",
+        )
+        .param("messages"));
+    }
+    Ok(req)
 }
 
 fn text_message(role: Role, text: String) -> Message {
@@ -523,6 +547,37 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("messages[0].role"));
         let body = String::from_utf8(error_body(&e)).unwrap();
         assert!(body.contains(r#""type":"invalid_request_error""#), "{body}");
+    }
+
+    #[test]
+    fn empty_content_is_refused_except_a_final_assistant_prefill() {
+        for (body, param) in [
+            (
+                r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[]}]}"#,
+                "messages[0].content",
+            ),
+            (
+                r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":""}]}"#,
+                "messages[0].content",
+            ),
+            (
+                r#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[]},{"role":"user","content":"b"}]}"#,
+                "messages[1].content",
+            ),
+            (
+                r#"{"model":"m","max_tokens":5,"system":"s","messages":[{"role":"user","content":[{"type":"tool_use","id":"t","name":"f","input":{}}]}]}"#,
+                "messages",
+            ),
+        ] {
+            let e = parse_request(body.as_bytes()).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
+            assert_eq!(e.status.as_u16(), 400);
+        }
+        let ok = parse_request(
+            br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"a"},{"role":"assistant","content":""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.messages.len(), 2);
     }
 
     #[test]

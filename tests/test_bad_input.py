@@ -113,6 +113,31 @@ def test_wrong_field_types_are_400_naming_the_field(gw, dialect, patch, param):
     assert_serving(gw)
 
 
+@pytest.mark.parametrize(
+    "messages,index",
+    [
+        ([{"role": "user", "content": []}], 0),
+        ([{"role": "user", "content": ""}], 0),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": []}, {"role": "user", "content": "b"}], 1),
+    ],
+)
+def test_anthropic_empty_content_is_400_with_the_sdk(gw, messages, index):
+    import anthropic
+
+    client = gw.anthropic_client()
+    with pytest.raises(anthropic.BadRequestError) as e:
+        client.messages.create(model="good", max_tokens=16, messages=messages)
+    assert e.value.status_code == 400
+    assert e.value.body["error"]["type"] == "invalid_request_error"
+    assert f"messages.{index}: all messages must have non-empty content" in e.value.message
+    # A final assistant message may be empty (a prefill).
+    r = client.messages.create(
+        model="good", max_tokens=16, messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    )
+    assert r.content[0].text
+    assert_serving(gw)
+
+
 @pytest.mark.parametrize("dialect", PATHS)
 def test_invalid_utf8_is_400(gw, dialect):
     raw = b'{"model": "good", "max_tokens": 16, "messages": [{"role": "user", "content": "caf\xe9 \xff\xfe"}]}'

@@ -113,6 +113,21 @@ def test_wrong_field_types_are_400_naming_the_field(gw, dialect, patch, param):
     assert_serving(gw)
 
 
+def test_openai_empty_content_array_is_400_with_the_sdk(gw):
+    import openai
+
+    client = gw.client()
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="good", messages=[{"role": "user", "content": []}])
+    assert e.value.status_code == 400
+    assert e.value.param == "messages[0].content"
+    assert "empty array" in e.value.message
+    # An empty string is accepted, as by the Chat Completions API.
+    r = client.chat.completions.create(model="good", messages=[{"role": "user", "content": ""}])
+    assert r.choices[0].message.content is not None
+    assert_serving(gw)
+
+
 @pytest.mark.parametrize(
     "messages,index",
     [

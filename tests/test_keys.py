@@ -2,8 +2,9 @@
 default, end to end: real gateways (one or two sharing a real redis-server)
 in front of mock-upstream, driven with the official OpenAI and Anthropic SDKs.
 
-Limits use fixed clock-minute windows; a test that counts requests in one
-window first waits for a minute with enough time left in it."""
+Per-minute limits slide (this clock minute plus the previous one's fading
+share); a test that counts requests exactly first waits for a minute with
+enough time left in it, so the count does not start to fade mid-test."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def sha(key: str) -> str:
 
 
 def fresh_minute(needed: float = 12.0) -> None:
-    """Wait until at least `needed` seconds are left in the clock minute, so a
-    fixed one-minute window does not roll over mid-test."""
+    """Wait until at least `needed` seconds are left in the clock minute, so
+    the minute's count does not roll over (and start to fade) mid-test."""
     left = 60 - time.time() % 60
     if left < needed:
         time.sleep(left + 0.2)
@@ -159,8 +160,8 @@ def test_requests_per_minute_limit(gateway, mock_upstream):
     r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
     assert r.status_code == 200, r.text
     limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
-    assert limited["requests_this_minute"] == 3 and limited["limits"]["requests_per_minute"] == 3
-    assert limited["tokens_this_minute"] > 0
+    assert limited["requests_last_minute"] == 3 and limited["limits"]["requests_per_minute"] == 3
+    assert limited["tokens_last_minute"] > 0
     # Other keys are not affected.
     still_serves(gw)
 
@@ -339,6 +340,42 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
         assert "5 requests per minute" in e.value.body["message"]
     assert mock.stats()["requests"] >= 5
     for gw in gws:
+        still_serves(gw)
+
+
+def test_the_minute_slides_across_its_boundary(gateway, mock_upstream, redis_server):
+    """A burst at the end of one clock minute still counts at the start of the
+    next: a fixed window would admit a second full burst, the sliding minute
+    admits only what has faded. In-process and Redis (its Lua script) alike."""
+    redis = redis_server()
+    mock = mock_upstream()
+    keys = base_keys(requests_per_minute=4)
+    gws = {
+        "memory": start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV),
+        "redis": start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)),
+    }
+    clients = {name: gw.client(api_key=LIMITED) for name, gw in gws.items()}
+    fresh_minute()
+    for c in clients.values():
+        for _ in range(4):
+            chat(c)
+        with pytest.raises(openai.RateLimitError):
+            chat(c)
+    # Into the next clock minute: 4 × (60 - t)/60 of the burst is left, so
+    # with t under 15 s one request fits (3 + 1 = 4) and the next is refused.
+    time.sleep(60 - time.time() % 60 + 0.3)
+    for name, c in clients.items():
+        chat(c)
+        with pytest.raises(openai.RateLimitError) as e:
+            chat(c)
+        retry_after = int(e.value.response.headers["retry-after"])
+        # 4 × (60 - t)/60 + 1 < 4 → t > 15 s: the wait names that moment.
+        assert 10 <= retry_after <= 16, (name, retry_after, e.value.body)
+        assert f"retry in {retry_after} s" in e.value.body["message"], e.value.body
+        r = httpx.get(f"{gws[name].url}/admin/keys", headers={"x-api-key": ADMIN})
+        limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+        assert limited["requests_last_minute"] == 4, (name, limited)
+    for gw in gws.values():
         still_serves(gw)
 
 

@@ -1,10 +1,14 @@
-//! Rate limits and budgets of client keys: requests and tokens per clock
-//! minute, spend per UTC day and per UTC calendar month.
+//! Rate limits and budgets of client keys: requests and tokens per minute,
+//! spend per UTC day and per UTC calendar month.
 //!
-//! Windows are fixed and aligned to the clock (minute, UTC day, UTC month),
-//! so every replica agrees on them without talking. A request is admitted
-//! when none of its key's windows is already over its limit; admitting counts
-//! the request. Tokens and spend are counted when the answer is complete
+//! Windows are aligned to the clock (minute, UTC day, UTC month), so every
+//! replica agrees on them without talking. The per-minute limits slide: a
+//! request is measured against the current clock minute's count plus the
+//! previous minute's, weighted by the share of it still inside the last 60
+//! seconds (the sliding-window counter), so a burst straddling a minute
+//! boundary cannot pass twice the limit. Budgets are calendar windows (a
+//! daily budget renews at 00:00 UTC). A request is admitted when none of its
+//! key's limits is already reached; admitting counts the request. Tokens and spend are counted when the answer is complete
 //! (actual usage, streams included), so a request admitted under a limit may
 //! take the key over it, and the next one is refused.
 //!
@@ -163,6 +167,8 @@ pub struct Windows {
     pub day: u64,
     /// Months since year 0 (UTC): `year * 12 + month - 1`.
     pub month: u64,
+    /// Milliseconds into the minute (0 to 59,999).
+    pub minute_ms: u64,
     /// Seconds to the end of the minute (at least 1).
     pub minute_left: u64,
     /// Seconds to the end of the UTC day.
@@ -200,12 +206,19 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 impl Windows {
     /// The windows of `secs` seconds since the epoch.
     pub fn at(secs: u64) -> Windows {
+        Windows::at_ms(secs.saturating_mul(1000))
+    }
+
+    /// The windows of `ms` milliseconds since the epoch.
+    pub fn at_ms(ms: u64) -> Windows {
+        let secs = ms / 1000;
         let day = secs / 86_400;
         let (y, m, _) = civil_from_days(day as i64);
         let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
         let next_month = days_from_civil(ny, nm, 1).max(0) as u64 * 86_400;
         Windows {
             minute: secs / 60,
+            minute_ms: ms % 60_000,
             day,
             month: (y.max(0) as u64) * 12 + u64::from(m) - 1,
             minute_left: 60 - secs % 60,
@@ -216,12 +229,40 @@ impl Windows {
 
     /// The windows now.
     pub fn now() -> Windows {
-        let secs = SystemTime::now()
+        let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        Windows::at(secs)
+        Windows::at_ms(ms)
     }
+}
+
+/// A per-minute count over the sliding minute: the current clock minute's
+/// count plus the previous minute's, weighted by the share of the previous
+/// minute still inside the last 60 seconds.
+pub fn sliding(prev: u64, curr: u64, minute_ms: u64) -> u64 {
+    let weight = 60_000 - minute_ms.min(60_000);
+    let carried = u128::from(prev) * u128::from(weight) / 60_000;
+    curr.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+}
+
+/// Seconds (at least 1) until [`sliding`] falls below `limit`, if nothing
+/// more is counted meanwhile.
+pub fn sliding_retry(prev: u64, curr: u64, limit: u64, minute_ms: u64) -> u64 {
+    let minute_ms = minute_ms.min(59_999);
+    let ms = if curr >= limit {
+        // Not before the next minute, where this minute's count is the
+        // previous one, fading: curr × (60000 - t) / 60000 < limit.
+        let t = 60_000 - u128::from(limit) * 60_000 / u128::from(curr.max(1));
+        (60_000 - minute_ms) + u64::try_from(t).unwrap_or(60_000) + 1
+    } else {
+        // Within this minute, as the previous minute's share fades:
+        // prev × (60000 - t) / 60000 + curr < limit.
+        let room = u128::from(limit - curr) * 60_000 / u128::from(prev.max(1));
+        let t = 60_000u128.saturating_sub(room);
+        u64::try_from(t).unwrap_or(60_000).saturating_sub(minute_ms) + 1
+    };
+    ms.div_ceil(1000).max(1)
 }
 
 /// Why a request was refused.
@@ -249,9 +290,29 @@ fn duration_text(secs: u64) -> String {
     }
 }
 
+/// A refused request: why, the figure at fault (over the sliding minute for
+/// the per-minute limits) and, for those, the seconds until one would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// The limit reached.
+    pub why: Refusal,
+    /// The figure at fault.
+    pub used: u64,
+    /// Seconds until a request would pass the per-minute limit at fault.
+    pub retry: u64,
+}
+
+impl Refused {
+    /// The client's error.
+    pub fn error(self, key: &ClientKey, w: &Windows) -> ApiError {
+        self.why.error(key, w, self.used, self.retry)
+    }
+}
+
 impl Refusal {
-    /// The client's error, in terms of the key's name and limits.
-    pub fn error(self, key: &ClientKey, w: &Windows, spent: u64) -> ApiError {
+    /// The client's error, in terms of the key's name and limits; `retry` is
+    /// the wait a per-minute refusal names.
+    pub fn error(self, key: &ClientKey, w: &Windows, spent: u64, retry: u64) -> ApiError {
         let l = &key.limits;
         let name = &key.name;
         let (status, kind, code, message, retry) = match self {
@@ -260,22 +321,20 @@ impl Refusal {
                 "rate_limit_error",
                 "rate_limit_exceeded",
                 format!(
-                    "The key `{name}` is over its limit of {} requests per minute; retry in {} s.",
+                    "The key `{name}` is over its limit of {} requests per minute; retry in {retry} s.",
                     l.rpm.unwrap_or(0),
-                    w.minute_left
                 ),
-                w.minute_left,
+                retry,
             ),
             Refusal::Tokens => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
                 "rate_limit_exceeded",
                 format!(
-                    "The key `{name}` is over its limit of {} tokens per minute ({spent} used this minute); retry in {} s.",
+                    "The key `{name}` is over its limit of {} tokens per minute ({spent} used in the last minute); retry in {retry} s.",
                     l.tpm.unwrap_or(0),
-                    w.minute_left
                 ),
-                w.minute_left,
+                retry,
             ),
             Refusal::Daily => (
                 StatusCode::PAYMENT_REQUIRED,
@@ -308,12 +367,15 @@ impl Refusal {
     }
 }
 
-/// The counters of one key in its current windows.
+/// The counters of one key in its current windows (and the previous
+/// minute's, for the sliding minute).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     minute: u64,
     requests: u64,
     tokens: u64,
+    prev_requests: u64,
+    prev_tokens: u64,
     day: u64,
     day_spend: u64,
     month: u64,
@@ -324,6 +386,9 @@ impl Counters {
     /// Start new windows where `w` moved on.
     fn roll(&mut self, w: &Windows) {
         if self.minute != w.minute {
+            let next = self.minute.checked_add(1) == Some(w.minute);
+            self.prev_requests = if next { self.requests } else { 0 };
+            self.prev_tokens = if next { self.tokens } else { 0 };
             self.minute = w.minute;
             self.requests = 0;
             self.tokens = 0;
@@ -338,13 +403,20 @@ impl Counters {
         }
     }
 
-    /// Admit a request (counting it) or say why not, with the figure at fault.
-    pub fn admit(&mut self, l: &KeyLimits, w: &Windows) -> Result<(), (Refusal, u64)> {
+    /// What [`check`] weighs.
+    fn usage(&self) -> Usage {
+        Usage {
+            month: self.month_spend,
+            day: self.day_spend,
+            tokens: (self.prev_tokens, self.tokens),
+            requests: (self.prev_requests, self.requests),
+        }
+    }
+
+    /// Admit a request (counting it) or say why not.
+    pub fn admit(&mut self, l: &KeyLimits, w: &Windows) -> Result<(), Refused> {
         self.roll(w);
-        check(
-            l,
-            [self.month_spend, self.day_spend, self.tokens, self.requests],
-        )?;
+        check(l, w, &self.usage())?;
         self.requests += 1;
         Ok(())
     }
@@ -358,20 +430,49 @@ impl Counters {
     }
 }
 
-/// The admission rule shared by both stores: `used` holds the month's
-/// spend, the day's spend, the minute's tokens and the minute's requests.
-pub fn check(l: &KeyLimits, used: [u64; 4]) -> Result<(), (Refusal, u64)> {
-    let [month, day, tokens, requests] = used;
+/// What a key has used: the month's and the day's spend, and the previous
+/// and current clock minute's tokens and requests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// The month's spend (nano-USD).
+    pub month: u64,
+    /// The day's spend (nano-USD).
+    pub day: u64,
+    /// Tokens: (previous minute, this minute).
+    pub tokens: (u64, u64),
+    /// Requests: (previous minute, this minute).
+    pub requests: (u64, u64),
+}
+
+/// The admission rule shared by both stores.
+pub fn check(l: &KeyLimits, w: &Windows, u: &Usage) -> Result<(), Refused> {
     for (limit, used, why) in [
-        (l.monthly, month, Refusal::Monthly),
-        (l.daily, day, Refusal::Daily),
-        (l.tpm, tokens, Refusal::Tokens),
-        (l.rpm, requests, Refusal::Requests),
+        (l.monthly, u.month, Refusal::Monthly),
+        (l.daily, u.day, Refusal::Daily),
     ] {
         if let Some(limit) = limit
             && used >= limit
         {
-            return Err((why, used));
+            return Err(Refused {
+                why,
+                used,
+                retry: 0,
+            });
+        }
+    }
+    for (limit, (prev, curr), why) in [
+        (l.tpm, u.tokens, Refusal::Tokens),
+        (l.rpm, u.requests, Refusal::Requests),
+    ] {
+        if let Some(limit) = limit {
+            let used = sliding(prev, curr, w.minute_ms);
+            if used >= limit {
+                return Err(Refused {
+                    why,
+                    used,
+                    retry: sliding_retry(prev, curr, limit, w.minute_ms),
+                });
+            }
         }
     }
     Ok(())
@@ -396,18 +497,20 @@ impl MemoryStore {
         }
     }
 
-    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<(), (Refusal, u64)> {
+    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<(), Refused> {
         let c = self.counters(&key.name);
         let Ok(mut c) = c.lock() else { return Ok(()) };
         c.admit(&key.limits, w)
     }
 
-    fn usage(&self, key: &ClientKey, w: &Windows) -> [u64; 4] {
+    fn usage(&self, key: &ClientKey, w: &Windows) -> Usage {
         let c = self.counters(&key.name);
-        let Ok(c) = c.lock() else { return [0; 4] };
+        let Ok(c) = c.lock() else {
+            return Usage::default();
+        };
         let mut c = *c;
         c.roll(w);
-        [c.requests, c.tokens, c.day_spend, c.month_spend]
+        c.usage()
     }
 
     fn record(&self, key: &ClientKey, w: &Windows, tokens: u64, nanos: u64) {
@@ -501,7 +604,7 @@ impl Limiter {
             Store::Memory(m) => m.admit(key, &w),
             Store::Redis(r) => r.admit(key, &w).await?,
         };
-        refused.map_err(|(why, used)| why.error(key, &w, used))
+        refused.map_err(|r| r.error(key, &w))
     }
 
     /// Each key's use of its current windows, as JSON for `GET /admin/keys`.
@@ -510,17 +613,20 @@ impl Limiter {
         let store = self.store(table);
         let mut keys = Vec::with_capacity(table.keys().len());
         for key in table.keys() {
-            let [requests, tokens, day, month] = match &store {
+            let u = match &store {
                 Store::Memory(m) => m.usage(key, &w),
                 Store::Redis(r) => r.usage(key, &w).await?,
             };
+            let requests = sliding(u.requests.0, u.requests.1, w.minute_ms);
+            let tokens = sliding(u.tokens.0, u.tokens.1, w.minute_ms);
+            let (day, month) = (u.day, u.month);
             let l = &key.limits;
             let usd = |n: u64| n as f64 / NANOS;
             keys.push(serde_json::json!({
                 "name": key.name,
                 "models": key.models,
-                "requests_this_minute": requests,
-                "tokens_this_minute": tokens,
+                "requests_last_minute": requests,
+                "tokens_last_minute": tokens,
                 "spend_today_usd": usd(day),
                 "spend_this_month_usd": usd(month),
                 "limits": {
@@ -581,8 +687,12 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
     }
 
+    fn why(r: Result<(), Refused>) -> Option<(Refusal, u64)> {
+        r.err().map(|r| (r.why, r.used))
+    }
+
     #[test]
-    fn fixed_windows_count_and_roll() {
+    fn windows_count_and_roll() {
         let l = KeyLimits {
             rpm: Some(2),
             tpm: Some(100),
@@ -593,23 +703,98 @@ mod tests {
         let w = Windows::at(6_000_000);
         assert!(c.admit(&l, &w).is_ok());
         assert!(c.admit(&l, &w).is_ok());
-        assert_eq!(c.admit(&l, &w), Err((Refusal::Requests, 2)));
-        // The next minute starts afresh.
-        let w2 = Windows::at(6_000_060);
+        assert_eq!(why(c.admit(&l, &w)), Some((Refusal::Requests, 2)));
+        // Two minutes on, nothing of that minute is left in the sliding one.
+        let w2 = Windows::at(6_000_120);
         assert!(c.admit(&l, &w2).is_ok());
         // Tokens over the limit refuse the next request of the minute.
         c.record(&w2, 150, 0);
-        assert_eq!(c.admit(&l, &w2), Err((Refusal::Tokens, 150)));
+        assert_eq!(why(c.admit(&l, &w2)), Some((Refusal::Tokens, 150)));
         // Spend: the day's budget, then a new day.
         c.record(&w2, 0, usd_to_nanos(1.0));
-        let w3 = Windows::at(6_000_120);
-        assert_eq!(c.admit(&l, &w3), Err((Refusal::Daily, usd_to_nanos(1.0))));
-        let tomorrow = Windows::at(6_000_120 + 86_400);
+        let w3 = Windows::at(6_000_240);
+        assert_eq!(
+            why(c.admit(&l, &w3)),
+            Some((Refusal::Daily, usd_to_nanos(1.0)))
+        );
+        let tomorrow = Windows::at(6_000_240 + 86_400);
         assert!(c.admit(&l, &tomorrow).is_ok());
         // The month keeps counting across days.
         c.record(&tomorrow, 0, usd_to_nanos(9.5));
-        let later = Windows::at(6_000_120 + 2 * 86_400);
-        assert!(matches!(c.admit(&l, &later), Err((Refusal::Monthly, _))));
+        let later = Windows::at(6_000_240 + 2 * 86_400);
+        assert!(matches!(
+            why(c.admit(&l, &later)),
+            Some((Refusal::Monthly, _))
+        ));
+    }
+
+    #[test]
+    fn the_minute_slides_across_its_boundary() {
+        let l = KeyLimits {
+            rpm: Some(10),
+            ..Default::default()
+        };
+        let mut c = Counters::default();
+        // Ten requests in the last second of a minute (6,000,000 s is a
+        // minute boundary)…
+        let end = Windows::at_ms(5_999_999_500);
+        for _ in 0..10 {
+            assert!(c.admit(&l, &end).is_ok());
+        }
+        let refused = c.admit(&l, &end).unwrap_err();
+        assert_eq!((refused.why, refused.used), (Refusal::Requests, 10));
+        // …and the first half-second of the next one: a fixed window would
+        // admit ten more; the sliding minute still holds 9 of them (10 ×
+        // 59.5/60), so one passes and the next is refused.
+        let start = Windows::at_ms(6_000_000_500);
+        assert!(c.admit(&l, &start).is_ok());
+        let r = c.admit(&l, &start).unwrap_err();
+        assert_eq!((r.why, r.used), (Refusal::Requests, 10));
+        // It says when one will pass: 10 × (60 - t)/60 + 1 < 10 → t > 6 s.
+        assert_eq!(r.retry, 6);
+        // Half-way into the minute, 5 of the previous ten and 1 are left.
+        let half = Windows::at_ms(6_000_030_000);
+        let admitted = (0..10).filter(|_| c.admit(&l, &half).is_ok()).count();
+        assert_eq!(admitted, 4);
+        // A minute with no traffic in between forgets it all.
+        let mut c = Counters::default();
+        for _ in 0..10 {
+            assert!(c.admit(&l, &end).is_ok());
+        }
+        let later = Windows::at_ms(6_000_060_500);
+        assert!(c.admit(&l, &later).is_ok());
+    }
+
+    #[test]
+    fn sliding_figures_and_waits() {
+        assert_eq!(sliding(0, 7, 0), 7);
+        assert_eq!(sliding(60, 0, 0), 60);
+        assert_eq!(sliding(60, 5, 30_000), 35);
+        assert_eq!(sliding(60, 5, 59_999), 5);
+        assert_eq!(sliding(u64::MAX, u64::MAX, 0), u64::MAX);
+        // This minute alone is at the limit: wait for its end, then until
+        // its fading share is below the limit (right away when equal).
+        assert_eq!(sliding_retry(0, 10, 10, 45_000), 16);
+        // Twice the limit this minute: the end of it, then half of the next.
+        assert_eq!(sliding_retry(0, 20, 10, 45_000), 46);
+        // The previous minute's share: 20 × (60 - t)/60 + 0 < 10 → t > 30 s.
+        assert_eq!(sliding_retry(20, 0, 10, 10_000), 21);
+        // Never less than a second.
+        assert_eq!(sliding_retry(20, 0, 10, 59_999), 1);
+        // A wait computed this way is enough: just after it, one passes.
+        for (prev, curr, limit, ms) in [(37, 3, 12, 5_123), (0, 12, 12, 59_000), (100, 50, 60, 0)] {
+            let wait = sliding_retry(prev, curr, limit, ms);
+            let then = ms + wait * 1000;
+            let (p, c) = if then >= 60_000 {
+                (curr, 0)
+            } else {
+                (prev, curr)
+            };
+            assert!(
+                sliding(p, c, then % 60_000) < limit,
+                "{prev} {curr} {limit} {ms}: wait {wait}"
+            );
+        }
     }
 
     #[test]
@@ -636,13 +821,11 @@ mod tests {
             },
         );
         let w = Windows::at(6_000_000);
-        let e = Refusal::Requests.error(&key, &w, 3);
-        assert_eq!(
-            (e.status.as_u16(), e.retry_after),
-            (429, Some(w.minute_left))
-        );
+        let e = Refusal::Requests.error(&key, &w, 3, 17);
+        assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(17)));
+        assert!(e.message.contains("retry in 17 s"), "{}", e.message);
         assert!(e.message.contains("`team-a`") && e.message.contains("3 requests per minute"));
-        let e = Refusal::Daily.error(&key, &w, usd_to_nanos(5.5));
+        let e = Refusal::Daily.error(&key, &w, usd_to_nanos(5.5), 0);
         assert_eq!(e.status.as_u16(), 402);
         assert_eq!(e.code.as_deref(), Some("budget_exceeded"));
         assert!(

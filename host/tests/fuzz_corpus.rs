@@ -27,6 +27,7 @@ fn replay(target: &str, dialect: &str, parse: Parse) -> usize {
             accepted += 1;
         }
     });
+    eprintln!("{target}: {accepted} bodies accepted and checked");
     accepted
 }
 

@@ -2,9 +2,10 @@
 //! limit and one budget per key.
 //!
 //! Admission is one Lua script (atomic on the server): it reads the month's
-//! and day's spend and the minute's tokens, compares them with the key's
-//! limits, and counts the request (INCR, with an expiry) only when it is
-//! admitted. Usage is added after the answer with one atomic pipeline of
+//! and day's spend and the current and previous minute's tokens and
+//! requests, weighs them over the sliding minute as the in-process store
+//! does ([`super::sliding`]), compares them with the key's limits, and counts
+//! the request (INCR, with an expiry) only when it is admitted. Usage is added after the answer with one atomic pipeline of
 //! INCRBY + EXPIRE, in the background. Spend is counted in integer nano-USD.
 //!
 //! Redis going away must never crash the gateway or hang a request: every
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use http::StatusCode;
 
-use super::{LimitsConfig, OnError, Refusal, Windows};
+use super::{LimitsConfig, OnError, Refusal, Refused, Usage, Windows, sliding_retry};
 use crate::error::ApiError;
 use crate::keys::ClientKey;
 
@@ -30,24 +31,37 @@ const DOWN_FOR: Duration = Duration::from_secs(1);
 /// At most one failure log line per this period.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
+// KEYS: requests and tokens of this minute, the day's and the month's
+// spend, requests and tokens of the previous minute. ARGV: the limits (rpm,
+// tpm, daily, monthly; -1 = none) and the milliseconds into the minute.
+// Returns {code, used, previous, current}: code 0 admitted, 1 monthly, 2
+// daily, 3 tokens, 4 requests.
 const ADMIT: &str = r"
+local function get(i) return tonumber(redis.call('GET', KEYS[i]) or '0') end
+local weight = 60000 - tonumber(ARGV[5])
 local function over(i, limit)
   limit = tonumber(limit)
   if limit < 0 then return nil end
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local used = get(i)
   if used >= limit then return used end
   return nil
 end
-local u = over(4, ARGV[4]); if u then return {1, u} end
-u = over(3, ARGV[3]); if u then return {2, u} end
-u = over(2, ARGV[2]); if u then return {3, u} end
-local rpm = tonumber(ARGV[1])
-if rpm < 0 then return {0, 0} end
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= rpm then return {4, n} end
-n = redis.call('INCR', KEYS[1])
+local function slides(i, p, limit)
+  limit = tonumber(limit)
+  if limit < 0 then return nil end
+  local prev, curr = get(p), get(i)
+  local used = curr + math.floor(prev * weight / 60000)
+  if used >= limit then return {used, prev, curr} end
+  return nil
+end
+local u = over(4, ARGV[4]); if u then return {1, u, 0, 0} end
+u = over(3, ARGV[3]); if u then return {2, u, 0, 0} end
+local s = slides(2, 6, ARGV[2]); if s then return {3, s[1], s[2], s[3]} end
+if tonumber(ARGV[1]) < 0 then return {0, 0, 0, 0} end
+s = slides(1, 5, ARGV[1]); if s then return {4, s[1], s[2], s[3]} end
+local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
-return {0, n}
+return {0, n, 0, 0}
 ";
 
 /// Why an operation did not reach Redis or got no answer.
@@ -204,7 +218,7 @@ impl RedisStore {
         &self,
         key: &ClientKey,
         w: &Windows,
-    ) -> Result<Result<(), (Refusal, u64)>, ApiError> {
+    ) -> Result<Result<(), Refused>, ApiError> {
         match self.try_admit(key, w).await {
             Ok(r) => {
                 self.succeeded();
@@ -233,19 +247,23 @@ impl RedisStore {
         &self,
         key: &ClientKey,
         w: &Windows,
-    ) -> Result<Result<(), (Refusal, u64)>, Failure> {
+    ) -> Result<Result<(), Refused>, Failure> {
         let mut conn = self.connection()?;
         let l = &key.limits;
+        let prev_minute = w.minute.saturating_sub(1);
         let mut call = self.script.prepare_invoke();
         call.key(self.key(&key.name, "req", w.minute))
             .key(self.key(&key.name, "tok", w.minute))
             .key(self.key(&key.name, "day", w.day))
             .key(self.key(&key.name, "month", w.month))
+            .key(self.key(&key.name, "req", prev_minute))
+            .key(self.key(&key.name, "tok", prev_minute))
             .arg(limit_arg(l.rpm))
             .arg(limit_arg(l.tpm))
             .arg(limit_arg(l.daily))
-            .arg(limit_arg(l.monthly));
-        let (code, used): (i64, i64) =
+            .arg(limit_arg(l.monthly))
+            .arg(w.minute_ms);
+        let (code, used, prev, curr): (i64, i64, i64, i64) =
             match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return Err(e.to_string().into()),
@@ -253,25 +271,30 @@ impl RedisStore {
                     return Err(format!("no answer in {} ms", self.timeout.as_millis()).into());
                 }
             };
-        let used = u64::try_from(used).unwrap_or(0);
-        Ok(match code {
-            0 => Ok(()),
-            1 => Err((Refusal::Monthly, used)),
-            2 => Err((Refusal::Daily, used)),
-            3 => Err((Refusal::Tokens, used)),
-            4 => Err((Refusal::Requests, used)),
+        let [used, prev, curr] = [used, prev, curr].map(|v| u64::try_from(v).unwrap_or(0));
+        let (why, limit) = match code {
+            0 => return Ok(Ok(())),
+            1 => (Refusal::Monthly, None),
+            2 => (Refusal::Daily, None),
+            3 => (Refusal::Tokens, l.tpm),
+            4 => (Refusal::Requests, l.rpm),
             other => return Err(format!("the admission script returned {other}").into()),
-        })
+        };
+        let retry = limit.map_or(0, |limit| sliding_retry(prev, curr, limit, w.minute_ms));
+        Ok(Err(Refused { why, used, retry }))
     }
 
     /// A key's counters in the current windows: requests, tokens, the day's
     /// and the month's spend. 503 when Redis cannot answer.
-    pub async fn usage(&self, key: &ClientKey, w: &Windows) -> Result<[u64; 4], ApiError> {
+    pub async fn usage(&self, key: &ClientKey, w: &Windows) -> Result<Usage, ApiError> {
+        let prev_minute = w.minute.saturating_sub(1);
         let keys = [
             self.key(&key.name, "req", w.minute),
             self.key(&key.name, "tok", w.minute),
             self.key(&key.name, "day", w.day),
             self.key(&key.name, "month", w.month),
+            self.key(&key.name, "req", prev_minute),
+            self.key(&key.name, "tok", prev_minute),
         ];
         let unavailable = |why: String| {
             ApiError::new(
@@ -295,11 +318,16 @@ impl RedisStore {
                     )));
                 }
             };
-        let mut out = [0u64; 4];
-        for (o, v) in out.iter_mut().zip(values) {
-            *o = v.unwrap_or(0);
+        let mut v = [0u64; 6];
+        for (o, got) in v.iter_mut().zip(values) {
+            *o = got.unwrap_or(0);
         }
-        Ok(out)
+        Ok(Usage {
+            month: v[3],
+            day: v[2],
+            tokens: (v[5], v[1]),
+            requests: (v[4], v[0]),
+        })
     }
 
     /// Add a finished request's tokens and spend, in the background.

@@ -39,6 +39,17 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     if parsed.n == Some(0) {
         return Err(ApiError::invalid("`n` must be at least 1.").param("n"));
     }
+    // As the Chat Completions API: an array of content parts may not be empty.
+    if let Some(i) = parsed
+        .messages
+        .iter()
+        .position(|m| matches!(&m.content, Some(wire::Content::Parts(p)) if p.is_empty()))
+    {
+        return Err(ApiError::invalid(format!(
+            "Invalid 'messages[{i}].content': empty array. Expected an array with minimum length 1, but got an empty array instead."
+        ))
+        .param(format!("messages[{i}].content")));
+    }
     Ok(to_canonical(parsed))
 }
 
@@ -438,6 +449,18 @@ mod tests {
 
     /// Found by fuzzing (fuzz/regressions/ingress_openai): invalid UTF-8
     /// inside a value serde_json skips was accepted.
+    #[test]
+    fn an_empty_content_array_is_a_400_an_empty_string_is_not() {
+        let e = parse_request(
+            br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"user","content":[]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[1].content"));
+        assert!(e.message.contains("empty array"), "{}", e.message);
+        let ok = parse_request(br#"{"model":"m","messages":[{"role":"user","content":""}]}"#);
+        assert!(ok.is_ok());
+    }
+
     #[test]
     fn invalid_utf8_anywhere_is_a_400() {
         let e = parse_request(

@@ -31,9 +31,10 @@ if [[ "${1:-}" == "--test" ]]; then
     fi
 
     # A real Redis for the shared rate-limit and budget tests (tests/test_keys.py
-    # start their own server on a free port).
-    if ! command -v redis-server >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    # start their own server on a free port), and openssl for the test CA of
+    # its TLS test.
+    if ! command -v redis-server >/dev/null || ! command -v openssl >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq redis-server openssl >/dev/null
     fi
 
     # A real open-weights model for the end-to-end test: llama.cpp's

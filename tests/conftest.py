@@ -12,7 +12,8 @@ SDK.
 * ``run_check(config_text)`` runs ``switchyard check``.
 * ``redis_server()`` starts a real ``redis-server`` on a free port (no
   persistence) and returns a :class:`Redis` (``.url``, ``.kill()``,
-  ``.start()``).
+  ``.start()``); ``redis_server(tls=True)`` one that speaks TLS only, with a
+  certificate from a test CA made with ``openssl`` (``.ca_file``).
 
 Every process is killed at the end of the test that started it. Components are
 compiled once per session into a shared cache dir.
@@ -27,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -406,16 +408,59 @@ class Redis:
     port: int
     log_path: Path
     popen: subprocess.Popen | None = None
+    # With TLS: the directory of a test CA (ca.pem) and the server's
+    # certificate for 127.0.0.1 signed by it; the server then speaks TLS only.
+    tls_dir: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
+        scheme = "rediss" if self.tls_dir else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        assert self.tls_dir is not None
+        return self.tls_dir / "ca.pem"
+
+    def _make_certs(self) -> None:
+        d = self.tls_dir
+        assert d is not None
+        d.mkdir(parents=True, exist_ok=True)
+        if (d / "server.pem").exists():
+            return
+        (d / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        for cmd in [
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=Switchyard test CA"],
+            ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1"],
+            ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.pem", "-days", "2", "-extfile", "ext"],
+        ]:
+            subprocess.run(cmd, cwd=d, check=True, capture_output=True)
+
+    def _ping(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+            s = raw
+            if self.tls_dir is not None:
+                ctx = ssl.create_default_context(cafile=str(self.ca_file))
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
 
     def start(self) -> None:
         """Start (or restart) the server on its port, without persistence."""
+        if self.tls_dir is not None:
+            self._make_certs()
+            d = self.tls_dir
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(d / "server.pem"),
+                     "--tls-key-file", str(d / "server.key"), "--tls-ca-cert-file", str(d / "ca.pem"),
+                     "--tls-auth-clients", "no"]
+        else:
+            ports = ["--port", str(self.port)]
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["redis-server", *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -425,10 +470,8 @@ class Redis:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
+                if self._ping():
+                    return
             except OSError:
                 pass
             if self.popen.poll() is not None:
@@ -455,8 +498,9 @@ def redis_server(tmp_path: Path):
         pytest.fail("redis-server is not installed (scripts/setup.sh --test installs it)")
     started: list[Redis] = []
 
-    def start() -> Redis:
-        r = Redis(_free_port(), tmp_path / f"redis-{len(started)}.log")
+    def start(tls: bool = False) -> Redis:
+        n = len(started)
+        r = Redis(_free_port(), tmp_path / f"redis-{n}.log", tls_dir=tmp_path / f"redis-{n}-tls" if tls else None)
         started.append(r)
         r.start()
         return r

@@ -343,6 +343,33 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
+def test_redis_over_tls(gateway, mock_upstream, redis_server):
+    """`rediss://` with the CA named by `ca_file`: the shared limit holds; a
+    gateway that does not trust the server's certificate never talks to it
+    (with on_error = "closed", its requests get 503)."""
+    redis = redis_server(tls=True)
+    mock = mock_upstream()
+    keys = base_keys(requests_per_minute=2)
+    tls = {**redis_limits(redis, on_error="closed"), "ca_file": str(redis.ca_file)}
+    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=tls) for _ in range(2)]
+    fresh_minute()
+    chat(gws[0].client(api_key=LIMITED))
+    chat(gws[1].client(api_key=LIMITED))
+    for gw in gws:
+        with pytest.raises(openai.RateLimitError):
+            chat(gw.client(api_key=LIMITED))
+    r = httpx.get(f"{gws[0].url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert r.json()["backend"] == "redis"
+    assert next(k for k in r.json()["keys"] if k["name"] == "limited")["requests_last_minute"] == 2
+    # Without the CA the handshake fails: the store is unreachable.
+    untrusting = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, on_error="closed"))
+    with pytest.raises(openai.InternalServerError) as e:
+        chat(untrusting.client(api_key=LIMITED))
+    assert e.value.status_code == 503 and e.value.body["code"] == "limits_unavailable", e.value.body
+    for gw in gws:
+        still_serves(gw)
+
+
 def test_the_minute_slides_across_its_boundary(gateway, mock_upstream, redis_server):
     """A burst at the end of one clock minute still counts at the start of the
     next: a fixed window would admit a second full burst, the sliding minute

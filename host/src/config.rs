@@ -537,6 +537,7 @@ impl Config {
             &mut cfg.plugins.dir,
             &mut cfg.plugins.cache_dir,
             &mut cfg.server.admin_key_file,
+            &mut cfg.limits.ca_file,
         ]
         .into_iter()
         .chain(key_files)

@@ -38,8 +38,12 @@ pub struct LimitsConfig {
     /// `memory` (this process) or `redis` (shared by replicas).
     #[serde(default)]
     pub backend: Backend,
-    /// `redis://host:port[/db]` for the redis backend.
+    /// `redis://host:port[/db]` for the redis backend (`rediss://` for TLS).
     pub url: Option<String>,
+    /// With a `rediss://` url: a PEM file of the CA certificate(s) the Redis
+    /// server's certificate must chain to, instead of the system's trust
+    /// store (relative to the config file).
+    pub ca_file: Option<std::path::PathBuf>,
     /// What to do when Redis cannot answer: `open` admits the request,
     /// `closed` answers 503.
     #[serde(default)]
@@ -64,6 +68,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             backend: Backend::Memory,
             url: None,
+            ca_file: None,
             on_error: OnError::Open,
             timeout_ms: default_timeout_ms(),
             prefix: default_prefix(),
@@ -110,12 +115,53 @@ pub fn validate(l: &LimitsConfig) -> anyhow::Result<()> {
             "url",
             "the redis backend needs a url like redis://127.0.0.1:6379",
         )),
-        (Backend::Redis, Some(u)) => match ::redis::Client::open(u.as_str()) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(err("url", &format!("not a Redis URL: {e}"))),
-        },
+        (Backend::Redis, Some(u)) => {
+            if let Some(f) = &l.ca_file {
+                if !u.starts_with("rediss://") {
+                    return Err(err(
+                        "ca_file",
+                        "only used with a TLS url (rediss://host:port)",
+                    ));
+                }
+                match std::fs::read_to_string(f) {
+                    Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+                    Ok(_) => {
+                        return Err(err(
+                            "ca_file",
+                            &format!("{} holds no PEM certificate", f.display()),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(err("ca_file", &format!("reading {}: {e}", f.display())));
+                    }
+                }
+            }
+            match redis_client(l) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(err("url", &format!("not a usable Redis URL: {e}"))),
+            }
+        }
         (Backend::Memory, Some(_)) => Err(err("url", "only used with backend = \"redis\"")),
         (Backend::Memory, None) => Ok(()),
+    }
+}
+
+/// The Redis client of `[limits]`: plain or TLS (`rediss://`), trusting
+/// `ca_file` when given, else the system's trust store.
+pub fn redis_client(l: &LimitsConfig) -> Result<::redis::Client, String> {
+    let Some(url) = l.url.as_deref() else {
+        return Err("no url".into());
+    };
+    match &l.ca_file {
+        None => ::redis::Client::open(url).map_err(|e| e.to_string()),
+        Some(f) => {
+            let pem = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+            let certs = ::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            };
+            ::redis::Client::build_with_tls(url, certs).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -795,6 +841,43 @@ mod tests {
                 "{prev} {curr} {limit} {ms}: wait {wait}"
             );
         }
+    }
+
+    #[test]
+    fn redis_settings_are_checked() {
+        let cfg = |url: &str, ca: Option<&str>| LimitsConfig {
+            backend: Backend::Redis,
+            url: Some(url.into()),
+            ca_file: ca.map(Into::into),
+            ..LimitsConfig::default()
+        };
+        let key_of = |c: &LimitsConfig| {
+            validate(c)
+                .err()
+                .and_then(|e| e.downcast::<crate::config::KeyError>().ok())
+                .map(|e| e.key)
+        };
+        assert_eq!(key_of(&cfg("redis://127.0.0.1:6379", None)), None);
+        assert_eq!(key_of(&cfg("rediss://127.0.0.1:6379", None)), None);
+        assert_eq!(
+            key_of(&cfg("redis://127.0.0.1:6379", Some("/etc/hostname"))),
+            Some("limits.ca_file".into())
+        );
+        assert_eq!(
+            key_of(&cfg("rediss://127.0.0.1:6379", Some("/no/such/ca.pem"))),
+            Some("limits.ca_file".into())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        assert_eq!(
+            key_of(&cfg("rediss://127.0.0.1:6379", not_pem.to_str())),
+            Some("limits.ca_file".into())
+        );
+        assert_eq!(
+            key_of(&cfg("http://127.0.0.1:6379", None)),
+            Some("limits.url".into())
+        );
     }
 
     #[test]

@@ -105,24 +105,27 @@ impl RedisStore {
     /// that is down at start-up only counts as an error when asked.
     pub fn new(cfg: &LimitsConfig) -> RedisStore {
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        let conn = cfg
-            .url
-            .as_deref()
-            .and_then(|u| ::redis::Client::open(u).ok())
-            .and_then(|client| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                match ConnectionManager::new_lazy_with_config(client, config) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!("limits: cannot set up the Redis connection: {e}");
-                        None
-                    }
+        let client = match super::redis_client(cfg) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("limits: cannot set up the Redis client: {e}");
+                None
+            }
+        };
+        let conn = client.and_then(|client| {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            match ConnectionManager::new_lazy_with_config(client, config) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!("limits: cannot set up the Redis connection: {e}");
+                    None
                 }
-            });
+            }
+        });
         let mut store = RedisStore::broken(cfg);
         store.conn = conn;
         store

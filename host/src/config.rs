@@ -15,6 +15,37 @@ use serde::Deserialize;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
 
+/// The most a config file may hold.
+pub const CONFIG_FILE_MAX: u64 = 16 << 20;
+/// The most a key or secret file may hold.
+pub const SECRET_FILE_MAX: u64 = 64 << 10;
+/// The most a CA certificate file may hold.
+pub const CA_FILE_MAX: u64 = 1 << 20;
+/// The most a plugin file may hold.
+pub const PLUGIN_FILE_MAX: u64 = 512 << 20;
+
+/// Read at most `max` bytes of a file named in config: a path that turns out
+/// to be a device, a pipe or a huge file is an error, never an endless read.
+pub fn read_capped(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_text_capped(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_capped(path, max)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -527,7 +558,7 @@ impl Config {
 
     /// Read and parse a file; relative plugin paths are made relative to it.
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
+        let text = read_text_capped(path, CONFIG_FILE_MAX)
             .with_context(|| format!("reading config file {}", path.display()))?;
         let mut cfg =
             Config::parse(&text).with_context(|| format!("in config file {}", path.display()))?;
@@ -708,7 +739,7 @@ impl Config {
                     }
                 }
             } else if let Some(file) = &p.api_key_file {
-                let v = std::fs::read_to_string(file).map_err(|e| {
+                let v = read_text_capped(file, SECRET_FILE_MAX).map_err(|e| {
                     key_err(
                         format!("{key}.api_key_file"),
                         format!("reading {}: {e}", file.display()),
@@ -782,6 +813,20 @@ pub fn url_host(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_named_in_config_are_read_up_to_a_cap() {
+        // A device that never ends is an error, not an endless read.
+        let e = read_capped(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert!(e.to_string().contains("larger than 1024 bytes"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        std::fs::write(&f, "sk-test\n").unwrap();
+        assert_eq!(read_text_capped(&f, 8).unwrap(), "sk-test\n");
+        assert!(read_text_capped(&f, 7).is_err());
+        std::fs::write(&f, [0xff, 0xfe]).unwrap();
+        assert!(read_text_capped(&f, 8).is_err());
+    }
 
     const GOOD: &str = r#"
         [providers.up]

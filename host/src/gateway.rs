@@ -133,7 +133,7 @@ pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<PluginSources> {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
                 continue;
             };
-            let bytes = std::fs::read(&path)
+            let bytes = crate::config::read_capped(&path, crate::config::PLUGIN_FILE_MAX)
                 .with_context(|| format!("reading plugin {}", path.display()))?;
             out.insert(name, (PluginSource::File(path), Arc::from(bytes)));
         }

@@ -118,7 +118,7 @@ impl KeySource<'_> {
             std::env::var(var)
                 .map_err(|_| self.err("_env", format!("environment variable `{var}` is not set")))?
         } else if let Some(file) = self.file {
-            std::fs::read_to_string(file)
+            crate::config::read_text_capped(file, crate::config::SECRET_FILE_MAX)
                 .map_err(|e| self.err("_file", format!("reading {}: {e}", file.display())))?
         } else {
             String::new()

@@ -123,7 +123,7 @@ pub fn validate(l: &LimitsConfig) -> anyhow::Result<()> {
                         "only used with a TLS url (rediss://host:port)",
                     ));
                 }
-                match std::fs::read_to_string(f) {
+                match crate::config::read_text_capped(f, crate::config::CA_FILE_MAX) {
                     Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
                     Ok(_) => {
                         return Err(err(
@@ -155,7 +155,8 @@ pub fn redis_client(l: &LimitsConfig) -> Result<::redis::Client, String> {
     match &l.ca_file {
         None => ::redis::Client::open(url).map_err(|e| e.to_string()),
         Some(f) => {
-            let pem = std::fs::read(f).map_err(|e| format!("reading {}: {e}", f.display()))?;
+            let pem = crate::config::read_capped(f, crate::config::CA_FILE_MAX)
+                .map_err(|e| format!("reading {}: {e}", f.display()))?;
             let certs = ::redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(pem),

@@ -8,9 +8,10 @@
 //! seconds (the sliding-window counter), so a burst straddling a minute
 //! boundary cannot pass twice the limit. Budgets are calendar windows (a
 //! daily budget renews at 00:00 UTC). A request is admitted when none of its
-//! key's limits is already reached; admitting counts the request. Tokens and spend are counted when the answer is complete
-//! (actual usage, streams included), so a request admitted under a limit may
-//! take the key over it, and the next one is refused.
+//! key's limits is already reached; admitting counts the request. Tokens
+//! and spend are counted when the answer is complete (actual usage, streams
+//! included), so a request admitted under a limit may take the key over it,
+//! and the next one is refused.
 //!
 //! Two stores: in-process (the default; a map of per-key counters behind
 //! short, never-awaited locks) and Redis (`limits/redis.rs`), which N
@@ -25,6 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 use serde::Deserialize;
+use tokio_util::task::TaskTracker;
 
 use crate::error::ApiError;
 use crate::keys::{ClientKey, KeyConfig, KeyTable};
@@ -583,6 +585,8 @@ pub enum Store {
 pub struct Limiter {
     memory: Arc<MemoryStore>,
     redis: Mutex<Option<(LimitsConfig, Arc<RedisStore>)>>,
+    /// Usage writes to Redis still on their way.
+    pending: TaskTracker,
 }
 
 /// A finished request's usage, for accounting.
@@ -704,8 +708,25 @@ impl Limiter {
         let w = Windows::now();
         match self.store(table) {
             Store::Memory(m) => m.record(key, &w, tokens, nanos),
-            Store::Redis(r) => r.record(key.clone(), w, tokens, nanos),
+            Store::Redis(r) => r.record(&self.pending, key.clone(), w, tokens, nanos),
         }
+    }
+
+    /// Usage writes to the limit store still on their way.
+    pub fn pending_writes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Wait up to `within` for the usage writes still on their way (at
+    /// shutdown: answers already sent are counted before the process
+    /// exits); whether they all finished.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        self.pending.close();
+        let done = tokio::time::timeout(within, self.pending.wait())
+            .await
+            .is_ok();
+        self.pending.reopen();
+        done
     }
 }
 
@@ -917,6 +938,56 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_usage_writes_on_their_way() {
+        // A "Redis" that accepts connections and never answers: each write
+        // waits out its timeout.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let cfg = crate::config::Config::parse(&format!(
+            r#"
+            [keys.k]
+            key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+            requests_per_minute = 10
+            [limits]
+            backend = "redis"
+            url = "redis://{addr}"
+            timeout_ms = 300
+            "#
+        ))
+        .unwrap();
+        let table = KeyTable::from_config(&cfg.keys, &cfg.server, &cfg.limits).unwrap();
+        let key = table.keys()[0].clone();
+        let limiter = Limiter::default();
+        let spend = Spend {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            input_price: 1.0,
+            output_price: 1.0,
+        };
+        limiter.record(&table, &key, spend);
+        limiter.record(&table, &key, spend);
+        assert_eq!(limiter.pending_writes(), 2);
+        let started = std::time::Instant::now();
+        assert!(limiter.flush(std::time::Duration::from_secs(5)).await);
+        assert_eq!(limiter.pending_writes(), 0);
+        // It waited for them (each gave up after its 300 ms timeout).
+        assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+        // And a flush that cannot wait long enough says so (a new limiter
+        // and table: this store now skips Redis for a second after the
+        // failures).
+        let limiter = Limiter::default();
+        let table = KeyTable::from_config(&cfg.keys, &cfg.server, &cfg.limits).unwrap();
+        limiter.record(&table, &key, spend);
+        assert!(!limiter.flush(std::time::Duration::from_millis(10)).await);
     }
 
     /// A figure, not a check: `cargo test --release -p switchyard

@@ -219,6 +219,20 @@ pub async fn serve(
             );
         }
     }
+    // Usage of the answers already sent goes to the limit store before the
+    // process exits (each write is bounded by `[limits] timeout_ms`).
+    let pending = gw.limiter.pending_writes();
+    if pending > 0 {
+        let within = std::time::Duration::from_millis(2_000);
+        if gw.limiter.flush(within).await {
+            tracing::info!(writes = pending, "usage written to the limit store");
+        } else {
+            tracing::warn!(
+                writes = pending,
+                "usage writes to the limit store did not finish within 2 s; exiting without them"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -1,10 +1,13 @@
-//! Every stored input of the ingress fuzz targets (`fuzz/corpus/ingress_*`
-//! and `fuzz/regressions/ingress_*`) through the ingress parsers, with the
-//! fuzz targets' own check on what is accepted (`fuzz/src/ingress.rs`,
-//! compiled in here): the fuzzing's findings stay fixed on stable Rust, in
-//! every test run, without nightly or libFuzzer. The adapter targets' inputs
-//! are replayed by `fuzz/tests/replay.rs`.
+//! Every stored input of the host's fuzz targets (`fuzz/corpus/ingress_*`,
+//! `fuzz/corpus/config` and their `fuzz/regressions/`) through the ingress
+//! parsers and the config checks, with the fuzz targets' own checks
+//! (`fuzz/src/ingress.rs`, `fuzz/src/config.rs`, compiled in here): the
+//! fuzzing's findings stay fixed on stable Rust, in every test run, without
+//! nightly or libFuzzer. The adapter targets' inputs are replayed by
+//! `fuzz/tests/replay.rs`.
 
+#[path = "../../fuzz/src/config.rs"]
+mod config;
 #[path = "../../fuzz/src/ingress.rs"]
 mod ingress;
 #[path = "../../fuzz/src/stored.rs"]
@@ -42,4 +45,10 @@ fn openai_ingress_corpus() {
 fn anthropic_ingress_corpus() {
     let accepted = replay("ingress_anthropic", "anthropic", anthropic::parse_request);
     assert!(accepted >= 10, "{accepted} accepted");
+}
+
+#[test]
+fn config_corpus() {
+    let fuzz_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    stored::replay(&fuzz_dir, "config", config::check);
 }

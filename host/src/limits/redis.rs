@@ -5,8 +5,10 @@
 //! and day's spend and the current and previous minute's tokens and
 //! requests, weighs them over the sliding minute as the in-process store
 //! does ([`super::sliding`]), compares them with the key's limits, and counts
-//! the request (INCR, with an expiry) only when it is admitted. Usage is added after the answer with one atomic pipeline of
-//! INCRBY + EXPIRE, in the background. Spend is counted in integer nano-USD.
+//! the request (INCR, with an expiry) only when it is admitted. Usage is
+//! added after the answer with one atomic pipeline of INCRBY + EXPIRE, in
+//! the background. Spend is counted in integer nano-USD. `rediss://` URLs
+//! speak TLS ([`super::redis_client`]).
 //!
 //! Redis going away must never crash the gateway or hang a request: every
 //! operation has a short timeout (`[limits] timeout_ms`), and after a failure
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use http::StatusCode;
+use tokio_util::task::TaskTracker;
 
 use super::{LimitsConfig, OnError, Refusal, Refused, Usage, Windows, sliding_retry};
 use crate::error::ApiError;
@@ -333,18 +336,29 @@ impl RedisStore {
         })
     }
 
-    /// Add a finished request's tokens and spend, in the background.
-    pub fn record(self: &Arc<Self>, key: Arc<ClientKey>, w: Windows, tokens: u64, nanos: u64) {
+    /// Add a finished request's tokens and spend, in the background (a task
+    /// of `pending`, which shutdown waits for).
+    pub fn record(
+        self: &Arc<Self>,
+        pending: &TaskTracker,
+        key: Arc<ClientKey>,
+        w: Windows,
+        tokens: u64,
+        nanos: u64,
+    ) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let store = self.clone();
-        handle.spawn(async move {
-            match store.try_record(&key, &w, tokens, nanos).await {
-                Ok(()) => store.succeeded(),
-                Err(f) => store.failed("accounting", &f),
-            }
-        });
+        pending.spawn_on(
+            async move {
+                match store.try_record(&key, &w, tokens, nanos).await {
+                    Ok(()) => store.succeeded(),
+                    Err(f) => store.failed("accounting", &f),
+                }
+            },
+            &handle,
+        );
     }
 
     async fn try_record(

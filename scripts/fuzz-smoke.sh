@@ -20,7 +20,7 @@ command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
 targets=(adapter_openai adapter_azure_openai adapter_anthropic adapter_gemini adapter_bedrock)
 features=()
 if [[ "${1:-}" == "--ingress" ]]; then
-    targets+=(ingress_openai ingress_anthropic)
+    targets+=(ingress_openai ingress_anthropic config)
     features=(--features ingress)
 fi
 

@@ -127,6 +127,8 @@ pub fn check_stream<D: Decode>(new: impl Fn() -> D, bytes: &[u8], seed: u8) {
 }
 
 #[cfg(feature = "ingress")]
+pub mod config;
+#[cfg(feature = "ingress")]
 pub mod ingress;
 pub mod stored;
 pub mod targets;

@@ -343,6 +343,60 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
+    """A key's requests in flight are capped (across both gateways with Redis);
+    a slot is held until the answer is sent, or until a stream ends or its
+    client goes away."""
+    mock = mock_upstream("--latency-ms", 1000, "--chunks", 4, "--chunk-delay-ms", 300)
+    keys = base_keys(max_parallel_requests=2)
+    limits = redis_limits(redis_server()) if backend == "redis" else None
+    n = 2 if backend == "redis" else 1
+    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=limits) for _ in range(n)]
+    clients = [gw.client(api_key=LIMITED) for gw in gws]
+
+    def one(i):
+        try:
+            chat(clients[i % n])
+            return "ok"
+        except openai.RateLimitError as e:
+            assert e.response.headers["retry-after"] == "1"
+            return e.body["message"]
+
+    # Six at once against a limit of two: two are answered, four refused.
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(one, range(6)))
+    assert outcomes.count("ok") == 2, outcomes
+    assert all("2 requests in flight" in o for o in outcomes if o != "ok"), outcomes
+    # Answered requests gave their slots back.
+    chat(clients[0])
+    chat(clients[-1])
+    # Two open streams hold both slots, in either dialect's endpoint.
+    streams = [clients[i % n].chat.completions.create(
+        model="main", messages=[{"role": "user", "content": PROMPT}], stream=True) for i in range(2)]
+    with pytest.raises(openai.RateLimitError):
+        chat(clients[0])
+    with pytest.raises(anthropic.RateLimitError):
+        message(gws[-1].anthropic_client(api_key=LIMITED))
+    r = httpx.get(f"{gws[0].url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert next(k for k in r.json()["keys"] if k["name"] == "limited")["in_flight"] == 2
+    # One stream read to its end, the other abandoned by its client: both
+    # slots come back.
+    assert "".join(c.choices[0].delta.content or "" for c in streams[0] if c.choices)
+    streams[1].close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            chat(clients[0])
+            chat(clients[-1])
+            break
+        except openai.RateLimitError:
+            assert time.monotonic() < deadline, "slots were not given back"
+            time.sleep(0.2)
+    for gw in gws:
+        still_serves(gw)
+
+
 def test_redis_over_tls(gateway, mock_upstream, redis_server):
     """`rediss://` with the CA named by `ca_file`: the shared limit holds; a
     gateway that does not trust the server's certificate never talks to it

@@ -36,10 +36,13 @@ pub struct KeyConfig {
     /// Routes and models the key may name as `model` (empty: all).
     #[serde(default)]
     pub models: Vec<String>,
-    /// Requests per clock minute.
+    /// Requests per minute (sliding).
     pub requests_per_minute: Option<u64>,
-    /// Tokens (prompt + completion, as reported by the upstream) per clock minute.
+    /// Tokens (prompt + completion, as reported by the upstream) per minute
+    /// (sliding).
     pub tokens_per_minute: Option<u64>,
+    /// Requests in flight at once (a stream counts until it ends).
+    pub max_parallel_requests: Option<u64>,
     /// Spend per UTC day, USD, from the models' prices.
     pub daily_budget_usd: Option<f64>,
     /// Spend per UTC calendar month, USD.
@@ -384,6 +387,7 @@ pub fn validate(cfg: &crate::config::Config) -> anyhow::Result<()> {
         for (field, v) in [
             ("requests_per_minute", k.requests_per_minute),
             ("tokens_per_minute", k.tokens_per_minute),
+            ("max_parallel_requests", k.max_parallel_requests),
         ] {
             if v == Some(0) {
                 return Err(err(
@@ -431,6 +435,7 @@ mod tests {
                         models: vec!["m".into()],
                         requests_per_minute: None,
                         tokens_per_minute: None,
+                        max_parallel_requests: None,
                         daily_budget_usd: None,
                         monthly_budget_usd: None,
                     },

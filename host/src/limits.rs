@@ -179,6 +179,8 @@ pub struct KeyLimits {
     pub rpm: Option<u64>,
     /// Tokens per minute.
     pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    pub parallel: Option<u64>,
     /// Nano-USD per UTC day.
     pub daily: Option<u64>,
     /// Nano-USD per UTC month.
@@ -196,6 +198,7 @@ impl KeyLimits {
         KeyLimits {
             rpm: k.requests_per_minute,
             tpm: k.tokens_per_minute,
+            parallel: k.max_parallel_requests,
             daily: k.daily_budget_usd.map(usd_to_nanos),
             monthly: k.monthly_budget_usd.map(usd_to_nanos),
         }
@@ -203,7 +206,11 @@ impl KeyLimits {
 
     /// Whether the key has any limit at all (if not, nothing is counted).
     pub fn any(&self) -> bool {
-        self.rpm.is_some() || self.tpm.is_some() || self.daily.is_some() || self.monthly.is_some()
+        self.rpm.is_some()
+            || self.tpm.is_some()
+            || self.parallel.is_some()
+            || self.daily.is_some()
+            || self.monthly.is_some()
     }
 }
 
@@ -325,6 +332,8 @@ pub enum Refusal {
     Tokens,
     /// The minute's requests reached the limit.
     Requests,
+    /// The key's requests in flight reached the limit.
+    Parallel,
 }
 
 fn usd(nanos: u64) -> String {
@@ -409,6 +418,16 @@ impl Refusal {
                 ),
                 w.month_left,
             ),
+            Refusal::Parallel => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limit_exceeded",
+                format!(
+                    "The key `{name}` already has {spent} requests in flight, its limit of {}; retry when one finishes.",
+                    l.parallel.unwrap_or(0),
+                ),
+                1,
+            ),
         };
         let mut e = ApiError::new(status, kind, message).code(code);
         e.retry_after = Some(retry.max(1));
@@ -425,6 +444,8 @@ pub struct Counters {
     tokens: u64,
     prev_requests: u64,
     prev_tokens: u64,
+    /// Requests admitted and not yet finished (not a window: never rolled).
+    in_flight: u64,
     day: u64,
     day_spend: u64,
     month: u64,
@@ -459,15 +480,25 @@ impl Counters {
             day: self.day_spend,
             tokens: (self.prev_tokens, self.tokens),
             requests: (self.prev_requests, self.requests),
+            in_flight: self.in_flight,
         }
     }
 
-    /// Admit a request (counting it) or say why not.
+    /// Admit a request (counting it, and holding one of the key's parallel
+    /// slots when it has a limit) or say why not.
     pub fn admit(&mut self, l: &KeyLimits, w: &Windows) -> Result<(), Refused> {
         self.roll(w);
         check(l, w, &self.usage())?;
         self.requests += 1;
+        if l.parallel.is_some() {
+            self.in_flight += 1;
+        }
         Ok(())
+    }
+
+    /// A request admitted with a parallel slot finished.
+    pub fn release(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 
     /// Count a finished request's tokens and spend.
@@ -491,6 +522,8 @@ pub struct Usage {
     pub tokens: (u64, u64),
     /// Requests: (previous minute, this minute).
     pub requests: (u64, u64),
+    /// Requests in flight.
+    pub in_flight: u64,
 }
 
 /// The admission rule shared by both stores.
@@ -498,6 +531,7 @@ pub fn check(l: &KeyLimits, w: &Windows, u: &Usage) -> Result<(), Refused> {
     for (limit, used, why) in [
         (l.monthly, u.month, Refusal::Monthly),
         (l.daily, u.day, Refusal::Daily),
+        (l.parallel, u.in_flight, Refusal::Parallel),
     ] {
         if let Some(limit) = limit
             && used >= limit
@@ -546,10 +580,18 @@ impl MemoryStore {
         }
     }
 
-    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<(), Refused> {
+    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<Slot, Refused> {
         let c = self.counters(&key.name);
-        let Ok(mut c) = c.lock() else { return Ok(()) };
-        c.admit(&key.limits, w)
+        let Ok(mut counters) = c.lock() else {
+            return Ok(Slot::none());
+        };
+        counters.admit(&key.limits, w)?;
+        drop(counters);
+        Ok(if key.limits.parallel.is_some() {
+            Slot(SlotInner::Memory(c))
+        } else {
+            Slot::none()
+        })
     }
 
     fn usage(&self, key: &ClientKey, w: &Windows) -> Usage {
@@ -566,6 +608,38 @@ impl MemoryStore {
         let c = self.counters(&key.name);
         if let Ok(mut c) = c.lock() {
             c.record(w, tokens, nanos);
+        }
+    }
+}
+
+/// One of a key's parallel slots, held by a request until it finishes
+/// (a stream: until it ends or the client leaves); dropping it frees the
+/// slot. Keys without a parallel limit get an empty one.
+pub struct Slot(SlotInner);
+
+enum SlotInner {
+    None,
+    Memory(Arc<Mutex<Counters>>),
+    Redis(redis::RedisSlot),
+}
+
+impl Slot {
+    /// A slot that holds nothing.
+    pub fn none() -> Slot {
+        Slot(SlotInner::None)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.0, SlotInner::None) {
+            SlotInner::None => {}
+            SlotInner::Memory(c) => {
+                if let Ok(mut c) = c.lock() {
+                    c.release();
+                }
+            }
+            SlotInner::Redis(r) => r.release(),
         }
     }
 }
@@ -645,17 +719,21 @@ impl Limiter {
             .clone()
     }
 
-    /// Admit a request of `key` or refuse it with the client's error.
-    pub async fn admit(&self, table: &KeyTable, key: &ClientKey) -> Result<(), ApiError> {
+    /// Admit a request of `key` or refuse it with the client's error. The
+    /// request holds the returned slot until it finishes.
+    pub async fn admit(&self, table: &KeyTable, key: &ClientKey) -> Result<Slot, ApiError> {
         if !key.limits.any() {
-            return Ok(());
+            return Ok(Slot::none());
         }
         let w = Windows::now();
-        let refused = match self.store(table) {
+        let admitted = match self.store(table) {
             Store::Memory(m) => m.admit(key, &w),
-            Store::Redis(r) => r.admit(key, &w).await?,
+            Store::Redis(r) => r
+                .admit(key, &w, &self.pending)
+                .await?
+                .map(|slot| slot.map_or_else(Slot::none, |s| Slot(SlotInner::Redis(s)))),
         };
-        refused.map_err(|r| r.error(key, &w))
+        admitted.map_err(|r| r.error(key, &w))
     }
 
     /// Each key's use of its current windows, as JSON for `GET /admin/keys`.
@@ -677,12 +755,14 @@ impl Limiter {
                 "name": key.name,
                 "models": key.models,
                 "requests_last_minute": requests,
+                "in_flight": u.in_flight,
                 "tokens_last_minute": tokens,
                 "spend_today_usd": usd(day),
                 "spend_this_month_usd": usd(month),
                 "limits": {
                     "requests_per_minute": l.rpm,
                     "tokens_per_minute": l.tpm,
+                    "max_parallel_requests": l.parallel,
                     "daily_budget_usd": l.daily.map(usd),
                     "monthly_budget_usd": l.monthly.map(usd),
                 },
@@ -766,6 +846,7 @@ mod tests {
             tpm: Some(100),
             daily: Some(usd_to_nanos(1.0)),
             monthly: Some(usd_to_nanos(10.0)),
+            ..Default::default()
         };
         let mut c = Counters::default();
         let w = Windows::at(6_000_000);
@@ -794,6 +875,44 @@ mod tests {
             why(c.admit(&l, &later)),
             Some((Refusal::Monthly, _))
         ));
+    }
+
+    #[test]
+    fn parallel_slots_are_held_until_dropped() {
+        let store = MemoryStore::default();
+        let key = ClientKey::test(
+            "k",
+            KeyLimits {
+                parallel: Some(2),
+                ..Default::default()
+            },
+        );
+        let w = Windows::at(6_000_000);
+        let a = store.admit(&key, &w).unwrap();
+        let b = store.admit(&key, &w).unwrap();
+        let refused = store.admit(&key, &w).err().unwrap();
+        assert_eq!((refused.why, refused.used), (Refusal::Parallel, 2));
+        let e = refused.error(&key, &w);
+        assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(1)));
+        assert!(e.message.contains("2 requests in flight"), "{}", e.message);
+        assert_eq!(store.usage(&key, &w).in_flight, 2);
+        // A finished request frees its slot; minutes passing do not.
+        drop(a);
+        let later = Windows::at(6_000_600);
+        let c = store.admit(&key, &later).unwrap();
+        assert!(store.admit(&key, &later).is_err());
+        drop((b, c));
+        assert_eq!(store.usage(&key, &later).in_flight, 0);
+        // A key without the limit holds nothing.
+        let free = ClientKey::test(
+            "free",
+            KeyLimits {
+                rpm: Some(100),
+                ..Default::default()
+            },
+        );
+        let _slots: Vec<Slot> = (0..10).map(|_| store.admit(&free, &w).unwrap()).collect();
+        assert_eq!(store.usage(&free, &w).in_flight, 0);
     }
 
     #[test]

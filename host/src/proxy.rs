@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::error::ApiError;
 use crate::gateway::{Gateway, Generation};
 use crate::keys::{ClientKey, KeyTable};
-use crate::limits::{Limiter, Spend};
+use crate::limits::{Limiter, Slot, Spend};
 use crate::router::{self, Reply, Served, StreamItem};
 use crate::runtime::types::{StreamEvent, Usage};
 
@@ -503,6 +503,8 @@ struct Accounting {
     request_bytes: usize,
     output_bytes: usize,
     done: bool,
+    /// The key's parallel slot, held until the answer or stream is done.
+    _slot: Slot,
 }
 
 impl Accounting {
@@ -512,6 +514,7 @@ impl Accounting {
         key: Arc<ClientKey>,
         served: &Served,
         request_bytes: usize,
+        slot: Slot,
     ) -> Accounting {
         let (input_price, output_price) = generation
             .models
@@ -527,6 +530,7 @@ impl Accounting {
             request_bytes,
             output_bytes: 0,
             done: false,
+            _slot: slot,
         }
     }
 
@@ -606,12 +610,14 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Ok(r) => r,
         Err(e) => return dialect_error(&e, dialect),
     };
+    let mut slot = Slot::none();
     if let Some(key) = &caller {
         if !key.allows(&canonical.model) {
             return dialect_error(&key.not_allowed(&canonical.model), dialect);
         }
-        if let Err(e) = gw.limiter.admit(&generation.keys, key).await {
-            return dialect_error(&e, dialect);
+        match gw.limiter.admit(&generation.keys, key).await {
+            Ok(s) => slot = s,
+            Err(e) => return dialect_error(&e, dialect),
         }
     }
     let request_bytes = body.len();
@@ -629,7 +635,7 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Err(e) => dialect_error(&e, dialect),
         Ok(Reply::Complete(resp, served)) => {
             if let Some(key) = caller {
-                let mut acct = Accounting::new(gw, &generation, key, &served, request_bytes);
+                let mut acct = Accounting::new(gw, &generation, key, &served, request_bytes, slot);
                 acct.usage = resp.usage;
                 acct.output_bytes = resp
                     .choices
@@ -652,8 +658,8 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
                 Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
             };
-            let acct =
-                caller.map(|key| Accounting::new(gw, &generation, key, &served, request_bytes));
+            let acct = caller
+                .map(|key| Accounting::new(gw, &generation, key, &served, request_bytes, slot));
             let frames =
                 futures_util::stream::unfold(Some((stream, encoder, acct)), |state| async move {
                     let (mut stream, mut enc, mut acct) = state?;

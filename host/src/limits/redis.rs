@@ -35,10 +35,12 @@ const DOWN_FOR: Duration = Duration::from_secs(1);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 // KEYS: requests and tokens of this minute, the day's and the month's
-// spend, requests and tokens of the previous minute. ARGV: the limits (rpm,
-// tpm, daily, monthly; -1 = none) and the milliseconds into the minute.
+// spend, requests and tokens of the previous minute, the key's requests in
+// flight (a sorted set: slot id → lease end, server time in ms). ARGV: the
+// limits (rpm, tpm, daily, monthly; -1 = none), the milliseconds into the
+// minute, the parallel limit (-1 = none), the lease (ms) and this slot's id.
 // Returns {code, used, previous, current}: code 0 admitted, 1 monthly, 2
-// daily, 3 tokens, 4 requests.
+// daily, 3 tokens, 4 requests, 5 in flight.
 const ADMIT: &str = r"
 local function get(i) return tonumber(redis.call('GET', KEYS[i]) or '0') end
 local weight = 60000 - tonumber(ARGV[5])
@@ -59,13 +61,75 @@ local function slides(i, p, limit)
 end
 local u = over(4, ARGV[4]); if u then return {1, u, 0, 0} end
 u = over(3, ARGV[3]); if u then return {2, u, 0, 0} end
+local par = tonumber(ARGV[6])
+local now = 0
+if par >= 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+  local held = redis.call('ZCARD', KEYS[7])
+  if held >= par then return {5, held, 0, 0} end
+end
 local s = slides(2, 6, ARGV[2]); if s then return {3, s[1], s[2], s[3]} end
-if tonumber(ARGV[1]) < 0 then return {0, 0, 0, 0} end
-s = slides(1, 5, ARGV[1]); if s then return {4, s[1], s[2], s[3]} end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+local n = 0
+if tonumber(ARGV[1]) >= 0 then
+  s = slides(1, 5, ARGV[1]); if s then return {4, s[1], s[2], s[3]} end
+  n = redis.call('INCR', KEYS[1])
+  if n == 1 then redis.call('EXPIRE', KEYS[1], 120) end
+end
+if par >= 0 then
+  local lease = tonumber(ARGV[7])
+  redis.call('ZADD', KEYS[7], now + lease, ARGV[8])
+  redis.call('PEXPIRE', KEYS[7], lease)
+end
 return {0, n, 0, 0}
 ";
+
+/// How long a parallel slot is held at most: a replica that dies holding
+/// slots frees them after this (a longer stream stops counting then).
+const SLOT_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// A parallel slot held in Redis; [`RedisSlot::release`] removes it.
+pub struct RedisSlot {
+    store: Arc<RedisStore>,
+    pending: TaskTracker,
+    set: String,
+    id: String,
+}
+
+impl RedisSlot {
+    /// Free the slot, in the background (a task of the shutdown-awaited
+    /// tracker). If Redis cannot be reached, the lease frees it.
+    pub fn release(self) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let RedisSlot {
+            store,
+            pending,
+            set,
+            id,
+        } = self;
+        pending.spawn_on(
+            async move {
+                let Ok(mut conn) = store.connection() else {
+                    return;
+                };
+                let mut cmd = ::redis::cmd("ZREM");
+                cmd.arg(&set).arg(&id);
+                match tokio::time::timeout(store.timeout, cmd.query_async::<i64>(&mut conn)).await {
+                    Ok(Ok(_)) => store.succeeded(),
+                    Ok(Err(e)) => store.failed("slot release", &Failure::from(e.to_string())),
+                    Err(_) => store.failed(
+                        "slot release",
+                        &Failure::from(format!("no answer in {} ms", store.timeout.as_millis())),
+                    ),
+                }
+            },
+            &handle,
+        );
+    }
+}
 
 /// Why an operation did not reach Redis or got no answer.
 struct Failure {
@@ -97,6 +161,9 @@ pub struct RedisStore {
     last_log: AtomicU64,
     suppressed: AtomicU64,
     failing: AtomicBool,
+    /// This store's part of slot ids (unique across replicas).
+    instance: u64,
+    next_slot: AtomicU64,
 }
 
 fn limit_arg(l: Option<u64>) -> i64 {
@@ -147,6 +214,18 @@ impl RedisStore {
             last_log: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            instance: {
+                use std::hash::{BuildHasher as _, Hasher as _};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u32(std::process::id());
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                h.finish()
+            },
+            next_slot: AtomicU64::new(0),
         }
     }
 
@@ -221,11 +300,23 @@ impl RedisStore {
     /// fault (`Ok(Err(..))`), or, with Redis unreachable and `on_error =
     /// "closed"`, answer 503.
     pub async fn admit(
-        &self,
+        self: &Arc<Self>,
         key: &ClientKey,
         w: &Windows,
-    ) -> Result<Result<(), Refused>, ApiError> {
-        match self.try_admit(key, w).await {
+        pending: &TaskTracker,
+    ) -> Result<Result<Option<RedisSlot>, Refused>, ApiError> {
+        let slot = key.limits.parallel.map(|_| RedisSlot {
+            store: self.clone(),
+            pending: pending.clone(),
+            set: self.key(&key.name, "inflight", 0),
+            id: format!(
+                "{:016x}-{}",
+                self.instance,
+                self.next_slot.fetch_add(1, Ordering::Relaxed)
+            ),
+        });
+        let id = slot.as_ref().map_or("", |s| s.id.as_str()).to_owned();
+        match self.try_admit(key, w, &id).await.map(|r| r.map(|()| slot)) {
             Ok(r) => {
                 self.succeeded();
                 Ok(r)
@@ -233,7 +324,7 @@ impl RedisStore {
             Err(f) => {
                 self.failed("admission", &f);
                 match self.on_error {
-                    OnError::Open => Ok(Ok(())),
+                    OnError::Open => Ok(Ok(None)),
                     OnError::Closed => {
                         let mut e = ApiError::new(
                             StatusCode::SERVICE_UNAVAILABLE,
@@ -253,6 +344,7 @@ impl RedisStore {
         &self,
         key: &ClientKey,
         w: &Windows,
+        slot_id: &str,
     ) -> Result<Result<(), Refused>, Failure> {
         let mut conn = self.connection()?;
         let l = &key.limits;
@@ -264,11 +356,15 @@ impl RedisStore {
             .key(self.key(&key.name, "month", w.month))
             .key(self.key(&key.name, "req", prev_minute))
             .key(self.key(&key.name, "tok", prev_minute))
+            .key(self.key(&key.name, "inflight", 0))
             .arg(limit_arg(l.rpm))
             .arg(limit_arg(l.tpm))
             .arg(limit_arg(l.daily))
             .arg(limit_arg(l.monthly))
-            .arg(w.minute_ms);
+            .arg(w.minute_ms)
+            .arg(limit_arg(l.parallel))
+            .arg(u64::try_from(SLOT_LEASE.as_millis()).unwrap_or(u64::MAX))
+            .arg(slot_id);
         let (code, used, prev, curr): (i64, i64, i64, i64) =
             match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
@@ -284,6 +380,7 @@ impl RedisStore {
             2 => (Refusal::Daily, None),
             3 => (Refusal::Tokens, l.tpm),
             4 => (Refusal::Requests, l.rpm),
+            5 => (Refusal::Parallel, None),
             other => return Err(format!("the admission script returned {other}").into()),
         };
         let retry = limit.map_or(0, |limit| sliding_retry(prev, curr, limit, w.minute_ms));
@@ -311,10 +408,15 @@ impl RedisStore {
             .code("limits_unavailable")
         };
         let mut conn = self.connection().map_err(|f| unavailable(f.why))?;
-        let mut cmd = ::redis::cmd("MGET");
-        cmd.arg(&keys);
-        let values: Vec<Option<u64>> =
-            match tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await {
+        // One round trip: the counters, and the slots held (those whose
+        // lease ran out are dropped at the next admission).
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("MGET")
+            .arg(&keys)
+            .cmd("ZCARD")
+            .arg(self.key(&key.name, "inflight", 0));
+        let (values, in_flight): (Vec<Option<u64>>, u64) =
+            match tokio::time::timeout(self.timeout, pipe.query_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return Err(unavailable(e.to_string())),
                 Err(_) => {
@@ -333,6 +435,7 @@ impl RedisStore {
             day: v[2],
             tokens: (v[5], v[1]),
             requests: (v[4], v[0]),
+            in_flight,
         })
     }
 

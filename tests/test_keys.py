@@ -343,6 +343,49 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
+def limited_view(gw) -> dict:
+    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert r.status_code == 200, r.text
+    return next(k for k in r.json()["keys"] if k["name"] == "limited")
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_server, backend):
+    """Requests admitted together see each other's prompts (counted at
+    admission, not only when answers come back); each answer then replaces
+    its estimate with the upstream's actual usage."""
+    mock = mock_upstream("--latency-ms", 1000)
+    limits = redis_limits(redis_server()) if backend == "redis" else None
+    gw = start(gateway, mock, keys=base_keys(tokens_per_minute=400), server=ADMIN_SERVER, env=BASE_ENV, limits=limits)
+    fresh_minute(20)
+    client = gw.client(api_key=LIMITED)
+
+    def settled(expected: int) -> None:
+        deadline = time.monotonic() + 3
+        while limited_view(gw)["tokens_last_minute"] != expected:
+            assert time.monotonic() < deadline, (limited_view(gw), expected)
+            time.sleep(0.05)
+
+    first = chat(client).usage.total_tokens
+    settled(first)
+
+    def one(_):
+        try:
+            return chat(client).usage.total_tokens
+        except openai.RateLimitError:
+            return None
+
+    # Ten at once, each answered after a second: without the reservation all
+    # ten would pass (nothing is counted until the answers return).
+    with ThreadPoolExecutor(10) as pool:
+        outcomes = list(pool.map(one, range(10)))
+    answered = [t for t in outcomes if t is not None]
+    assert 1 <= len(answered) < 10, outcomes
+    # Every estimate was replaced by the actual figure.
+    settled(first + sum(answered))
+    still_serves(gw)
+
+
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
     """A key's requests in flight are capped (across both gateways with Redis);

@@ -8,10 +8,13 @@
 //! seconds (the sliding-window counter), so a burst straddling a minute
 //! boundary cannot pass twice the limit. Budgets are calendar windows (a
 //! daily budget renews at 00:00 UTC). A request is admitted when none of its
-//! key's limits is already reached; admitting counts the request. Tokens
-//! and spend are counted when the answer is complete (actual usage, streams
-//! included), so a request admitted under a limit may take the key over it,
-//! and the next one is refused.
+//! key's limits is already reached; admitting counts the request, its
+//! prompt's estimated tokens (when the key limits tokens) and, with a
+//! parallel limit, takes one of the key's slots until the request ends. The
+//! answer's actual usage then replaces the estimate; completion tokens and
+//! spend are counted when the answer is complete (streams included), so a
+//! request admitted under a limit may take the key over it, and the next one
+//! is refused.
 //!
 //! Two stores: in-process (the default; a map of per-key counters behind
 //! short, never-awaited locks) and Redis (`limits/redis.rs`), which N
@@ -486,10 +489,15 @@ impl Counters {
 
     /// Admit a request (counting it, and holding one of the key's parallel
     /// slots when it has a limit) or say why not.
-    pub fn admit(&mut self, l: &KeyLimits, w: &Windows) -> Result<(), Refused> {
+    ///
+    /// `reserve` tokens (the prompt's estimate) are counted at once, so
+    /// requests admitted together see each other's prompts; the answer's
+    /// [`Counters::record`] replaces the estimate with the actual figure.
+    pub fn admit(&mut self, l: &KeyLimits, w: &Windows, reserve: u64) -> Result<(), Refused> {
         self.roll(w);
         check(l, w, &self.usage())?;
         self.requests += 1;
+        self.tokens = self.tokens.saturating_add(reserve);
         if l.parallel.is_some() {
             self.in_flight += 1;
         }
@@ -501,10 +509,11 @@ impl Counters {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
-    /// Count a finished request's tokens and spend.
-    pub fn record(&mut self, w: &Windows, tokens: u64, nanos: u64) {
+    /// Count a finished request's tokens (beyond, or short of, what its
+    /// admission reserved) and spend.
+    pub fn record(&mut self, w: &Windows, tokens: i64, nanos: u64) {
         self.roll(w);
-        self.tokens = self.tokens.saturating_add(tokens);
+        self.tokens = self.tokens.saturating_add_signed(tokens);
         self.day_spend = self.day_spend.saturating_add(nanos);
         self.month_spend = self.month_spend.saturating_add(nanos);
     }
@@ -580,12 +589,12 @@ impl MemoryStore {
         }
     }
 
-    fn admit(&self, key: &ClientKey, w: &Windows) -> Result<Slot, Refused> {
+    fn admit(&self, key: &ClientKey, w: &Windows, reserve: u64) -> Result<Slot, Refused> {
         let c = self.counters(&key.name);
         let Ok(mut counters) = c.lock() else {
             return Ok(Slot::none());
         };
-        counters.admit(&key.limits, w)?;
+        counters.admit(&key.limits, w, reserve)?;
         drop(counters);
         Ok(if key.limits.parallel.is_some() {
             Slot(SlotInner::Memory(c))
@@ -604,7 +613,7 @@ impl MemoryStore {
         c.usage()
     }
 
-    fn record(&self, key: &ClientKey, w: &Windows, tokens: u64, nanos: u64) {
+    fn record(&self, key: &ClientKey, w: &Windows, tokens: i64, nanos: u64) {
         let c = self.counters(&key.name);
         if let Ok(mut c) = c.lock() {
             c.record(w, tokens, nanos);
@@ -674,6 +683,8 @@ pub struct Spend {
     pub input_price: f64,
     /// USD per million completion tokens.
     pub output_price: f64,
+    /// Tokens the request's admission already counted.
+    pub reserved_tokens: u64,
 }
 
 impl Spend {
@@ -720,16 +731,24 @@ impl Limiter {
     }
 
     /// Admit a request of `key` or refuse it with the client's error. The
-    /// request holds the returned slot until it finishes.
-    pub async fn admit(&self, table: &KeyTable, key: &ClientKey) -> Result<Slot, ApiError> {
+    /// request holds the returned slot until it finishes. `reserve`: the
+    /// tokens to count at once against the key's tokens per minute (its
+    /// prompt's estimate; see [`Limiter::reservation`]), which the request's
+    /// [`Spend::reserved_tokens`] must then name.
+    pub async fn admit(
+        &self,
+        table: &KeyTable,
+        key: &ClientKey,
+        reserve: u64,
+    ) -> Result<Slot, ApiError> {
         if !key.limits.any() {
             return Ok(Slot::none());
         }
         let w = Windows::now();
         let admitted = match self.store(table) {
-            Store::Memory(m) => m.admit(key, &w),
+            Store::Memory(m) => m.admit(key, &w, reserve),
             Store::Redis(r) => r
-                .admit(key, &w, &self.pending)
+                .admit(key, &w, &self.pending, reserve)
                 .await?
                 .map(|slot| slot.map_or_else(Slot::none, |s| Slot(SlotInner::Redis(s)))),
         };
@@ -775,13 +794,28 @@ impl Limiter {
         Ok(serde_json::json!({"backend": backend, "keys": keys}))
     }
 
-    /// Count a finished request's usage against `key`. The Redis store
-    /// writes in the background; nothing here waits.
+    /// The tokens to reserve at admission for a request of `key` whose
+    /// prompt is estimated at `prompt_tokens`: the estimate when the key has
+    /// a tokens-per-minute limit, else nothing.
+    pub fn reservation(key: &ClientKey, prompt_tokens: u64) -> u64 {
+        if key.limits.tpm.is_some() {
+            prompt_tokens
+        } else {
+            0
+        }
+    }
+
+    /// Count a finished request's usage against `key` (the tokens beyond or
+    /// short of what its admission reserved). The Redis store writes in the
+    /// background; nothing here waits.
     pub fn record(&self, table: &KeyTable, key: &Arc<ClientKey>, spend: Spend) {
         if !key.limits.any() {
             return;
         }
         let (tokens, nanos) = spend.amounts();
+        let tokens = i64::try_from(tokens)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::try_from(spend.reserved_tokens).unwrap_or(i64::MAX));
         if tokens == 0 && nanos == 0 {
             return;
         }
@@ -850,31 +884,60 @@ mod tests {
         };
         let mut c = Counters::default();
         let w = Windows::at(6_000_000);
-        assert!(c.admit(&l, &w).is_ok());
-        assert!(c.admit(&l, &w).is_ok());
-        assert_eq!(why(c.admit(&l, &w)), Some((Refusal::Requests, 2)));
+        assert!(c.admit(&l, &w, 0).is_ok());
+        assert!(c.admit(&l, &w, 0).is_ok());
+        assert_eq!(why(c.admit(&l, &w, 0)), Some((Refusal::Requests, 2)));
         // Two minutes on, nothing of that minute is left in the sliding one.
         let w2 = Windows::at(6_000_120);
-        assert!(c.admit(&l, &w2).is_ok());
+        assert!(c.admit(&l, &w2, 0).is_ok());
         // Tokens over the limit refuse the next request of the minute.
         c.record(&w2, 150, 0);
-        assert_eq!(why(c.admit(&l, &w2)), Some((Refusal::Tokens, 150)));
+        assert_eq!(why(c.admit(&l, &w2, 0)), Some((Refusal::Tokens, 150)));
         // Spend: the day's budget, then a new day.
         c.record(&w2, 0, usd_to_nanos(1.0));
         let w3 = Windows::at(6_000_240);
         assert_eq!(
-            why(c.admit(&l, &w3)),
+            why(c.admit(&l, &w3, 0)),
             Some((Refusal::Daily, usd_to_nanos(1.0)))
         );
         let tomorrow = Windows::at(6_000_240 + 86_400);
-        assert!(c.admit(&l, &tomorrow).is_ok());
+        assert!(c.admit(&l, &tomorrow, 0).is_ok());
         // The month keeps counting across days.
         c.record(&tomorrow, 0, usd_to_nanos(9.5));
         let later = Windows::at(6_000_240 + 2 * 86_400);
         assert!(matches!(
-            why(c.admit(&l, &later)),
+            why(c.admit(&l, &later, 0)),
             Some((Refusal::Monthly, _))
         ));
+    }
+
+    #[test]
+    fn prompts_are_reserved_at_admission_and_corrected_after() {
+        let l = KeyLimits {
+            tpm: Some(100),
+            ..Default::default()
+        };
+        let w = Windows::at(6_000_000);
+        let mut c = Counters::default();
+        // Two requests admitted together see each other's prompts: the third
+        // is refused before either answer is counted.
+        assert!(c.admit(&l, &w, 60).is_ok());
+        assert!(c.admit(&l, &w, 60).is_ok());
+        assert_eq!(why(c.admit(&l, &w, 60)), Some((Refusal::Tokens, 120)));
+        // The answers used fewer tokens than reserved (10 and 20 of 60 each):
+        // the corrections give them back.
+        c.record(&w, 10 - 60, 0);
+        c.record(&w, 20 - 60, 0);
+        assert_eq!(c.usage().tokens, (0, 30));
+        assert!(c.admit(&l, &w, 60).is_ok());
+        // A correction never takes a counter below zero.
+        c.record(&w, -1_000, 0);
+        assert_eq!(c.usage().tokens, (0, 0));
+        // Keys without a token limit reserve nothing.
+        let free = ClientKey::test("free", KeyLimits::default());
+        assert_eq!(Limiter::reservation(&free, 500), 0);
+        let limited = ClientKey::test("t", l);
+        assert_eq!(Limiter::reservation(&limited, 500), 500);
     }
 
     #[test]
@@ -888,9 +951,9 @@ mod tests {
             },
         );
         let w = Windows::at(6_000_000);
-        let a = store.admit(&key, &w).unwrap();
-        let b = store.admit(&key, &w).unwrap();
-        let refused = store.admit(&key, &w).err().unwrap();
+        let a = store.admit(&key, &w, 0).unwrap();
+        let b = store.admit(&key, &w, 0).unwrap();
+        let refused = store.admit(&key, &w, 0).err().unwrap();
         assert_eq!((refused.why, refused.used), (Refusal::Parallel, 2));
         let e = refused.error(&key, &w);
         assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(1)));
@@ -899,8 +962,8 @@ mod tests {
         // A finished request frees its slot; minutes passing do not.
         drop(a);
         let later = Windows::at(6_000_600);
-        let c = store.admit(&key, &later).unwrap();
-        assert!(store.admit(&key, &later).is_err());
+        let c = store.admit(&key, &later, 0).unwrap();
+        assert!(store.admit(&key, &later, 0).is_err());
         drop((b, c));
         assert_eq!(store.usage(&key, &later).in_flight, 0);
         // A key without the limit holds nothing.
@@ -911,7 +974,9 @@ mod tests {
                 ..Default::default()
             },
         );
-        let _slots: Vec<Slot> = (0..10).map(|_| store.admit(&free, &w).unwrap()).collect();
+        let _slots: Vec<Slot> = (0..10)
+            .map(|_| store.admit(&free, &w, 0).unwrap())
+            .collect();
         assert_eq!(store.usage(&free, &w).in_flight, 0);
     }
 
@@ -926,30 +991,30 @@ mod tests {
         // minute boundary)…
         let end = Windows::at_ms(5_999_999_500);
         for _ in 0..10 {
-            assert!(c.admit(&l, &end).is_ok());
+            assert!(c.admit(&l, &end, 0).is_ok());
         }
-        let refused = c.admit(&l, &end).unwrap_err();
+        let refused = c.admit(&l, &end, 0).unwrap_err();
         assert_eq!((refused.why, refused.used), (Refusal::Requests, 10));
         // …and the first half-second of the next one: a fixed window would
         // admit ten more; the sliding minute still holds 9 of them (10 ×
         // 59.5/60), so one passes and the next is refused.
         let start = Windows::at_ms(6_000_000_500);
-        assert!(c.admit(&l, &start).is_ok());
-        let r = c.admit(&l, &start).unwrap_err();
+        assert!(c.admit(&l, &start, 0).is_ok());
+        let r = c.admit(&l, &start, 0).unwrap_err();
         assert_eq!((r.why, r.used), (Refusal::Requests, 10));
         // It says when one will pass: 10 × (60 - t)/60 + 1 < 10 → t > 6 s.
         assert_eq!(r.retry, 6);
         // Half-way into the minute, 5 of the previous ten and 1 are left.
         let half = Windows::at_ms(6_000_030_000);
-        let admitted = (0..10).filter(|_| c.admit(&l, &half).is_ok()).count();
+        let admitted = (0..10).filter(|_| c.admit(&l, &half, 0).is_ok()).count();
         assert_eq!(admitted, 4);
         // A minute with no traffic in between forgets it all.
         let mut c = Counters::default();
         for _ in 0..10 {
-            assert!(c.admit(&l, &end).is_ok());
+            assert!(c.admit(&l, &end, 0).is_ok());
         }
         let later = Windows::at_ms(6_000_060_500);
-        assert!(c.admit(&l, &later).is_ok());
+        assert!(c.admit(&l, &later, 0).is_ok());
     }
 
     #[test]
@@ -1028,6 +1093,7 @@ mod tests {
             completion_tokens: 500,
             input_price: 0.15,
             output_price: 0.6,
+            reserved_tokens: 0,
         };
         // 1000 × 0.15/1e6 + 500 × 0.6/1e6 = 0.00045 USD.
         assert_eq!(s.amounts(), (1500, 450_000));
@@ -1091,6 +1157,7 @@ mod tests {
             completion_tokens: 5,
             input_price: 1.0,
             output_price: 1.0,
+            reserved_tokens: 0,
         };
         limiter.record(&table, &key, spend);
         limiter.record(&table, &key, spend);
@@ -1126,7 +1193,7 @@ mod tests {
         let start = std::time::Instant::now();
         for _ in 0..n {
             let w = Windows::now();
-            assert!(store.admit(&key, &w).is_ok());
+            assert!(store.admit(&key, &w, 0).is_ok());
         }
         let per = start.elapsed() / n;
         println!("memory admission (clock read + lookup + count): {per:?} per request");

@@ -503,6 +503,8 @@ struct Accounting {
     request_bytes: usize,
     output_bytes: usize,
     done: bool,
+    /// Tokens the admission counted already (the prompt's estimate).
+    reserved: u64,
     /// The key's parallel slot, held until the answer or stream is done.
     _slot: Slot,
 }
@@ -514,6 +516,7 @@ impl Accounting {
         key: Arc<ClientKey>,
         served: &Served,
         request_bytes: usize,
+        reserved: u64,
         slot: Slot,
     ) -> Accounting {
         let (input_price, output_price) = generation
@@ -530,6 +533,7 @@ impl Accounting {
             request_bytes,
             output_bytes: 0,
             done: false,
+            reserved,
             _slot: slot,
         }
     }
@@ -564,6 +568,7 @@ impl Accounting {
                 completion_tokens: completion,
                 input_price: self.input_price,
                 output_price: self.output_price,
+                reserved_tokens: self.reserved,
             },
         );
     }
@@ -611,11 +616,14 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Err(e) => return dialect_error(&e, dialect),
     };
     let mut slot = Slot::none();
+    let mut reserved = 0;
     if let Some(key) = &caller {
         if !key.allows(&canonical.model) {
             return dialect_error(&key.not_allowed(&canonical.model), dialect);
         }
-        match gw.limiter.admit(&generation.keys, key).await {
+        reserved =
+            Limiter::reservation(key, u64::from(crate::canonical::token_estimate(&canonical)));
+        match gw.limiter.admit(&generation.keys, key, reserved).await {
             Ok(s) => slot = s,
             Err(e) => return dialect_error(&e, dialect),
         }
@@ -635,7 +643,8 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Err(e) => dialect_error(&e, dialect),
         Ok(Reply::Complete(resp, served)) => {
             if let Some(key) = caller {
-                let mut acct = Accounting::new(gw, &generation, key, &served, request_bytes, slot);
+                let mut acct =
+                    Accounting::new(gw, &generation, key, &served, request_bytes, reserved, slot);
                 acct.usage = resp.usage;
                 acct.output_bytes = resp
                     .choices
@@ -658,8 +667,9 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
                 Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
             };
-            let acct = caller
-                .map(|key| Accounting::new(gw, &generation, key, &served, request_bytes, slot));
+            let acct = caller.map(|key| {
+                Accounting::new(gw, &generation, key, &served, request_bytes, reserved, slot)
+            });
             let frames =
                 futures_util::stream::unfold(Some((stream, encoder, acct)), |state| async move {
                     let (mut stream, mut enc, mut acct) = state?;

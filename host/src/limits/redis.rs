@@ -38,11 +38,14 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 // spend, requests and tokens of the previous minute, the key's requests in
 // flight (a sorted set: slot id → lease end, server time in ms). ARGV: the
 // limits (rpm, tpm, daily, monthly; -1 = none), the milliseconds into the
-// minute, the parallel limit (-1 = none), the lease (ms) and this slot's id.
+// minute, the parallel limit (-1 = none), the lease (ms), this slot's id
+// and the tokens to reserve (counted in this minute's tokens on admission;
+// the answer's usage later corrects them, so a counter may dip below zero,
+// read as zero).
 // Returns {code, used, previous, current}: code 0 admitted, 1 monthly, 2
 // daily, 3 tokens, 4 requests, 5 in flight.
 const ADMIT: &str = r"
-local function get(i) return tonumber(redis.call('GET', KEYS[i]) or '0') end
+local function get(i) return math.max(0, tonumber(redis.call('GET', KEYS[i]) or '0')) end
 local weight = 60000 - tonumber(ARGV[5])
 local function over(i, limit)
   limit = tonumber(limit)
@@ -81,6 +84,11 @@ if par >= 0 then
   local lease = tonumber(ARGV[7])
   redis.call('ZADD', KEYS[7], now + lease, ARGV[8])
   redis.call('PEXPIRE', KEYS[7], lease)
+end
+local reserve = tonumber(ARGV[9])
+if reserve > 0 then
+  redis.call('INCRBY', KEYS[2], reserve)
+  redis.call('EXPIRE', KEYS[2], 120)
 end
 return {0, n, 0, 0}
 ";
@@ -304,6 +312,7 @@ impl RedisStore {
         key: &ClientKey,
         w: &Windows,
         pending: &TaskTracker,
+        reserve: u64,
     ) -> Result<Result<Option<RedisSlot>, Refused>, ApiError> {
         let slot = key.limits.parallel.map(|_| RedisSlot {
             store: self.clone(),
@@ -316,7 +325,11 @@ impl RedisStore {
             ),
         });
         let id = slot.as_ref().map_or("", |s| s.id.as_str()).to_owned();
-        match self.try_admit(key, w, &id).await.map(|r| r.map(|()| slot)) {
+        match self
+            .try_admit(key, w, &id, reserve)
+            .await
+            .map(|r| r.map(|()| slot))
+        {
             Ok(r) => {
                 self.succeeded();
                 Ok(r)
@@ -345,6 +358,7 @@ impl RedisStore {
         key: &ClientKey,
         w: &Windows,
         slot_id: &str,
+        reserve: u64,
     ) -> Result<Result<(), Refused>, Failure> {
         let mut conn = self.connection()?;
         let l = &key.limits;
@@ -364,7 +378,8 @@ impl RedisStore {
             .arg(w.minute_ms)
             .arg(limit_arg(l.parallel))
             .arg(u64::try_from(SLOT_LEASE.as_millis()).unwrap_or(u64::MAX))
-            .arg(slot_id);
+            .arg(slot_id)
+            .arg(reserve);
         let (code, used, prev, curr): (i64, i64, i64, i64) =
             match tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
@@ -415,7 +430,7 @@ impl RedisStore {
             .arg(&keys)
             .cmd("ZCARD")
             .arg(self.key(&key.name, "inflight", 0));
-        let (values, in_flight): (Vec<Option<u64>>, u64) =
+        let (values, in_flight): (Vec<Option<i64>>, u64) =
             match tokio::time::timeout(self.timeout, pipe.query_async(&mut conn)).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => return Err(unavailable(e.to_string())),
@@ -426,9 +441,11 @@ impl RedisStore {
                     )));
                 }
             };
+        // A token counter may dip below zero (a reservation corrected in a
+        // later minute): read as zero.
         let mut v = [0u64; 6];
         for (o, got) in v.iter_mut().zip(values) {
-            *o = got.unwrap_or(0);
+            *o = got.map_or(0, |n| u64::try_from(n).unwrap_or(0));
         }
         Ok(Usage {
             month: v[3],
@@ -446,7 +463,7 @@ impl RedisStore {
         pending: &TaskTracker,
         key: Arc<ClientKey>,
         w: Windows,
-        tokens: u64,
+        tokens: i64,
         nanos: u64,
     ) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -468,13 +485,15 @@ impl RedisStore {
         &self,
         key: &ClientKey,
         w: &Windows,
-        tokens: u64,
+        tokens: i64,
         nanos: u64,
     ) -> Result<(), Failure> {
         let mut conn = self.connection()?;
         let mut pipe = ::redis::pipe();
         pipe.atomic();
-        // Each key expires a little after its window ends.
+        let nanos = i64::try_from(nanos).unwrap_or(i64::MAX);
+        // Each key expires a little after its window ends. Tokens may be
+        // negative: the answer used fewer than its admission reserved.
         for (what, window, amount, ttl) in [
             ("tok", w.minute, tokens, 120),
             ("day", w.day, nanos, 2 * 86_400),

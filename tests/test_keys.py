@@ -366,6 +366,10 @@ def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_s
             assert time.monotonic() < deadline, (limited_view(gw), expected)
             time.sleep(0.05)
 
+    # A request that is admitted and then not served gives its prompt back.
+    with pytest.raises(openai.NotFoundError):
+        chat(client, model="no-such-model")
+    settled(0)
     first = chat(client).usage.total_tokens
     settled(first)
 

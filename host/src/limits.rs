@@ -509,11 +509,17 @@ impl Counters {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
 
-    /// Count a finished request's tokens (beyond, or short of, what its
-    /// admission reserved) and spend.
-    pub fn record(&mut self, w: &Windows, tokens: i64, nanos: u64) {
+    /// Count a finished request's tokens and spend, taking back what its
+    /// admission reserved (from the minute it was reserved in, while that
+    /// minute still counts).
+    pub fn record(&mut self, w: &Windows, tokens: u64, nanos: u64, r: Reservation) {
         self.roll(w);
-        self.tokens = self.tokens.saturating_add_signed(tokens);
+        if r.minute == self.minute {
+            self.tokens = self.tokens.saturating_sub(r.tokens);
+        } else if r.minute.checked_add(1) == Some(self.minute) {
+            self.prev_tokens = self.prev_tokens.saturating_sub(r.tokens);
+        }
+        self.tokens = self.tokens.saturating_add(tokens);
         self.day_spend = self.day_spend.saturating_add(nanos);
         self.month_spend = self.month_spend.saturating_add(nanos);
     }
@@ -596,10 +602,17 @@ impl MemoryStore {
         };
         counters.admit(&key.limits, w, reserve)?;
         drop(counters);
-        Ok(if key.limits.parallel.is_some() {
-            Slot(SlotInner::Memory(c))
+        let inner = if key.limits.parallel.is_some() {
+            SlotInner::Memory(c)
         } else {
-            Slot::none()
+            SlotInner::None
+        };
+        Ok(Slot {
+            inner,
+            reservation: Reservation {
+                minute: w.minute,
+                tokens: reserve,
+            },
         })
     }
 
@@ -613,10 +626,10 @@ impl MemoryStore {
         c.usage()
     }
 
-    fn record(&self, key: &ClientKey, w: &Windows, tokens: i64, nanos: u64) {
+    fn record(&self, key: &ClientKey, w: &Windows, tokens: u64, nanos: u64, r: Reservation) {
         let c = self.counters(&key.name);
         if let Ok(mut c) = c.lock() {
-            c.record(w, tokens, nanos);
+            c.record(w, tokens, nanos, r);
         }
     }
 }
@@ -624,7 +637,20 @@ impl MemoryStore {
 /// One of a key's parallel slots, held by a request until it finishes
 /// (a stream: until it ends or the client leaves); dropping it frees the
 /// slot. Keys without a parallel limit get an empty one.
-pub struct Slot(SlotInner);
+pub struct Slot {
+    inner: SlotInner,
+    reservation: Reservation,
+}
+
+/// Tokens an admission counted against the key's tokens per minute ahead of
+/// the answer, and the minute it counted them in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reservation {
+    /// Minutes since the epoch.
+    pub minute: u64,
+    /// Tokens reserved (0: none).
+    pub tokens: u64,
+}
 
 enum SlotInner {
     None,
@@ -635,13 +661,21 @@ enum SlotInner {
 impl Slot {
     /// A slot that holds nothing.
     pub fn none() -> Slot {
-        Slot(SlotInner::None)
+        Slot {
+            inner: SlotInner::None,
+            reservation: Reservation::default(),
+        }
+    }
+
+    /// What the admission reserved (to hand to [`Spend::reserved`]).
+    pub fn reservation(&self) -> Reservation {
+        self.reservation
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        match std::mem::replace(&mut self.0, SlotInner::None) {
+        match std::mem::replace(&mut self.inner, SlotInner::None) {
             SlotInner::None => {}
             SlotInner::Memory(c) => {
                 if let Ok(mut c) = c.lock() {
@@ -683,8 +717,8 @@ pub struct Spend {
     pub input_price: f64,
     /// USD per million completion tokens.
     pub output_price: f64,
-    /// Tokens the request's admission already counted.
-    pub reserved_tokens: u64,
+    /// What the request's admission reserved ([`Slot::reservation`]).
+    pub reserved: Reservation,
 }
 
 impl Spend {
@@ -734,7 +768,9 @@ impl Limiter {
     /// request holds the returned slot until it finishes. `reserve`: the
     /// tokens to count at once against the key's tokens per minute (its
     /// prompt's estimate; see [`Limiter::reservation`]), which the request's
-    /// [`Spend::reserved_tokens`] must then name.
+    /// [`Spend::reserved`] must then name (the returned slot says what was
+    /// reserved: nothing when a Redis store that cannot answer admits
+    /// without limits).
     pub async fn admit(
         &self,
         table: &KeyTable,
@@ -747,10 +783,17 @@ impl Limiter {
         let w = Windows::now();
         let admitted = match self.store(table) {
             Store::Memory(m) => m.admit(key, &w, reserve),
-            Store::Redis(r) => r
-                .admit(key, &w, &self.pending, reserve)
-                .await?
-                .map(|slot| slot.map_or_else(Slot::none, |s| Slot(SlotInner::Redis(s)))),
+            Store::Redis(r) => {
+                r.admit(key, &w, &self.pending, reserve)
+                    .await?
+                    .map(|(slot, reserved)| Slot {
+                        inner: slot.map_or(SlotInner::None, SlotInner::Redis),
+                        reservation: Reservation {
+                            minute: w.minute,
+                            tokens: reserved,
+                        },
+                    })
+            }
         };
         admitted.map_err(|r| r.error(key, &w))
     }
@@ -813,16 +856,14 @@ impl Limiter {
             return;
         }
         let (tokens, nanos) = spend.amounts();
-        let tokens = i64::try_from(tokens)
-            .unwrap_or(i64::MAX)
-            .saturating_sub(i64::try_from(spend.reserved_tokens).unwrap_or(i64::MAX));
-        if tokens == 0 && nanos == 0 {
+        let r = spend.reserved;
+        if tokens == 0 && nanos == 0 && r.tokens == 0 {
             return;
         }
         let w = Windows::now();
         match self.store(table) {
-            Store::Memory(m) => m.record(key, &w, tokens, nanos),
-            Store::Redis(r) => r.record(&self.pending, key.clone(), w, tokens, nanos),
+            Store::Memory(m) => m.record(key, &w, tokens, nanos, r),
+            Store::Redis(store) => store.record(&self.pending, key.clone(), w, tokens, nanos, r),
         }
     }
 
@@ -891,10 +932,10 @@ mod tests {
         let w2 = Windows::at(6_000_120);
         assert!(c.admit(&l, &w2, 0).is_ok());
         // Tokens over the limit refuse the next request of the minute.
-        c.record(&w2, 150, 0);
+        c.record(&w2, 150, 0, Reservation::default());
         assert_eq!(why(c.admit(&l, &w2, 0)), Some((Refusal::Tokens, 150)));
         // Spend: the day's budget, then a new day.
-        c.record(&w2, 0, usd_to_nanos(1.0));
+        c.record(&w2, 0, usd_to_nanos(1.0), Reservation::default());
         let w3 = Windows::at(6_000_240);
         assert_eq!(
             why(c.admit(&l, &w3, 0)),
@@ -903,7 +944,7 @@ mod tests {
         let tomorrow = Windows::at(6_000_240 + 86_400);
         assert!(c.admit(&l, &tomorrow, 0).is_ok());
         // The month keeps counting across days.
-        c.record(&tomorrow, 0, usd_to_nanos(9.5));
+        c.record(&tomorrow, 0, usd_to_nanos(9.5), Reservation::default());
         let later = Windows::at(6_000_240 + 2 * 86_400);
         assert!(matches!(
             why(c.admit(&l, &later, 0)),
@@ -926,13 +967,24 @@ mod tests {
         assert_eq!(why(c.admit(&l, &w, 60)), Some((Refusal::Tokens, 120)));
         // The answers used fewer tokens than reserved (10 and 20 of 60 each):
         // the corrections give them back.
-        c.record(&w, 10 - 60, 0);
-        c.record(&w, 20 - 60, 0);
+        let r = Reservation {
+            minute: w.minute,
+            tokens: 60,
+        };
+        c.record(&w, 10, 0, r);
+        c.record(&w, 20, 0, r);
         assert_eq!(c.usage().tokens, (0, 30));
         assert!(c.admit(&l, &w, 60).is_ok());
-        // A correction never takes a counter below zero.
-        c.record(&w, -1_000, 0);
-        assert_eq!(c.usage().tokens, (0, 0));
+        // An answer in the next minute takes its reservation back from the
+        // minute it was made in (now the previous one) and counts its own
+        // tokens in the new one.
+        let next = Windows::at(6_000_060);
+        c.record(&next, 25, 0, r);
+        assert_eq!(c.usage().tokens, (30, 25));
+        // A reservation from longer ago is gone with its minute.
+        let later = Windows::at(6_000_600);
+        c.record(&later, 5, 0, r);
+        assert_eq!(c.usage().tokens, (0, 5));
         // Keys without a token limit reserve nothing.
         let free = ClientKey::test("free", KeyLimits::default());
         assert_eq!(Limiter::reservation(&free, 500), 0);
@@ -1093,7 +1145,7 @@ mod tests {
             completion_tokens: 500,
             input_price: 0.15,
             output_price: 0.6,
-            reserved_tokens: 0,
+            reserved: Reservation::default(),
         };
         // 1000 × 0.15/1e6 + 500 × 0.6/1e6 = 0.00045 USD.
         assert_eq!(s.amounts(), (1500, 450_000));
@@ -1157,7 +1209,7 @@ mod tests {
             completion_tokens: 5,
             input_price: 1.0,
             output_price: 1.0,
-            reserved_tokens: 0,
+            reserved: Reservation::default(),
         };
         limiter.record(&table, &key, spend);
         limiter.record(&table, &key, spend);

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use crate::error::ApiError;
 use crate::gateway::{Gateway, Generation};
 use crate::keys::{ClientKey, KeyTable};
-use crate::limits::{Limiter, Slot, Spend};
+use crate::limits::{Limiter, Reservation, Slot, Spend};
 use crate::router::{self, Reply, Served, StreamItem};
 use crate::runtime::types::{StreamEvent, Usage};
 
@@ -504,7 +504,7 @@ struct Accounting {
     output_bytes: usize,
     done: bool,
     /// Tokens the admission counted already (the prompt's estimate).
-    reserved: u64,
+    reserved: Reservation,
     /// The key's parallel slot, held until the answer or stream is done.
     _slot: Slot,
 }
@@ -516,7 +516,6 @@ impl Accounting {
         key: Arc<ClientKey>,
         served: &Served,
         request_bytes: usize,
-        reserved: u64,
         slot: Slot,
     ) -> Accounting {
         let (input_price, output_price) = generation
@@ -533,7 +532,7 @@ impl Accounting {
             request_bytes,
             output_bytes: 0,
             done: false,
-            reserved,
+            reserved: slot.reservation(),
             _slot: slot,
         }
     }
@@ -568,7 +567,7 @@ impl Accounting {
                 completion_tokens: completion,
                 input_price: self.input_price,
                 output_price: self.output_price,
-                reserved_tokens: self.reserved,
+                reserved: self.reserved,
             },
         );
     }
@@ -616,14 +615,13 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
         Err(e) => return dialect_error(&e, dialect),
     };
     let mut slot = Slot::none();
-    let mut reserved = 0;
     if let Some(key) = &caller {
         if !key.allows(&canonical.model) {
             return dialect_error(&key.not_allowed(&canonical.model), dialect);
         }
-        reserved =
+        let reserve =
             Limiter::reservation(key, u64::from(crate::canonical::token_estimate(&canonical)));
-        match gw.limiter.admit(&generation.keys, key, reserved).await {
+        match gw.limiter.admit(&generation.keys, key, reserve).await {
             Ok(s) => slot = s,
             Err(e) => return dialect_error(&e, dialect),
         }
@@ -640,11 +638,23 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
     match router::chat(gw, &generation, canonical, metadata).await {
-        Err(e) => dialect_error(&e, dialect),
+        Err(e) => {
+            // Nothing was served: the prompt's reservation goes back.
+            if let Some(key) = caller {
+                let reserved = slot.reservation();
+                if reserved.tokens > 0 {
+                    let refund = Spend {
+                        reserved,
+                        ..Spend::default()
+                    };
+                    gw.limiter.record(&generation.keys, &key, refund);
+                }
+            }
+            dialect_error(&e, dialect)
+        }
         Ok(Reply::Complete(resp, served)) => {
             if let Some(key) = caller {
-                let mut acct =
-                    Accounting::new(gw, &generation, key, &served, request_bytes, reserved, slot);
+                let mut acct = Accounting::new(gw, &generation, key, &served, request_bytes, slot);
                 acct.usage = resp.usage;
                 acct.output_bytes = resp
                     .choices
@@ -667,9 +677,8 @@ async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Re
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
                 Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
             };
-            let acct = caller.map(|key| {
-                Accounting::new(gw, &generation, key, &served, request_bytes, reserved, slot)
-            });
+            let acct = caller
+                .map(|key| Accounting::new(gw, &generation, key, &served, request_bytes, slot));
             let frames =
                 futures_util::stream::unfold(Some((stream, encoder, acct)), |state| async move {
                     let (mut stream, mut enc, mut acct) = state?;

@@ -25,7 +25,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use http::StatusCode;
 use tokio_util::task::TaskTracker;
 
-use super::{LimitsConfig, OnError, Refusal, Refused, Usage, Windows, sliding_retry};
+use super::{LimitsConfig, OnError, Refusal, Refused, Reservation, Usage, Windows, sliding_retry};
 use crate::error::ApiError;
 use crate::keys::ClientKey;
 
@@ -120,19 +120,32 @@ impl RedisSlot {
         } = self;
         pending.spawn_on(
             async move {
-                let Ok(mut conn) = store.connection() else {
+                // Not skipped while the store counts as down (a slot left
+                // behind blocks the key until its lease ends): tried a few
+                // times instead.
+                let Some(conn) = &store.conn else {
                     return;
                 };
-                let mut cmd = ::redis::cmd("ZREM");
-                cmd.arg(&set).arg(&id);
-                match tokio::time::timeout(store.timeout, cmd.query_async::<i64>(&mut conn)).await {
-                    Ok(Ok(_)) => store.succeeded(),
-                    Ok(Err(e)) => store.failed("slot release", &Failure::from(e.to_string())),
-                    Err(_) => store.failed(
-                        "slot release",
-                        &Failure::from(format!("no answer in {} ms", store.timeout.as_millis())),
-                    ),
+                let mut last = String::new();
+                for attempt in 0..3u32 {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    let mut conn = conn.clone();
+                    let mut cmd = ::redis::cmd("ZREM");
+                    cmd.arg(&set).arg(&id);
+                    match tokio::time::timeout(store.timeout, cmd.query_async::<i64>(&mut conn))
+                        .await
+                    {
+                        Ok(Ok(_)) => {
+                            store.succeeded();
+                            return;
+                        }
+                        Ok(Err(e)) => last = e.to_string(),
+                        Err(_) => last = format!("no answer in {} ms", store.timeout.as_millis()),
+                    }
                 }
+                store.failed("slot release", &Failure::from(last));
             },
             &handle,
         );
@@ -313,7 +326,7 @@ impl RedisStore {
         w: &Windows,
         pending: &TaskTracker,
         reserve: u64,
-    ) -> Result<Result<Option<RedisSlot>, Refused>, ApiError> {
+    ) -> Result<Result<(Option<RedisSlot>, u64), Refused>, ApiError> {
         let slot = key.limits.parallel.map(|_| RedisSlot {
             store: self.clone(),
             pending: pending.clone(),
@@ -325,19 +338,24 @@ impl RedisStore {
             ),
         });
         let id = slot.as_ref().map_or("", |s| s.id.as_str()).to_owned();
-        match self
-            .try_admit(key, w, &id, reserve)
-            .await
-            .map(|r| r.map(|()| slot))
-        {
-            Ok(r) => {
+        match self.try_admit(key, w, &id, reserve).await {
+            Ok(Ok(())) => {
                 self.succeeded();
-                Ok(r)
+                Ok(Ok((slot, reserve)))
+            }
+            Ok(Err(refused)) => {
+                self.succeeded();
+                Ok(Err(refused))
             }
             Err(f) => {
                 self.failed("admission", &f);
+                // The script may have run with its answer lost (a timeout):
+                // give back the slot it may have taken.
+                if let Some(s) = slot {
+                    s.release();
+                }
                 match self.on_error {
-                    OnError::Open => Ok(Ok(None)),
+                    OnError::Open => Ok(Ok((None, 0))),
                     OnError::Closed => {
                         let mut e = ApiError::new(
                             StatusCode::SERVICE_UNAVAILABLE,
@@ -463,8 +481,9 @@ impl RedisStore {
         pending: &TaskTracker,
         key: Arc<ClientKey>,
         w: Windows,
-        tokens: i64,
+        tokens: u64,
         nanos: u64,
+        r: Reservation,
     ) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
@@ -472,7 +491,7 @@ impl RedisStore {
         let store = self.clone();
         pending.spawn_on(
             async move {
-                match store.try_record(&key, &w, tokens, nanos).await {
+                match store.try_record(&key, &w, tokens, nanos, r).await {
                     Ok(()) => store.succeeded(),
                     Err(f) => store.failed("accounting", &f),
                 }
@@ -485,15 +504,27 @@ impl RedisStore {
         &self,
         key: &ClientKey,
         w: &Windows,
-        tokens: i64,
+        tokens: u64,
         nanos: u64,
+        r: Reservation,
     ) -> Result<(), Failure> {
         let mut conn = self.connection()?;
         let mut pipe = ::redis::pipe();
         pipe.atomic();
-        let nanos = i64::try_from(nanos).unwrap_or(i64::MAX);
-        // Each key expires a little after its window ends. Tokens may be
-        // negative: the answer used fewer than its admission reserved.
+        // The reservation comes back out of the minute it went into (a
+        // minute that no longer counts takes it with it).
+        if r.tokens > 0 {
+            let k = self.key(&key.name, "tok", r.minute);
+            pipe.cmd("DECRBY")
+                .arg(&k)
+                .arg(r.tokens)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&k)
+                .arg(120)
+                .ignore();
+        }
+        // Each key expires a little after its window ends.
         for (what, window, amount, ttl) in [
             ("tok", w.minute, tokens, 120),
             ("day", w.day, nanos, 2 * 86_400),

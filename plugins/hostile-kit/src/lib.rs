@@ -2,6 +2,23 @@
 //! malicious guest does to its host, in one place so that the policy and the
 //! adapter that try them try the same thing.
 
+/// Spin until the host's deadline interrupts.
+pub fn spin_forever() -> ! {
+    let mut x: u64 = 0;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+/// Allocate a MiB at a time until the host's memory cap stops it.
+pub fn hog_memory() -> ! {
+    let mut hog: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hog.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&hog);
+    }
+}
+
 /// Recurse until the stack runs out; the addition after the call keeps it
 /// from becoming a loop.
 #[allow(unconditional_recursion)]

@@ -67,19 +67,8 @@ impl Guest for Hostile {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         let mut body = None;
         match mode.as_str() {
-            "loop" => {
-                let mut x: u64 = 0;
-                loop {
-                    x = std::hint::black_box(x.wrapping_add(1));
-                }
-            }
-            "alloc" => {
-                let mut hog: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hog.push(vec![1u8; 1 << 20]);
-                    std::hint::black_box(&hog);
-                }
-            }
+            "loop" => hostile_kit::spin_forever(),
+            "alloc" => hostile_kit::hog_memory(),
             "recurse" => {
                 std::hint::black_box(hostile_kit::recurse(1));
             }

@@ -59,19 +59,8 @@ impl Guest for TestPolicy {
         host::log(host::LogLevel::Debug, &format!("test-policy mode {mode}"));
         match mode {
             "trap" => panic!("test-policy asked to trap"),
-            "loop" => {
-                let mut x: u64 = 0;
-                loop {
-                    x = std::hint::black_box(x.wrapping_add(1));
-                }
-            }
-            "alloc" => {
-                let mut hog: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hog.push(vec![1u8; 1 << 20]);
-                    std::hint::black_box(&hog);
-                }
-            }
+            "loop" => hostile_kit::spin_forever(),
+            "alloc" => hostile_kit::hog_memory(),
             "bad-index" => Ok(Decision {
                 attempts: vec![attempt(candidates.len() as u32 + 7)],
                 labels: vec![],

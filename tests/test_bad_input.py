@@ -12,13 +12,12 @@ import time
 
 import pytest
 
-from conftest import httpx
+from helpers import CHAT_PATHS as PATHS
+from helpers import assert_serving, httpx
 
 HEADER_TIMEOUT_MS = 1000
 BODY_TIMEOUT_MS = 1000
 MAX_CONNECTIONS = 4
-
-PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
 
 
 @pytest.fixture
@@ -65,13 +64,6 @@ def assert_error(r, dialect: str, status: int, param: str | None = None) -> str:
     return err["message"]
 
 
-def assert_serving(gw) -> None:
-    for dialect in PATHS:
-        r = send(gw, dialect, good_body())
-        assert r.status_code == 200, (dialect, r.text)
-    assert gw.get("/healthz").status_code == 200
-
-
 @pytest.mark.parametrize("dialect", PATHS)
 def test_body_too_large_is_413(gw, dialect):
     body = good_body()
@@ -81,7 +73,7 @@ def test_body_too_large_is_413(gw, dialect):
     chunks = (b"x" * 8192 for _ in range(16))
     r = httpx.post(f"{gw.url}{PATHS[dialect]}", content=chunks, headers={"content-type": "application/json"})
     assert_error(r, dialect, 413)
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -91,7 +83,7 @@ def test_body_too_large_is_413(gw, dialect):
 )
 def test_malformed_json_is_400(gw, dialect, raw):
     assert_error(send(gw, dialect, raw), dialect, 400)
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -110,7 +102,7 @@ def test_malformed_json_is_400(gw, dialect, raw):
 def test_wrong_field_types_are_400_naming_the_field(gw, dialect, patch, param):
     body = {**good_body(), **patch}
     assert_error(send(gw, dialect, body), dialect, 400, param)
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_openai_empty_content_array_is_400_with_the_sdk(gw):
@@ -125,7 +117,7 @@ def test_openai_empty_content_array_is_400_with_the_sdk(gw):
     # An empty string is accepted, as by the Chat Completions API.
     r = client.chat.completions.create(model="good", messages=[{"role": "user", "content": ""}])
     assert r.choices[0].message.content is not None
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +142,7 @@ def test_anthropic_empty_content_is_400_with_the_sdk(gw, messages, index):
         model="good", max_tokens=16, messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
     )
     assert r.content[0].text
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -160,7 +152,7 @@ def test_invalid_utf8_is_400(gw, dialect):
     # A lone surrogate escape is not valid text either.
     raw = b'{"model": "good", "max_tokens": 16, "messages": [{"role": "user", "content": "\\ud800"}]}'
     assert_error(send(gw, dialect, raw), dialect, 400)
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -171,7 +163,7 @@ def test_wrong_content_type_is_400(gw, dialect, ctype):
     assert "Content-Type" in msg
     # JSON with a charset parameter is fine.
     assert send(gw, dialect, good_body(), content_type="application/json; charset=utf-8").status_code == 200
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -182,7 +174,7 @@ def test_wrong_content_type_is_400(gw, dialect, ctype):
 )
 def test_model_names_that_could_bend_a_url_are_400(gw, dialect, model):
     assert_error(send(gw, dialect, good_body(model)), dialect, 400, "model")
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_model_names_with_slashes_colons_and_dots_work(gw):
@@ -236,7 +228,7 @@ def test_slow_headers_are_cut_off(gw):
     assert closed, "a client trickling its headers kept its connection"
     assert elapsed < HEADER_TIMEOUT_MS / 1000 + 4
     s.close()
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_idle_connection_is_closed(gw):
@@ -244,7 +236,7 @@ def test_idle_connection_is_closed(gw):
     closed, _ = closed_within(s, HEADER_TIMEOUT_MS / 1000 + 3)
     assert closed, "a connection that never sent a request was kept open"
     s.close()
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 @pytest.mark.parametrize("dialect", PATHS)
@@ -265,7 +257,7 @@ def test_body_that_stops_midway_gets_408_and_is_closed(gw, dialect):
     else:
         assert payload["type"] == "error"
     s.close()
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_connections_beyond_the_limit_wait_and_the_gateway_keeps_answering(gw):
@@ -289,7 +281,7 @@ def test_connections_beyond_the_limit_wait_and_the_gateway_keeps_answering(gw):
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         results = list(pool.map(lambda _: send(gw, "openai", good_body(), timeout=30).status_code, range(32)))
     assert results == [200] * 32
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_idle_keep_alive_connection_is_closed(gw):
@@ -306,7 +298,7 @@ def test_idle_keep_alive_connection_is_closed(gw):
     closed, _ = closed_within(s, HEADER_TIMEOUT_MS / 1000 + 3)
     assert closed, "an idle keep-alive connection was kept past the header timeout"
     s.close()
-    assert_serving(gw)
+    assert_serving(gw, "good", dialects=PATHS)
 
 
 def test_config_refuses_upstream_names_that_could_bend_a_url(config_text, run_check):

@@ -8,6 +8,8 @@ import concurrent.futures as cf
 
 import openai
 
+from helpers import stream_text
+
 
 def test_chaos(mock_upstream, gateway):
     dead = mock_upstream("--fail-status", "500")
@@ -37,7 +39,7 @@ def test_chaos(mock_upstream, gateway):
         try:
             if i % 2:
                 chunks = c.chat.completions.create(model="main", messages=msg, stream=True)
-                text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+                text = stream_text(chunks)
             else:
                 text = c.chat.completions.create(model="main", messages=msg).choices[0].message.content
         except openai.APIError as e:

@@ -9,6 +9,8 @@ import anthropic
 import openai
 import pytest
 
+from helpers import httpx, stream_text
+
 TOOLS_ANTHROPIC = [
     {
         "name": "get_weather",
@@ -150,8 +152,6 @@ def test_anthropic_sdk_errors_are_in_anthropic_shape(to_openai):
     assert "max_tokens" in e.value.body["error"]["message"]
     r = gw.get("/healthz")
     assert r.status_code == 200
-    import httpx2 as httpx  # noqa: PLC0415  (the openai SDK's HTTP client)
-
     raw = httpx.post(f"{gw.url}/v1/messages", content=b"{not json", headers={"content-type": "application/json"})
     assert raw.status_code == 400
     assert raw.json()["error"]["type"] == "invalid_request_error"
@@ -178,7 +178,7 @@ def test_openai_sdk_served_by_anthropic_upstream(to_anthropic):
             messages=[{"role": "user", "content": "stream it now"}],
         )
     )
-    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    text = stream_text(chunks)
     assert text == "You said: stream it now"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
     assert up.stats()["chat_requests"] == 2
@@ -243,12 +243,10 @@ def test_anthropic_mid_stream_break(to_anthropic):
     stream = gw.client().chat.completions.create(
         model="claude", stream=True, messages=[{"role": "user", "content": "one two three four five"}]
     )
-    got = ""
+    got: list[str] = []
     with pytest.raises(openai.APIError) as e:
-        for ch in stream:
-            if ch.choices:
-                got += ch.choices[0].delta.content or ""
-    assert got == "You said:"
+        stream_text(stream, got)
+    assert "".join(got) == "You said:"
     assert not isinstance(e.value, openai.APIConnectionError)
 
 

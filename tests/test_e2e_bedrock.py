@@ -9,6 +9,8 @@ import json
 import openai
 import pytest
 
+from helpers import stream_text
+
 AKID = "AKIDEXAMPLE"
 AWS_ENV = {
     "SY_TEST_AWS_AKID": AKID,
@@ -28,50 +30,34 @@ TOOLS = [
 ]
 
 
-def config(cache_dir, bedrock_url, backup_url=None, auth="sigv4"):
-    """TOML of a gateway with a Bedrock provider (and an OpenAI-dialect
-    backup); written out because the provider has tables."""
+def config(bedrock_url: str, backup_url: str, auth: str = "sigv4") -> dict:
+    """The `gateway` arguments of a gateway with a Bedrock provider and an
+    OpenAI-dialect backup (route `with-backup` = [claude, backup])."""
     if auth == "sigv4":
-        creds = (
-            'aws_credentials = { access_key_id_env = "SY_TEST_AWS_AKID", '
-            'secret_access_key_env = "SY_TEST_AWS_SECRET", session_token_env = "SY_TEST_AWS_TOKEN" }'
-        )
+        creds = {
+            "aws_credentials": {
+                "access_key_id_env": "SY_TEST_AWS_AKID",
+                "secret_access_key_env": "SY_TEST_AWS_SECRET",
+                "session_token_env": "SY_TEST_AWS_TOKEN",
+            }
+        }
     else:
-        creds = 'api_key_env = "SY_TEST_BEDROCK_KEY"'
-    text = f"""
-listen = "127.0.0.1:0"
-[plugins]
-cache_dir = {json.dumps(str(cache_dir))}
-
-[providers.aws]
-adapter = "bedrock"
-base_url = {json.dumps(bedrock_url)}
-options = {{ region = "us-east-1" }}
-{creds}
-
-[models.claude]
-provider = "aws"
-upstream = {json.dumps(MODEL_ID)}
-capabilities = ["tools"]
-"""
-    if backup_url:
-        text += f"""
-[providers.oa]
-adapter = "openai"
-base_url = {json.dumps(backup_url)}
-
-[models.backup]
-provider = "oa"
-
-[routes.with-backup]
-policy = "ordered"
-models = ["claude", "backup"]
-"""
-    return text
+        creds = {"api_key_env": "SY_TEST_BEDROCK_KEY"}
+    return {
+        "providers": {
+            "aws": {"adapter": "bedrock", "base_url": bedrock_url, "options": {"region": "us-east-1"}, **creds},
+            "oa": {"base_url": backup_url},
+        },
+        "models": {
+            "claude": {"provider": "aws", "upstream": MODEL_ID, "capabilities": ["tools"]},
+            "backup": {"provider": "oa"},
+        },
+        "routes": {"with-backup": {"models": ["claude", "backup"]}},
+    }
 
 
 @pytest.fixture
-def to_bedrock(mock_upstream, gateway, cache_dir):
+def to_bedrock(mock_upstream, gateway):
     """A gateway whose `claude` is served by a Bedrock-dialect upstream, with
     an OpenAI-dialect backup for failover tests."""
 
@@ -80,7 +66,7 @@ def to_bedrock(mock_upstream, gateway, cache_dir):
         up = mock_upstream("--api-key", key, *flags)
         backup = mock_upstream("--label", "backup")
         gw = gateway(
-            raw_config=config(cache_dir, f"http://{up.addr}", backup.url, auth=auth),
+            **config(f"http://{up.addr}", backup.url, auth=auth),
             env={**AWS_ENV, "SY_TEST_BEDROCK_KEY": "bedrock-api-key"},
         )
         return gw, up, backup
@@ -118,7 +104,7 @@ def test_streaming_text_with_usage(to_bedrock):
             messages=[{"role": "user", "content": "stream it over event stream framing"}],
         )
     )
-    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    text = stream_text(chunks)
     assert text == "You said: stream it over event stream framing"
     pieces = [ch.choices[0].delta.content for ch in chunks if ch.choices and ch.choices[0].delta.content]
     assert len(pieces) == 8, pieces  # one per word: the frames were decoded one by one
@@ -186,7 +172,7 @@ def test_tools_non_stream_stream_and_follow_up(to_bedrock):
             ],
         )
     )
-    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    text = stream_text(chunks)
     assert text == 'The tool said: {"song":"Elemental Hotel"}'
     assert up.stats()["failures"] == 0
 
@@ -209,10 +195,10 @@ def test_throttling_fails_over_to_openai_backup(to_bedrock):
     assert "Throttling" in str(e.value) or "rate" in str(e.value).lower()
 
 
-def test_wrong_access_key_is_refused_and_fails_over(mock_upstream, gateway, cache_dir):
+def test_wrong_access_key_is_refused_and_fails_over(mock_upstream, gateway):
     up = mock_upstream("--api-key", "AKIDOTHER")
     backup = mock_upstream("--label", "backup")
-    gw = gateway(raw_config=config(cache_dir, f"http://{up.addr}", backup.url), env=AWS_ENV)
+    gw = gateway(**config(f"http://{up.addr}", backup.url), env=AWS_ENV)
     r = gw.client().chat.completions.create(model="with-backup", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "[backup] You said: hi"
     assert up.stats()["failures"] == 1
@@ -230,10 +216,8 @@ def test_mid_stream_break_is_an_api_error(to_bedrock):
     stream = gw.client().chat.completions.create(
         model="claude", stream=True, messages=[{"role": "user", "content": "one two three four five"}]
     )
-    got = ""
+    got: list[str] = []
     with pytest.raises(openai.APIError) as e:
-        for ch in stream:
-            if ch.choices:
-                got += ch.choices[0].delta.content or ""
-    assert got == "You said:"
+        stream_text(stream, got)
+    assert "".join(got) == "You said:"
     assert not isinstance(e.value, openai.APIConnectionError)

@@ -10,7 +10,7 @@ import json
 import openai
 import pytest
 
-from conftest import httpx
+from helpers import httpx, stream_text
 
 PROMPT = "hello gemini"
 EXPECTED = f"You said: {PROMPT}"
@@ -193,14 +193,12 @@ def test_mid_stream_break_is_an_api_error(to_gemini):
     stream = gw.client().chat.completions.create(
         model="with-backup", stream=True, messages=user("one two three four five")
     )
-    got = ""
+    got: list[str] = []
     with pytest.raises(openai.APIError) as e:
-        for chunk in stream:
-            if chunk.choices:
-                got += chunk.choices[0].delta.content or ""
+        stream_text(stream, got)
     assert not isinstance(e.value, openai.APIConnectionError), repr(e.value)
     assert e.value.code == "stream_interrupted", e.value.body
-    assert got == "You said:"
+    assert "".join(got) == "You said:"
     assert backup.stats()["chat_requests"] == 0, "no failover once content was sent"
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from conftest import httpx
+from helpers import httpx, stream_text
 
 PROMPT = "hello from the tests"
 EXPECTED = f"You said: {PROMPT}"
@@ -103,8 +103,7 @@ def test_streaming_with_usage(gateway, mock_upstream):
         model="main", messages=user(), stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == EXPECTED
+    assert stream_text(chunks) == EXPECTED
     # One content chunk per word at least: the answer really was streamed.
     assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) >= words(EXPECTED)
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
@@ -225,9 +224,7 @@ def test_mid_stream_break_raises_api_error(gateway, mock_upstream):
     stream = gw.client().chat.completions.create(model="main", messages=user(), stream=True)
     got: list[str] = []
     with pytest.raises(openai.APIError) as ei:
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                got.append(chunk.choices[0].delta.content)
+        stream_text(stream, got)
     e = ei.value
     # A dropped connection would also be an APIError; the gateway must say
     # in-band that the stream was interrupted.

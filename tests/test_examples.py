@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, _base_env
+from helpers import BIN, base_env
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
 
@@ -43,7 +43,7 @@ def test_every_adapter_has_an_example():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_config_checks(path: Path, cache_dir: Path):
-    env = _base_env(cache_dir)
+    env = base_env(cache_dir)
     # Keys are only read, never sent: any value satisfies the check.
     for var in secret_variables(path):
         env[var] = "test-key"
@@ -54,7 +54,7 @@ def test_example_config_checks(path: Path, cache_dir: Path):
 
 def test_example_key_variables_are_required(cache_dir: Path):
     path = next(p for p in EXAMPLES if p.name == "openai.toml")
-    env = _base_env(cache_dir)
+    env = base_env(cache_dir)
     env.pop("OPENAI_API_KEY", None)
     r = subprocess.run([BIN, "check", "--config", str(path)], env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
@@ -70,7 +70,7 @@ def test_bedrock_example_needs_both_auth_styles(cache_dir: Path):
         ("AWS_SECRET_ACCESS_KEY", "providers.bedrock.aws_credentials.secret_access_key_env"),
         ("AWS_BEARER_TOKEN_BEDROCK", "providers.bedrock-key.api_key_env"),
     ]:
-        env = _base_env(cache_dir)
+        env = base_env(cache_dir)
         for var in secret_variables(path) - {missing}:
             env[var] = "test-key"
         env.pop(missing, None)

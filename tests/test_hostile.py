@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, httpx
+from helpers import assert_serving, dump, httpx, stream_text
 
 SECRET = "sk-upstream-SECRET-7f3a"
 FILE_SECRET = "sk-from-file-SECRET-91b2"
 CLIENT_KEY = "client-key-SECRET-c0de"
-
-
-def dump(name: str, out: Path) -> None:
-    subprocess.run([BIN, "plugin", "dump", name, "--out", str(out)], check=True, timeout=30)
 
 
 @pytest.fixture
@@ -36,11 +31,12 @@ def plugin_dir(tmp_path: Path) -> Path:
 
 # A small memory cap and roomy deadlines, so that under load a memory bomb
 # still hits the cap before its deadline.
-LIMITS = "memory_limit_mb = 16\npolicy_timeout_ms = 200\nadapter_timeout_ms = 300\n"
+LIMITS = {"memory_limit_mb": 16, "policy_timeout_ms": 200, "adapter_timeout_ms": 300}
 
 
-def with_plugin_dir(text: str, d: Path, extra: str = LIMITS) -> str:
-    return text.replace("[plugins]\n", f"[plugins]\ndir = {json.dumps(str(d))}\n{extra}", 1)
+def hostile_gateway(gateway, plugin_dir: Path, **config):
+    """A gateway loading the hostile plugins of `plugin_dir`."""
+    return gateway(plugins={"dir": plugin_dir, **LIMITS}, **config)
 
 
 def errors(gw, plugin: str) -> dict:
@@ -50,12 +46,6 @@ def errors(gw, plugin: str) -> dict:
 
 def chat(gw, model: str, **kw):
     return gw.post({"model": model, "messages": [{"role": "user", "content": "hi"}]}, **kw)
-
-
-def assert_serving(gw, model: str = "good") -> None:
-    r = chat(gw, model)
-    assert r.status_code == 200, r.text
-    assert gw.get("/healthz").status_code == 200
 
 
 class TrapPort:
@@ -106,18 +96,19 @@ POLICY_MODES = [
 ]
 
 
-def test_hostile_policies_fall_back_to_the_static_order(gateway, mock_upstream, config_text, plugin_dir):
+def test_hostile_policies_fall_back_to_the_static_order(gateway, mock_upstream, plugin_dir):
     a, b = mock_upstream("--label", "a"), mock_upstream("--label", "b")
     routes = {
         mode: {"policy": "hostile", "models": ["a", "b"], "policy_config": {"mode": mode}}
         for mode in [m for m, _, _ in POLICY_MODES] + ["reverse", "many-attempts"]
     }
-    text = config_text(
+    gw = hostile_gateway(
+        gateway,
+        plugin_dir,
         providers={"pa": {"base_url": a.url}, "pb": {"base_url": b.url}},
         models={"a": {"provider": "pa"}, "b": {"provider": "pb"}, "good": {"provider": "pb"}},
         routes=routes,
     )
-    gw = gateway(raw_config=with_plugin_dir(text, plugin_dir))
     r = chat(gw, "reverse")
     assert r.json()["choices"][0]["message"]["content"] == "[b] You said: hi"
     for mode, label, counter in POLICY_MODES:
@@ -128,16 +119,14 @@ def test_hostile_policies_fall_back_to_the_static_order(gateway, mock_upstream, 
         assert f"fallback={label}" in r.headers["x-switchyard-labels"], mode
         after = errors(gw, "hostile")
         assert after[counter] == before[counter] + 1, (mode, after)
-        assert_serving(gw)
+        assert_serving(gw, "good")
     assert errors(gw, "hostile")["total"] == len(POLICY_MODES)
     r = chat(gw, "many-attempts")
     assert r.status_code == 200
     assert r.headers["x-switchyard-plan"] == "a"
 
 
-def test_hostile_adapters_fail_over_and_denied_addresses_are_never_contacted(
-    gateway, mock_upstream, config_text, plugin_dir
-):
+def test_hostile_adapters_fail_over_and_denied_addresses_are_never_contacted(gateway, mock_upstream, plugin_dir):
     a, b = mock_upstream("--label", "a"), mock_upstream("--label", "b")
     trap = TrapPort()
     port = trap.port
@@ -178,8 +167,7 @@ def test_hostile_adapters_fail_over_and_denied_addresses_are_never_contacted(
         }
         models[f"m{i}"] = {"provider": f"p{i}"}
         routes[f"r{i}"] = {"models": [f"m{i}", "good"]}
-    text = config_text(providers=providers, models=models, routes=routes)
-    gw = gateway(raw_config=with_plugin_dir(text, plugin_dir))
+    gw = hostile_gateway(gateway, plugin_dir, providers=providers, models=models, routes=routes)
     for i, (mode, _, _, url, counter) in enumerate(cases):
         before = errors(gw, "hostile-adapter")
         r = chat(gw, f"r{i}")
@@ -188,27 +176,27 @@ def test_hostile_adapters_fail_over_and_denied_addresses_are_never_contacted(
         assert r.headers["x-switchyard-attempts"] == "2"
         after = errors(gw, "hostile-adapter")
         assert after[counter] == before[counter] + 1, (mode, url, after)
-        assert_serving(gw)
+        assert_serving(gw, "good")
     # A stream through a failing adapter fails over the same way.
     with gw.client().chat.completions.create(
         model="r0", messages=[{"role": "user", "content": "hi"}], stream=True
     ) as stream:
-        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert text == "[b] You said: hi"
+        assert stream_text(stream) == "[b] You said: hi"
     assert trap.hits == 0, "a denied address was contacted"
     assert b.stats()["requests"] >= len(cases)
 
 
-def test_adapter_fault_mid_stream_ends_the_stream_with_an_error(gateway, mock_upstream, config_text, plugin_dir):
+def test_adapter_fault_mid_stream_ends_the_stream_with_an_error(gateway, mock_upstream, plugin_dir):
     up = mock_upstream("--reply", "one two three four five", "--chunks", 5)
-    text = config_text(
+    gw = hostile_gateway(
+        gateway,
+        plugin_dir,
         providers={
             "bad": {"adapter": "hostile-adapter", "base_url": up.url, "options": {"mode": "panic-stream"}},
             "good": {"base_url": up.url},
         },
         models={"bad": {"provider": "bad"}, "good": {"provider": "good"}},
     )
-    gw = gateway(raw_config=with_plugin_dir(text, plugin_dir))
     before = errors(gw, "hostile-adapter")["trap"]
     body = {"model": "bad", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, timeout=20) as r:
@@ -218,7 +206,7 @@ def test_adapter_fault_mid_stream_ends_the_stream_with_an_error(gateway, mock_up
     assert "stream_interrupted" in lines[-1], lines[-1]
     assert "data: [DONE]" not in lines
     assert errors(gw, "hostile-adapter")["trap"] == before + 1
-    assert_serving(gw)
+    assert_serving(gw, "good", reply="one two three four five")
 
 
 def observations(content: str) -> dict:
@@ -228,15 +216,15 @@ def observations(content: str) -> dict:
     return json.loads(content[start:end])
 
 
-def test_no_key_reaches_a_plugin_and_the_upstream_gets_the_right_one(
-    gateway, mock_upstream, config_text, plugin_dir, tmp_path
-):
+def test_no_key_reaches_a_plugin_and_the_upstream_gets_the_right_one(gateway, mock_upstream, plugin_dir, tmp_path):
     env_up = mock_upstream("--api-key", SECRET)
     file_up = mock_upstream("--api-key", FILE_SECRET)
     key_file = tmp_path / "key"
     key_file.write_text(FILE_SECRET + "\n")
     (plugin_dir / "secrets.txt").write_text(FILE_SECRET)
-    text = config_text(
+    gw = hostile_gateway(
+        gateway,
+        plugin_dir,
         providers={
             "env": {
                 "adapter": "hostile-adapter",
@@ -259,10 +247,9 @@ def test_no_key_reaches_a_plugin_and_the_upstream_gets_the_right_one(
                 "policy_config": {"mode": "observe"},
             }
         },
+        plugin_config={"hostile-adapter": {"note": "plugin config"}},
+        env={"UPSTREAM_KEY": SECRET, "OTHER_SECRET": SECRET},
     )
-    extra = '[plugins.config.hostile-adapter]\nnote = "plugin config"\n'
-    text = with_plugin_dir(text, plugin_dir)
-    gw = gateway(raw_config=text + "\n" + extra, env={"UPSTREAM_KEY": SECRET, "OTHER_SECRET": SECRET})
     secrets = (SECRET, FILE_SECRET, CLIENT_KEY)
     headers = {
         "authorization": f"Bearer {CLIENT_KEY}",

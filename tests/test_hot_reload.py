@@ -3,60 +3,46 @@ no failed request; bad files are refused and the old version keeps serving."""
 
 import concurrent.futures as cf
 import shutil
-import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import openai
 import pytest
 
-from conftest import BIN
+from helpers import Gateway, dump, stream_text, toml_table, wait_until
 
 
-def dump(name: str, out: Path) -> Path:
-    subprocess.run([BIN, "plugin", "dump", name, "--out", str(out)], check=True)
-    return out
-
-
-def config(a, b, plugin_dir: Path, cache_dir, extra: str = "") -> str:
-    return f"""
-listen = "127.0.0.1:0"
-[plugins]
-dir = "{plugin_dir}"
-cache_dir = "{cache_dir}"
-[providers.pa]
-adapter = "openai"
-base_url = "{a.url}"
-[providers.pb]
-adapter = "openai"
-base_url = "{b.url}"
-[models.ma]
-provider = "pa"
-[models.mb]
-provider = "pb"
-[routes.main]
-policy = "ordered"
-models = ["ma", "mb"]
-# Read by the task-router ports swapped in below (mb first); `ordered` and
-# the test policy ignore it.
-policy_config = {{ tiers = {{ cheap = ["ma"], strong = ["mb"] }}, default = "strong" }}
-{extra}
-"""
+@dataclass
+class Setup:
+    gw: Gateway
+    plugin_dir: Path
+    ordered: Path  # the embedded `ordered` policy (a first)
+    reverse: Path  # the test policy, whose default mode reverses the order (b first)
 
 
 @pytest.fixture
-def setup(mock_upstream, gateway, tmp_path, cache_dir):
+def setup(mock_upstream, gateway, tmp_path) -> Setup:
     a, b = mock_upstream("--label", "a"), mock_upstream("--label", "b")
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
     blobs = tmp_path / "blobs"
     blobs.mkdir()
-    ordered = dump("ordered", blobs / "ordered.wasm")
-    reverse = dump("test-policy", blobs / "reverse.wasm")  # its default mode reverses the order
-    text = config(a, b, plugin_dir, cache_dir)
-    gw = gateway(raw_config=text)
-    return gw, plugin_dir, ordered, reverse, a, b
+    gw = gateway(
+        plugins={"dir": plugin_dir},
+        providers={"pa": {"base_url": a.url}, "pb": {"base_url": b.url}},
+        models={"ma": {"provider": "pa"}, "mb": {"provider": "pb"}},
+        routes={
+            "main": {
+                "models": ["ma", "mb"],
+                # Read by the task-router ports swapped in below (mb first);
+                # `ordered` and the test policy ignore it.
+                "policy_config": {"tiers": {"cheap": ["ma"], "strong": ["mb"]}, "default": "strong"},
+            }
+        },
+    )
+    return Setup(gw, plugin_dir, dump("ordered", blobs / "ordered.wasm"), dump("test-policy", blobs / "reverse.wasm"))
 
 
 def install(src: Path, dst: Path):
@@ -68,13 +54,12 @@ def install(src: Path, dst: Path):
 
 def wait_for(gw, label: str, timeout=10.0):
     c = gw.client()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answered_by_label() -> bool:
         r = c.chat.completions.create(model="main", messages=[{"role": "user", "content": "x"}])
-        if r.choices[0].message.content.startswith(f"[{label}]"):
-            return
-        time.sleep(0.02)
-    pytest.fail(f"version `{label}` never took over")
+        return r.choices[0].message.content.startswith(f"[{label}]")
+
+    wait_until(answered_by_label, timeout=timeout, interval=0.02, what=f"version `{label}` takes over")
 
 
 def admin(gw):
@@ -87,8 +72,8 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
     policy putting b first: the Rust test policy, or the task-router written
     in Python or JavaScript (each compiled once, then loaded from the
     compile cache on every swap)."""
-    gw, plugin_dir, ordered, reverse, a, b = setup
-    target = plugin_dir / "ordered.wasm"
+    gw, ordered, reverse = setup.gw, setup.ordered, setup.reverse
+    target = setup.plugin_dir / "ordered.wasm"
     if lang != "rust":
         reverse = request.getfixturevalue("components")[f"task-router-{lang}"]
         # Compile it once (a cold Python compile takes ~15 s here): every swap
@@ -113,7 +98,7 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
                     chunks = c.chat.completions.create(
                         model="main", stream=True, messages=[{"role": "user", "content": f"c{i} n{n} s"}]
                     )
-                    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+                    text = stream_text(chunks)
                 results.append(text)
             except Exception as e:  # every failure is a test failure
                 errors.append(repr(e))
@@ -156,8 +141,8 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
         pytest.param("trap", id="traps-in-self-check"),
     ],
 )
-def test_bad_files_are_refused_and_the_old_version_keeps_serving(setup, bad, tmp_path, cache_dir):
-    gw, plugin_dir, ordered, reverse, a, b = setup
+def test_bad_files_are_refused_and_the_old_version_keeps_serving(setup, bad, tmp_path):
+    gw, plugin_dir, reverse = setup.gw, setup.plugin_dir, setup.reverse
     install(reverse, plugin_dir / "ordered.wasm")
     wait_for(gw, "b")
     before = admin(gw)["generation"]
@@ -167,22 +152,18 @@ def test_bad_files_are_refused_and_the_old_version_keeps_serving(setup, bad, tmp
         data = dump("openai", tmp_path / "openai.wasm").read_bytes()
     elif bad == "trap":
         # A policy whose plugin config makes it trap on every call.
-        text = (plugin_dir.parent / "gateway-0.toml").read_text()
-        (plugin_dir.parent / "gateway-0.toml").write_text(
-            text.replace("[providers.pa]", '[plugins.config.ordered]\nmode = "trap"\n\n[providers.pa]')
-        )
+        text = gw.config_path.read_text()
+        gw.config_path.write_text(text + "\n" + toml_table("plugins.config.ordered", {"mode": "trap"}))
         data = None
     else:
         data = bad
     if data is not None:
         (plugin_dir / "ordered.wasm").write_bytes(data)
+    # Whatever the reload answers, the new version of `ordered` is refused
+    # (with "trap": its self-check traps under the new plugin config) and
+    # the old one stays.
     r = gw.post_path("/admin/reload")
-    if bad == "trap":
-        # The config changed together with the plugin's behaviour: refused as a whole? No —
-        # the self-check traps, so the new version of `ordered` is refused and the old one stays.
-        assert r.status_code in (200, 422), r.text
-    else:
-        assert r.status_code in (200, 422), r.text
+    assert r.status_code in (200, 422), r.text
     info = admin(gw)
     err = next((p["last_error"] for p in info["plugins"] if p["name"] == "ordered"), None)
     assert err, info
@@ -195,21 +176,19 @@ def test_bad_files_are_refused_and_the_old_version_keeps_serving(setup, bad, tmp
 
 
 def test_config_edit_adds_a_route_live_and_bad_config_is_refused(setup):
-    gw, plugin_dir, ordered, reverse, a, b = setup
+    gw = setup.gw
     path = gw.config_path
     text = path.read_text()
     c = gw.client()
     with pytest.raises(openai.NotFoundError):
         c.chat.completions.create(model="only-b", messages=[{"role": "user", "content": "x"}])
     path.write_text(text + '\n[routes.only-b]\nmodels = ["mb"]\n')
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            r = c.chat.completions.create(model="only-b", messages=[{"role": "user", "content": "x"}])
-            break
-        except openai.NotFoundError:
-            assert time.monotonic() < deadline, "the new route never went live"
-            time.sleep(0.05)
+    r = wait_until(
+        lambda: c.chat.completions.create(model="only-b", messages=[{"role": "user", "content": "x"}]),
+        timeout=10,
+        ignoring=(openai.NotFoundError,),
+        what="the new route goes live",
+    )
     assert r.choices[0].message.content == "[b] You said: x"
     # An invalid edit is refused with its error visible; the old config serves.
     path.write_text(text + '\n[routes.broken]\nmodels = ["nope"]\n')
@@ -222,16 +201,16 @@ def test_config_edit_adds_a_route_live_and_bad_config_is_refused(setup):
 
 
 def test_removing_an_override_falls_back_to_the_embedded_plugin(setup):
-    gw, plugin_dir, ordered, reverse, a, b = setup
-    install(reverse, plugin_dir / "ordered.wasm")
+    gw = setup.gw
+    install(setup.reverse, setup.plugin_dir / "ordered.wasm")
     wait_for(gw, "b")
-    (plugin_dir / "ordered.wasm").unlink()
+    (setup.plugin_dir / "ordered.wasm").unlink()
     wait_for(gw, "a")
     p = next(p for p in admin(gw)["plugins"] if p["name"] == "ordered")
     assert p["source"] == "embedded"
 
 
-def test_adapter_swaps_under_load_lose_nothing(mock_upstream, gateway, tmp_path, cache_dir):
+def test_adapter_swaps_under_load_lose_nothing(mock_upstream, gateway, tmp_path):
     up = mock_upstream()
     plugin_dir = tmp_path / "adapters"
     plugin_dir.mkdir()
@@ -239,18 +218,9 @@ def test_adapter_swaps_under_load_lose_nothing(mock_upstream, gateway, tmp_path,
     v2 = dump("test-adapter-v2", tmp_path / "v2.blob")
     install(v1, plugin_dir / "openai.wasm")
     gw = gateway(
-        raw_config=f"""
-listen = "127.0.0.1:0"
-[plugins]
-dir = "{plugin_dir}"
-cache_dir = "{cache_dir}"
-[providers.up]
-adapter = "openai"
-base_url = "{up.url}"
-[models.m]
-provider = "up"
-upstream = "up-model"
-"""
+        plugins={"dir": plugin_dir},
+        providers={"up": {"base_url": up.url}},
+        models={"m": {"provider": "up", "upstream": "up-model"}},
     )
     stop = threading.Event()
     seen, errors = [], []
@@ -272,8 +242,7 @@ upstream = "up-model"
                         )
                     )
                     seen.append({ch.model for ch in chunks})
-                    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
-                    assert text == f"You said: c{i} n{n}"
+                    assert stream_text(chunks) == f"You said: c{i} n{n}"
             except Exception as e:
                 errors.append(repr(e))
             time.sleep(0.01)
@@ -285,10 +254,13 @@ upstream = "up-model"
             time.sleep(0.25)
         install(v2, plugin_dir / "openai.wasm")
         c = gw.client()
-        deadline = time.monotonic() + 10
-        while c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).model != "up-model@v2":
-            assert time.monotonic() < deadline, "v2 never took over"
-            time.sleep(0.02)
+        wait_until(
+            lambda: c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).model
+            == "up-model@v2",
+            timeout=10,
+            interval=0.02,
+            what="v2 takes over",
+        )
         stop.set()
         for f in futures:
             f.result()

@@ -14,9 +14,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
-import httpx2 as httpx
 import openai
 import pytest
+
+from helpers import assert_serving, httpx, stream_text, toml_table, wait_until
 
 ALPHA = "sk-alpha-4f1d0c0a9b8e7d6c5b4a"
 BETA = "sk-beta-91c2e3f4a5b6c7d8e9f0"
@@ -79,11 +80,20 @@ def message(client, model="main", content=PROMPT):
 
 
 def still_serves(gw) -> None:
-    """After each case the gateway answers normally."""
-    r = chat(gw.client(api_key=ALPHA), content="still there?")
-    assert r.choices[0].message.content == "You said: still there?"
-    assert gw.get("/healthz").status_code == 200
-    assert gw.proc.popen.poll() is None
+    """After each case the gateway answers a key without limits normally."""
+    assert_serving(gw, "main", api_key=ALPHA)
+
+
+def keys_view(gw) -> dict:
+    """GET /admin/keys."""
+    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def limited_view(gw) -> dict:
+    """The key `limited` in GET /admin/keys."""
+    return next(k for k in keys_view(gw)["keys"] if k["name"] == "limited")
 
 
 def test_missing_and_wrong_keys_are_401_in_both_dialects(gateway, mock_upstream):
@@ -157,9 +167,7 @@ def test_requests_per_minute_limit(gateway, mock_upstream):
     assert e.value.body["type"] == "error" and e.value.body["error"]["type"] == "rate_limit_error"
     assert "retry-after" in e.value.response.headers
     # The admin view shows the key's use of its windows.
-    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
-    assert r.status_code == 200, r.text
-    limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+    limited = limited_view(gw)
     assert limited["requests_last_minute"] == 3 and limited["limits"]["requests_per_minute"] == 3
     assert limited["tokens_last_minute"] > 0
     # Other keys are not affected.
@@ -240,7 +248,7 @@ def test_keys_change_with_a_reload_and_counters_survive_it(gateway, mock_upstrea
     with pytest.raises(openai.AuthenticationError):
         chat(gw.client(api_key=gamma))
     text = gw.config_path.read_text()
-    gw.config_path.write_text(text + f'\n[keys.gamma]\nkey_sha256 = "{sha(gamma)}"\n')
+    gw.config_path.write_text(text + "\n" + toml_table("keys.gamma", {"key_sha256": sha(gamma)}))
     r = httpx.post(f"{gw.url}/admin/reload", headers={"x-api-key": ADMIN}, timeout=60)
     assert r.status_code == 200, r.text
     assert chat(gw.client(api_key=gamma)).choices[0].message.content.startswith("You said:")
@@ -343,12 +351,6 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
-def limited_view(gw) -> dict:
-    r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
-    assert r.status_code == 200, r.text
-    return next(k for k in r.json()["keys"] if k["name"] == "limited")
-
-
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_server, backend):
     """Requests admitted together see each other's prompts (counted at
@@ -361,10 +363,11 @@ def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_s
     client = gw.client(api_key=LIMITED)
 
     def settled(expected: int) -> None:
-        deadline = time.monotonic() + 3
-        while limited_view(gw)["tokens_last_minute"] != expected:
-            assert time.monotonic() < deadline, (limited_view(gw), expected)
-            time.sleep(0.05)
+        wait_until(
+            lambda: limited_view(gw)["tokens_last_minute"] == expected,
+            timeout=3,
+            what=lambda: f"tokens_last_minute is {expected}: {limited_view(gw)}",
+        )
 
     # A request that is admitted and then not served gives its prompt back.
     with pytest.raises(openai.NotFoundError):
@@ -425,21 +428,18 @@ def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
         chat(clients[0])
     with pytest.raises(anthropic.RateLimitError):
         message(gws[-1].anthropic_client(api_key=LIMITED))
-    r = httpx.get(f"{gws[0].url}/admin/keys", headers={"x-api-key": ADMIN})
-    assert next(k for k in r.json()["keys"] if k["name"] == "limited")["in_flight"] == 2
+    assert limited_view(gws[0])["in_flight"] == 2
     # One stream read to its end, the other abandoned by its client: both
     # slots come back.
-    assert "".join(c.choices[0].delta.content or "" for c in streams[0] if c.choices)
+    assert stream_text(streams[0])
     streams[1].close()
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            chat(clients[0])
-            chat(clients[-1])
-            break
-        except openai.RateLimitError:
-            assert time.monotonic() < deadline, "slots were not given back"
-            time.sleep(0.2)
+
+    def both_admitted() -> bool:
+        chat(clients[0])
+        chat(clients[-1])
+        return True
+
+    wait_until(both_admitted, timeout=5, interval=0.2, ignoring=(openai.RateLimitError,), what="the slots come back")
     for gw in gws:
         still_serves(gw)
 
@@ -459,9 +459,8 @@ def test_redis_over_tls(gateway, mock_upstream, redis_server):
     for gw in gws:
         with pytest.raises(openai.RateLimitError):
             chat(gw.client(api_key=LIMITED))
-    r = httpx.get(f"{gws[0].url}/admin/keys", headers={"x-api-key": ADMIN})
-    assert r.json()["backend"] == "redis"
-    assert next(k for k in r.json()["keys"] if k["name"] == "limited")["requests_last_minute"] == 2
+    assert keys_view(gws[0])["backend"] == "redis"
+    assert limited_view(gws[0])["requests_last_minute"] == 2
     # Without the CA the handshake fails: the store is unreachable.
     untrusting = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, on_error="closed"))
     with pytest.raises(openai.InternalServerError) as e:
@@ -500,8 +499,7 @@ def test_the_minute_slides_across_its_boundary(gateway, mock_upstream, redis_ser
         # 4 × (60 - t)/60 + 1 < 4 → t > 15 s: the wait names that moment.
         assert 10 <= retry_after <= 16, (name, retry_after, e.value.body)
         assert f"retry in {retry_after} s" in e.value.body["message"], e.value.body
-        r = httpx.get(f"{gws[name].url}/admin/keys", headers={"x-api-key": ADMIN})
-        limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
+        limited = limited_view(gws[name])
         assert limited["requests_last_minute"] == 4, (name, limited)
     for gw in gws.values():
         still_serves(gw)
@@ -525,10 +523,8 @@ def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
         time.sleep(0.15)
     per = spent // served
     for gw in gws:
-        r = httpx.get(f"{gw.url}/admin/keys", headers={"x-api-key": ADMIN})
-        assert r.json()["backend"] == "redis"
-        limited = next(k for k in r.json()["keys"] if k["name"] == "limited")
-        assert round(limited["spend_today_usd"] * 1e9) == spent
+        assert keys_view(gw)["backend"] == "redis"
+        assert round(limited_view(gw)["spend_today_usd"] * 1e9) == spent
     # One budget: exactly as many answers as one gateway would give.
     assert served == -(-1_000_000_000 // per), (served, per)
     assert refused == 12 - served
@@ -569,14 +565,13 @@ def test_redis_going_away_fails_open_or_closed_as_configured(gateway, mock_upstr
 
     # Redis comes back: the fail-closed gateway serves again within seconds.
     redis.start()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            chat(closed.client(api_key=LIMITED, timeout=5))
-            break
-        except openai.InternalServerError:
-            assert time.monotonic() < deadline, closed.proc.stderr()
-            time.sleep(0.3)
+    wait_until(
+        lambda: chat(closed.client(api_key=LIMITED, timeout=5)),
+        timeout=10,
+        interval=0.3,
+        ignoring=(openai.InternalServerError,),
+        what=lambda: f"the fail-closed gateway serves again; its log:\n{closed.proc.stderr()}",
+    )
     assert "Redis answers again" in closed.proc.stderr()
     for gw in (opened, closed):
         still_serves(gw)

@@ -8,31 +8,33 @@ through the route's state store."""
 import time
 from pathlib import Path
 
-from test_hot_reload import dump
+from helpers import dump, wait_until
 
 
-def router_config(cache_dir, providers: dict, routes: str, plugin_dir: Path | None = None, policy_ms: int = 50) -> str:
-    text = f'listen = "127.0.0.1:0"\n[plugins]\ncache_dir = "{cache_dir}"\npolicy_timeout_ms = {policy_ms}\n'
-    if plugin_dir:
-        text += f'dir = "{plugin_dir}"\n'
-    for name, mock in providers.items():
-        text += f'[providers.{name}]\nadapter = "openai"\nbase_url = "{mock.url}"\n[models.{name}]\nprovider = "{name}"\n'
-    return text + routes
+def router_gateway(gateway, mocks: dict, routes: dict, plugin_dir: Path | None = None, policy_ms: int = 50):
+    """A gateway with one provider and one model per mock, named alike."""
+    plugins = {"policy_timeout_ms": policy_ms, **({"dir": plugin_dir} if plugin_dir else {})}
+    return gateway(
+        plugins=plugins,
+        providers={name: {"base_url": mock.url} for name, mock in mocks.items()},
+        models={name: {"provider": name} for name in mocks},
+        routes=routes,
+    )
 
 
-def smart_route(timeout_ms=1500, cache_ttl_ms=60000, classifier="tiny") -> str:
-    return f"""
-[routes.smart]
-policy = "model-router"
-models = ["small", "big"]
-[routes.smart.policy_config]
-classifier = "{classifier}"
-tiers = {{ simple = ["small"], complex = ["big"] }}
-descriptions = {{ simple = "greetings", complex = "proofs and code" }}
-default = "simple"
-timeout_ms = {timeout_ms}
-cache_ttl_ms = {cache_ttl_ms}
-"""
+def smart_route(timeout_ms=1500, cache_ttl_ms=60000, classifier="tiny") -> dict:
+    return {
+        "policy": "model-router",
+        "models": ["small", "big"],
+        "policy_config": {
+            "classifier": classifier,
+            "tiers": {"simple": ["small"], "complex": ["big"]},
+            "descriptions": {"simple": "greetings", "complex": "proofs and code"},
+            "default": "simple",
+            "timeout_ms": timeout_ms,
+            "cache_ttl_ms": cache_ttl_ms,
+        },
+    }
 
 
 def ask(gw, text: str, model="smart"):
@@ -43,10 +45,10 @@ def ask(gw, text: str, model="smart"):
     return raw.parse().choices[0].message.content, labels
 
 
-def test_the_classifier_picks_the_tier_and_its_answers_are_cached(mock_upstream, gateway, cache_dir):
+def test_the_classifier_picks_the_tier_and_its_answers_are_cached(mock_upstream, gateway):
     tiny = mock_upstream("--reply", "Complex.")
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
-    gw = gateway(raw_config=router_config(cache_dir, {"tiny": tiny, "small": small, "big": big}, smart_route()))
+    gw = router_gateway(gateway, {"tiny": tiny, "small": small, "big": big}, {"smart": smart_route()})
     text, labels = ask(gw, "prove that there are infinitely many primes")
     assert text.startswith("[big]"), text
     assert labels == {"policy": "model-router", "tier": "complex", "classifier": "answered"}
@@ -63,12 +65,10 @@ def test_the_classifier_picks_the_tier_and_its_answers_are_cached(mock_upstream,
     assert small.stats()["chat_requests"] == 0 and big.stats()["chat_requests"] == 3
 
 
-def test_a_slow_classifier_falls_back_to_the_default_tier(mock_upstream, gateway, cache_dir):
+def test_a_slow_classifier_falls_back_to_the_default_tier(mock_upstream, gateway):
     tiny = mock_upstream("--reply", "complex", "--latency-ms", 3000)
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
-    gw = gateway(
-        raw_config=router_config(cache_dir, {"tiny": tiny, "small": small, "big": big}, smart_route(timeout_ms=300))
-    )
+    gw = router_gateway(gateway, {"tiny": tiny, "small": small, "big": big}, {"smart": smart_route(timeout_ms=300)})
     started = time.monotonic()
     text, labels = ask(gw, "prove it")
     elapsed = time.monotonic() - started
@@ -77,22 +77,21 @@ def test_a_slow_classifier_falls_back_to_the_default_tier(mock_upstream, gateway
     assert elapsed < 2.5, f"the classifier's timeout did not hold: {elapsed:.2f} s"
 
 
-def test_waiting_for_the_classifier_does_not_count_against_the_policy_deadline(mock_upstream, gateway, cache_dir):
+def test_waiting_for_the_classifier_does_not_count_against_the_policy_deadline(mock_upstream, gateway):
     # The policy may run 50 ms; the classifier takes 400 ms to answer.
     tiny = mock_upstream("--reply", "complex", "--latency-ms", 400)
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
-    gw = gateway(
-        raw_config=router_config(cache_dir, {"tiny": tiny, "small": small, "big": big}, smart_route(), policy_ms=50)
-    )
+    mocks = {"tiny": tiny, "small": small, "big": big}
+    gw = router_gateway(gateway, mocks, {"smart": smart_route()}, policy_ms=50)
     text, labels = ask(gw, "write the code")
     assert text.startswith("[big]") and labels["classifier"] == "answered", (text, labels)
 
 
-def test_a_failing_or_unknown_classifier_falls_back(mock_upstream, gateway, cache_dir):
+def test_a_failing_or_unknown_classifier_falls_back(mock_upstream, gateway):
     tiny = mock_upstream("--fail-status", 500)
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
-    routes = smart_route() + smart_route(classifier="smart").replace("[routes.smart", "[routes.loop")
-    gw = gateway(raw_config=router_config(cache_dir, {"tiny": tiny, "small": small, "big": big}, routes))
+    routes = {"smart": smart_route(), "loop": smart_route(classifier="smart")}
+    gw = router_gateway(gateway, {"tiny": tiny, "small": small, "big": big}, routes)
     text, labels = ask(gw, "prove it")
     assert text.startswith("[small]") and labels["classifier"] == "failed"
     # A classifier that names a route (here: itself) is refused, not recursed into.
@@ -102,33 +101,27 @@ def test_a_failing_or_unknown_classifier_falls_back(mock_upstream, gateway, cach
     assert "not a route" in log
     # An answer naming no tier: the default tier, labelled as such.
     tiny2 = mock_upstream("--reply", "I am not sure")
-    gw2 = gateway(raw_config=router_config(cache_dir, {"tiny": tiny2, "small": small, "big": big}, smart_route()))
+    gw2 = router_gateway(gateway, {"tiny": tiny2, "small": small, "big": big}, {"smart": smart_route()})
     text, labels = ask(gw2, "prove it")
     assert text.startswith("[small]") and labels["classifier"] == "unparsed"
 
 
-def test_a_policy_learns_from_outcomes(mock_upstream, gateway, cache_dir, tmp_path):
+def test_a_policy_learns_from_outcomes(mock_upstream, gateway, tmp_path):
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
     dump("test-policy", plugin_dir / "test-policy.wasm")
     a, b = mock_upstream("--label", "a"), mock_upstream("--label", "b")
-    routes = """
-[routes.learn]
-policy = "test-policy"
-models = ["a", "b"]
-policy_config = { mode = "learn" }
-"""
-    gw = gateway(raw_config=router_config(cache_dir, {"a": a, "b": b}, routes, plugin_dir=plugin_dir))
+    routes = {"learn": {"policy": "test-policy", "models": ["a", "b"], "policy_config": {"mode": "learn"}}}
+    gw = router_gateway(gateway, {"a": a, "b": b}, routes, plugin_dir=plugin_dir)
     _, labels = ask(gw, "one", model="learn")
     assert labels["seen"] == "0"
-    # Outcomes are delivered off the request path: wait for them.
-    deadline = time.monotonic() + 5
-    seen = 0
     for i in range(20):
-        _, labels = ask(gw, f"q{i}", model="learn")
-        seen = int(labels["seen"])
-    while time.monotonic() < deadline and seen < 20:
+        ask(gw, f"q{i}", model="learn")
+
+    # Outcomes are delivered off the request path: wait for them.
+    def learned() -> dict | None:
         _, labels = ask(gw, "again", model="learn")
-        seen = int(labels["seen"])
-    assert seen >= 20, labels
+        return labels if int(labels["seen"]) >= 20 else None
+
+    labels = wait_until(learned, timeout=5, what="the policy has seen the outcomes of the 20 requests")
     assert labels["last"] == "a:ok"

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from helpers import BIN
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SWITCHYARD_CACHE_HOME", Path.home() / ".cache" / "switchyard"))

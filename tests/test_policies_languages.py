@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _toml_value
+from helpers import make_config, stream_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT / "plugins" / "task-router" / "testdata"
@@ -46,20 +46,14 @@ def plugin_dir(tmp_path: Path, components: dict[str, Path]) -> Path:
 
 
 def config(cache_dir: Path, plugin_dir: Path, upstream: str, models: set[str], routes: dict[str, dict]) -> str:
-    lines = [
-        'listen = "127.0.0.1:0"',
-        "[plugins]",
-        f"dir = {json.dumps(str(plugin_dir))}",
-        f"cache_dir = {json.dumps(str(cache_dir))}",
-        "[providers.mock]",
-        'adapter = "openai"',
-        f"base_url = {json.dumps(upstream)}",
-    ]
-    for m in sorted(models):
-        lines += [f"[models.{json.dumps(m)}]", 'provider = "mock"']
-    for name, r in routes.items():
-        lines += [f"[routes.{json.dumps(name)}]"] + [f"{k} = {_toml_value(v)}" for k, v in r.items()]
-    return "\n".join(lines) + "\n"
+    """Every model served by provider `mock` at `upstream`; the components in `plugin_dir`."""
+    return make_config(
+        cache_dir=cache_dir,
+        plugins={"dir": plugin_dir},
+        providers={"mock": {"base_url": upstream}},
+        models={m: {"provider": "mock"} for m in sorted(models)},
+        routes=routes,
+    )
 
 
 def body_of(request: dict) -> tuple[dict, dict[str, str]]:
@@ -148,19 +142,19 @@ def test_every_config_error_is_the_same_string(port, mock_upstream, gateway, cac
 
 
 @pytest.mark.parametrize("lang", PORTS)
-def test_openai_sdk_end_to_end(lang, mock_upstream, gateway, cache_dir, plugin_dir):
+def test_openai_sdk_end_to_end(lang, mock_upstream, gateway, plugin_dir):
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
     cfg = {
         "tiers": {"cheap": ["small"], "strong": ["big"]},
         "default": "cheap",
         "rules": [{"if": {"regex": r"(?i)\b(prove|derive)\b"}, "tier": "strong"}],
     }
-    text = config(cache_dir, plugin_dir, small.url, set(), {}).replace(
-        "[providers.mock]", f'[providers.big]\nadapter = "openai"\nbase_url = {json.dumps(big.url)}\n[providers.mock]'
+    gw = gateway(
+        plugins={"dir": plugin_dir},
+        providers={"mock": {"base_url": small.url}, "big": {"base_url": big.url}},
+        models={"small": {"provider": "mock"}, "big": {"provider": "big"}},
+        routes={"main": {"policy": LANGS[lang], "models": ["small", "big"], "policy_config": cfg}},
     )
-    text += '[models.small]\nprovider = "mock"\n[models.big]\nprovider = "big"\n'
-    text += f'[routes.main]\npolicy = "{LANGS[lang]}"\nmodels = ["small", "big"]\npolicy_config = {_toml_value(cfg)}\n'
-    gw = gateway(raw_config=text)
     c = gw.client()
     raw = c.chat.completions.with_raw_response.create(model="main", messages=[{"role": "user", "content": "Derive it"}])
     assert raw.parse().choices[0].message.content == "[big] You said: Derive it"
@@ -168,7 +162,7 @@ def test_openai_sdk_end_to_end(lang, mock_upstream, gateway, cache_dir, plugin_d
     answer = c.chat.completions.create(model="main", messages=[{"role": "user", "content": "hello"}])
     assert answer.choices[0].message.content == "[small] You said: hello"
     stream = c.chat.completions.create(model="main", messages=[{"role": "user", "content": "prove"}], stream=True)
-    assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices) == "[big] You said: prove"
+    assert stream_text(stream) == "[big] You said: prove"
 
 
 def test_python_logic_natively():

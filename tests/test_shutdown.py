@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from conftest import httpx
+from helpers import httpx, wait_until
 
 WORDS = [f"w{i}" for i in range(20)]
 REPLY = " ".join(WORDS)
@@ -61,11 +61,11 @@ def test_sigterm_during_load_loses_no_accepted_request(gateway, mock_upstream):
     for t in threads:
         t.start()
     # Wait until every request reached its upstream: all are in flight.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if streamer.stats()["chat_requests"] >= n_streams and slow.stats()["chat_requests"] >= n_plain:
-            break
-        time.sleep(0.05)
+    wait_until(
+        lambda: streamer.stats()["chat_requests"] >= n_streams and slow.stats()["chat_requests"] >= n_plain,
+        timeout=15,
+        what="every request reaches its upstream",
+    )
     assert streamer.stats()["chat_requests"] == n_streams
     assert slow.stats()["chat_requests"] == n_plain
 
@@ -122,9 +122,7 @@ def test_drain_timeout_bounds_the_exit(gateway, mock_upstream):
 
     t = threading.Thread(target=stream_one)
     t.start()
-    deadline = time.monotonic() + 10
-    while up.stats()["chat_requests"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: up.stats()["chat_requests"] >= 1, timeout=10, what="the stream reaches its upstream")
     time.sleep(0.3)
     signalled = time.monotonic()
     gw.proc.popen.send_signal(signal.SIGTERM)

@@ -90,7 +90,7 @@ def test_non_streaming_text(to_gemini):
 
 
 def test_the_key_travels_as_x_goog_api_key(to_gemini):
-    gw, up, backup = to_gemini(key="wrong-key")
+    gw, up, _ = to_gemini(key="wrong-key")
     raw = gw.client().chat.completions.with_raw_response.create(model="with-backup", messages=user())
     # Refused (401 UNAUTHENTICATED, an auth error): the route moves on.
     assert raw.headers["x-switchyard-attempts"] == "2"

@@ -143,7 +143,7 @@ def test_streaming_raw_sse_ends_with_done(gateway, mock_upstream):
     assert all(e.startswith("data: ") for e in events), events
     assert events[-1] == "data: [DONE]"
     assert data.count("[DONE]") == 1
-    payloads = [json.loads(e[len("data: "):]) for e in events[:-1]]
+    payloads = [json.loads(e[len("data: ") :]) for e in events[:-1]]
     assert "".join(p["choices"][0]["delta"].get("content") or "" for p in payloads if p["choices"]) == EXPECTED
 
 
@@ -246,7 +246,7 @@ def test_mid_stream_break_raw_has_error_event_and_no_done(gateway, mock_upstream
         data = "".join(r.iter_text())
     events = [e for e in data.split("\n\n") if e.strip()]
     assert "[DONE]" not in data
-    last = json.loads(events[-1][len("data: "):])
+    last = json.loads(events[-1][len("data: ") :])
     assert last["error"]["code"] == "stream_interrupted"
     assert "m-good" in last["error"]["message"]
 
@@ -546,7 +546,11 @@ def test_tool_call_streaming_and_follow_up(gateway, mock_upstream):
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
-                    {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call["arguments"]},
+                    }
                 ],
             },
             {"role": "tool", "tool_call_id": call["id"], "content": "rain"},
@@ -563,13 +567,12 @@ def test_tool_call_streaming_and_follow_up(gateway, mock_upstream):
 
 
 def _check_config(config_text, **over):
-    base = dict(
-        providers={"up": {"base_url": "http://127.0.0.1:9/v1"}},
-        models={"m-1": {"provider": "up"}},
-        routes={"main": {"models": ["m-1"]}},
-    )
-    base.update(over)
-    return config_text(**base)
+    base = {
+        "providers": {"up": {"base_url": "http://127.0.0.1:9/v1"}},
+        "models": {"m-1": {"provider": "up"}},
+        "routes": {"main": {"models": ["m-1"]}},
+    }
+    return config_text(**{**base, **over})
 
 
 def test_check_good_config(run_check, config_text):

@@ -201,8 +201,8 @@ def test_adapter_fault_mid_stream_ends_the_stream_with_an_error(gateway, mock_up
     body = {"model": "bad", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, timeout=20) as r:
         assert r.status_code == 200
-        lines = [l for l in r.iter_lines() if l.startswith("data: ")]
-    assert any('"content":"one' in l for l in lines), lines
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert any('"content":"one' in line for line in lines), lines
     assert "stream_interrupted" in lines[-1], lines[-1]
     assert "data: [DONE]" not in lines
     assert errors(gw, "hostile-adapter")["trap"] == before + 1
@@ -278,8 +278,11 @@ def test_no_key_reaches_a_plugin_and_the_upstream_gets_the_right_one(gateway, mo
         assert s not in labels
     assert all(s not in gw.get("/admin/plugins").text for s in secrets)
     # Without the right key the upstream refuses: the key check is real.
-    assert httpx.post(
-        f"{env_up.url}/chat/completions",
-        json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
-        headers={"authorization": "Bearer wrong"},
-    ).status_code == 401
+    assert (
+        httpx.post(
+            f"{env_up.url}/chat/completions",
+            json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": "Bearer wrong"},
+        ).status_code
+        == 401
+    )

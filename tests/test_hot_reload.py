@@ -118,7 +118,7 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
     assert len(results) > 200
     # Every answer came whole from one version: a's or b's, never mixed.
     for t in results:
-        assert (t.startswith("[a] You said: c") or t.startswith("[b] You said: c")) and t.count("[") == 1, t
+        assert t.startswith(("[a] You said: c", "[b] You said: c")) and t.count("[") == 1, t
     assert any(t.startswith("[a]") for t in results) and any(t.startswith("[b]") for t in results)
     # After the last write, every new request is served by the last version.
     c = gw.client()
@@ -255,8 +255,9 @@ def test_adapter_swaps_under_load_lose_nothing(mock_upstream, gateway, tmp_path)
         install(v2, plugin_dir / "openai.wasm")
         c = gw.client()
         wait_until(
-            lambda: c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).model
-            == "up-model@v2",
+            lambda: (
+                c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]).model == "up-model@v2"
+            ),
             timeout=10,
             interval=0.02,
             what="v2 takes over",

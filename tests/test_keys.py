@@ -109,9 +109,14 @@ def test_missing_and_wrong_keys_are_401_in_both_dialects(gateway, mock_upstream)
 
     with pytest.raises(anthropic.AuthenticationError) as e:
         message(gw.anthropic_client(api_key=WRONG))
-    assert e.value.body == {"type": "error", "error": {"type": "authentication_error", "message": e.value.body["error"]["message"]}}
+    assert e.value.body == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": e.value.body["error"]["message"]},
+    }
     assert WRONG not in e.value.response.text
-    r = httpx.post(f"{gw.url}/v1/messages", json={"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        f"{gw.url}/v1/messages", json={"model": "main", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    )
     assert r.status_code == 401 and r.json()["type"] == "error"
 
     # Right keys, both header styles, on both endpoints.
@@ -327,7 +332,9 @@ def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
     redis = redis_server()
     mock = mock_upstream()
     keys = base_keys(requests_per_minute=5)
-    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)]
+    gws = [
+        start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)
+    ]
     fresh_minute()
     clients = [gw.client(api_key=LIMITED) for gw in gws]
 
@@ -422,8 +429,12 @@ def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
     chat(clients[0])
     chat(clients[-1])
     # Two open streams hold both slots, in either dialect's endpoint.
-    streams = [clients[i % n].chat.completions.create(
-        model="main", messages=[{"role": "user", "content": PROMPT}], stream=True) for i in range(2)]
+    streams = [
+        clients[i % n].chat.completions.create(
+            model="main", messages=[{"role": "user", "content": PROMPT}], stream=True
+        )
+        for i in range(2)
+    ]
     with pytest.raises(openai.RateLimitError):
         chat(clients[0])
     with pytest.raises(anthropic.RateLimitError):
@@ -462,7 +473,9 @@ def test_redis_over_tls(gateway, mock_upstream, redis_server):
     assert keys_view(gws[0])["backend"] == "redis"
     assert limited_view(gws[0])["requests_last_minute"] == 2
     # Without the CA the handshake fails: the store is unreachable.
-    untrusting = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, on_error="closed"))
+    untrusting = start(
+        gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, on_error="closed")
+    )
     with pytest.raises(openai.InternalServerError) as e:
         chat(untrusting.client(api_key=LIMITED))
     assert e.value.status_code == 503 and e.value.body["code"] == "limits_unavailable", e.value.body
@@ -509,7 +522,9 @@ def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
     redis = redis_server()
     mock = mock_upstream()
     keys = base_keys(daily_budget_usd=1.0)
-    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)]
+    gws = [
+        start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)) for _ in range(2)
+    ]
     clients = [gw.client(api_key=LIMITED) for gw in gws]
     spent, served, refused = 0, 0, 0
     for i in range(12):
@@ -582,7 +597,11 @@ def test_a_hung_redis_costs_at_most_its_timeout(gateway, mock_upstream, redis_se
     most `timeout_ms` for it, then are served without it (fail open)."""
     redis = redis_server()
     gw = start(
-        gateway, mock_upstream(), keys=base_keys(requests_per_minute=1000), server=ADMIN_SERVER, env=BASE_ENV,
+        gateway,
+        mock_upstream(),
+        keys=base_keys(requests_per_minute=1000),
+        server=ADMIN_SERVER,
+        env=BASE_ENV,
         limits=redis_limits(redis, "open"),
     )
     client = gw.client(api_key=LIMITED, timeout=5)

@@ -130,7 +130,7 @@ def build(lang: str, project: Path) -> Path:
         target = CACHE / "scaffold-target"
         e["CARGO_TARGET_DIR"] = str(target)
         for k in list(e):
-            if k.startswith("CARGO_BUILD_") or k.startswith("CARGO_PROFILE_") or k == "RUSTFLAGS":
+            if k.startswith(("CARGO_BUILD_", "CARGO_PROFILE_")) or k == "RUSTFLAGS":
                 e.pop(k)
         cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip2"]
         r = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900, env=e)
@@ -140,13 +140,17 @@ def build(lang: str, project: Path) -> Path:
         if not componentize_py.exists():
             pytest.fail(f"{componentize_py} is missing: run scripts/setup.sh --test")
         e["COMPONENTIZE_PY"] = str(componentize_py)
-        r = subprocess.run(["./build.sh", str(tmp_out)], cwd=project, capture_output=True, text=True, timeout=600, env=e)
+        r = subprocess.run(
+            ["./build.sh", str(tmp_out)], cwd=project, capture_output=True, text=True, timeout=600, env=e
+        )
         assert r.returncode == 0, f"build.sh of the Python scaffold failed:\n{r.stdout}\n{r.stderr[-4000:]}"
     else:
         if not (NODE / "node_modules" / "componentize-qjs").exists():
             pytest.fail(f"componentize-qjs is missing under {NODE}: run scripts/setup.sh --test")
         e["NODE_PATH"] = str(NODE / "node_modules")
-        r = subprocess.run(["node", "build.mjs", str(tmp_out)], cwd=project, capture_output=True, text=True, timeout=600, env=e)
+        r = subprocess.run(
+            ["node", "build.mjs", str(tmp_out)], cwd=project, capture_output=True, text=True, timeout=600, env=e
+        )
         assert r.returncode == 0, f"build.mjs of the JavaScript scaffold failed:\n{r.stdout}\n{r.stderr[-4000:]}"
     tmp_out.replace(cached)
     return cached
@@ -175,9 +179,10 @@ def test_scaffold_files(scaffolds: dict[str, Path]) -> None:
     assert "cargo build --release --target wasm32-wasip2" in (rust / "README.md").read_text()
     assert "latency_first.wasm" in (rust / "README.md").read_text()
     assert '-d wit -w policy-plugin componentize app -o "$out"' in (scaffolds["python"] / "build.sh").read_text()
-    assert "componentize-py -d wit -w policy-plugin componentize app -o latency-first.wasm" in (
-        scaffolds["python"] / "README.md"
-    ).read_text()
+    assert (
+        "componentize-py -d wit -w policy-plugin componentize app -o latency-first.wasm"
+        in (scaffolds["python"] / "README.md").read_text()
+    )
     assert os.access(scaffolds["python"] / "build.sh", os.X_OK)
     assert (scaffolds["python"] / "app.py").exists()
     pkg = json.loads((scaffolds["js"] / "package.json").read_text())
@@ -215,7 +220,7 @@ def test_scaffold_builds_and_decides(lang: str, scaffolds: dict[str, Path], tmp_
     status, out, err = plugin_test(tmp_path, wasm, REQUESTS, "--candidates", str(cands))
     assert status == 0, err
     assert [line["line"] for line in out] == [1, 2, 3]
-    for line, (models, labels) in zip(out, EXPECTED):
+    for line, (models, labels) in zip(out, EXPECTED, strict=True):
         assert line["ok"], line
         assert line["models"] == models, (lang, line)
         assert line["labels"] == labels, (lang, line)
@@ -270,7 +275,7 @@ def test_task_router_decides_every_case(tmp_path: Path) -> None:
         status, out, err = plugin_test(d, "task-router", [case_line(c) for c in cases], "--config", config)
         assert status == 0, err
         assert len(out) == len(cases)
-        for case, line in zip(cases, out):
+        for case, line in zip(cases, out, strict=True):
             assert line["ok"], (case["name"], line)
             assert line["name"] == case["name"]
             assert line["models"] == case["expected"], case["name"]
@@ -297,7 +302,7 @@ def test_config_from_a_toml_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "mode,kind,text",
+    ("mode", "kind", "text"),
     [
         ("error", "policy-error", "test-policy refuses"),
         ("trap", "trap", "unreachable"),
@@ -316,8 +321,8 @@ def test_failures_are_reported_per_request(mode: str, kind: str, text: str, tmp_
         assert line["error"]["kind"] == kind, line
         assert text in line["error"]["message"], line
     # Text mode keeps one line per request, even for a trap's backtrace.
-    r = switchyard("plugin", "test", "test-policy", "--requests", tmp_path / "requests.jsonl",
-                   "--config", json.dumps({"mode": mode}))
+    config = json.dumps({"mode": mode})
+    r = switchyard("plugin", "test", "test-policy", "--requests", tmp_path / "requests.jsonl", "--config", config)
     assert r.returncode != 0
     assert [line.split(":", 1)[0] for line in r.stdout.splitlines()] == ["line 1", "line 2"]
     assert all(f"error ({kind})" in line for line in r.stdout.splitlines())
@@ -326,12 +331,17 @@ def test_failures_are_reported_per_request(mode: str, kind: str, text: str, tmp_
 def test_bad_input_lines_fail_alone(tmp_path: Path) -> None:
     reqs = tmp_path / "requests.jsonl"
     reqs.write_text(
-        json.dumps({"messages": HI}) + "\n"
-        "not json\n"
-        "\n"
-        + json.dumps({"request": {"messages": []}}) + "\n"
-        + json.dumps({"request": {"messages": HI}, "candidates": [{"model": "a", "stats": {"breaker": "ajar"}}]}) + "\n"
-        + json.dumps({"messages": HI, "model": "x"}) + "\n"
+        "\n".join(
+            [
+                json.dumps({"messages": HI}),
+                "not json",
+                "",
+                json.dumps({"request": {"messages": []}}),
+                json.dumps({"request": {"messages": HI}, "candidates": [{"model": "a", "stats": {"breaker": "ajar"}}]}),
+                json.dumps({"messages": HI, "model": "x"}),
+            ]
+        )
+        + "\n"
     )
     cands = tmp_path / "c.json"
     cands.write_text('["a", "b"]')
@@ -368,8 +378,11 @@ def test_the_request_view(tmp_path: Path) -> None:
     """What the policy reads is the parsed request: the body's metadata plus
     the line's, the host's token estimate unless the line sets one."""
     lines = [
-        {"request": {"model": "m", "messages": HI, "metadata": {"a": "1"}, "tools": [TOOL], "stream": True},
-         "metadata": {"b": "2"}, "candidates": ["x"]},
+        {
+            "request": {"model": "m", "messages": HI, "metadata": {"a": "1"}, "tools": [TOOL], "stream": True},
+            "metadata": {"b": "2"},
+            "candidates": ["x"],
+        },
         {"request": {"messages": HI}, "candidates": ["x"], "token_estimate": 4321},
     ]
     status, out, err = plugin_test(tmp_path, "test-policy", lines, "--config", '{"mode": "echo-view"}')

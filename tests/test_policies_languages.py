@@ -173,7 +173,12 @@ def test_python_logic_natively():
     for c in CASES:
         r = c["request"]
         req = tr.Request(
-            r["last_user"], r["token_estimate"], r["has_tools"], r["has_images"], r["wants_json"], r["stream"],
+            r["last_user"],
+            r["token_estimate"],
+            r["has_tools"],
+            r["has_images"],
+            r["wants_json"],
+            r["stream"],
             list(r["metadata"].items()),
         )
         plan = tr.decide(tr.Config.parse(json.dumps(c["config"])), req, [tr.Candidate(m) for m in c["candidates"]])
@@ -209,7 +214,9 @@ for (const c of cases) {
 }
 for (const e of errors) {
   try { parseConfig(JSON.stringify(e.config)); fail.push(`accepted ${e.name}`); }
-  catch (x) { if (!(x instanceof ConfigError) || !x.message.includes("`" + e.key + "`")) fail.push(`${e.name}: ${x.message}`); }
+  catch (x) {
+    if (!(x instanceof ConfigError) || !x.message.includes("`" + e.key + "`")) fail.push(`${e.name}: ${x.message}`);
+  }
 }
 let modifiers = true; try { new RegExp("(?i:a)"); } catch { modifiers = false; }
 for (const c of regex.cases) {
@@ -222,7 +229,9 @@ for (const c of regex.cases) {
     continue;
   }
   if (!c.valid) fail.push(`accepted ${c.pattern}`);
-  else if (c.matches && JSON.stringify(regex.texts.filter((t) => re.test(t))) !== JSON.stringify(c.matches)) fail.push(`matches of ${c.pattern}`);
+  else if (c.matches && JSON.stringify(regex.texts.filter((t) => re.test(t))) !== JSON.stringify(c.matches)) {
+    fail.push(`matches of ${c.pattern}`);
+  }
 }
 console.log(JSON.stringify(fail));
 """
@@ -234,9 +243,16 @@ def test_javascript_logic_natively(tmp_path):
     script.write_text(JS_CHECK)
     try:
         r = subprocess.run(
-            ["node", str(script), str(TESTDATA / "cases.json"), str(TESTDATA / "config_errors.json"),
-             str(ROOT / "examples" / "policies" / "regex_cases.json")],
-            capture_output=True, text=True, timeout=120,
+            [
+                "node",
+                str(script),
+                str(TESTDATA / "cases.json"),
+                str(TESTDATA / "config_errors.json"),
+                str(ROOT / "examples" / "policies" / "regex_cases.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         script.unlink()

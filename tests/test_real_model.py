@@ -34,9 +34,9 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with open(log, "w") as f:
+        server = ["--model", str(_gguf()), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "2"]
         proc = subprocess.Popen(
-            [str(PY), "-m", "llama_cpp.server", "--model", str(_gguf()), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+            [str(PY), "-m", "llama_cpp.server", *server, "--host", "127.0.0.1", "--port", str(port)],
             stdout=f,
             stderr=subprocess.STDOUT,
         )
@@ -105,7 +105,12 @@ def test_real_model_streams(local_gateway):
     c = local_gateway.client(timeout=120)
     chunks = list(
         c.chat.completions.create(
-            model="cheap", messages=PROMPT, max_tokens=24, temperature=0, seed=1, stream=True,
+            model="cheap",
+            messages=PROMPT,
+            max_tokens=24,
+            temperature=0,
+            seed=1,
+            stream=True,
             stream_options={"include_usage": True},
         )
     )

@@ -9,11 +9,9 @@ Build: examples/policies/build.sh (or, by hand, from this directory:
 from componentize_py_types import Err
 
 import wit_world
+from task_router import Candidate, Config, ConfigError, Request, decide
 from wit_world.exports import policy
 from wit_world.imports import host
-
-from task_router import Candidate, Config, ConfigError, Request, decide
-
 
 # The host may keep an instance warm for many decisions of one route: parse
 # the route's config (and compile its regexes) once per instance.
@@ -36,7 +34,7 @@ class Policy(wit_world.exports.Policy):
         try:
             config = _config()
         except ConfigError as e:
-            raise Err(str(e))
+            raise Err(str(e)) from None
         request = Request(
             last_user=req.last_user_message() if config.reads_text() else None,
             token_estimate=req.token_estimate(),
@@ -49,6 +47,8 @@ class Policy(wit_world.exports.Policy):
         cands = [Candidate(c.model, c.stats.breaker == policy.BreakerState.OPEN) for c in candidates]
         plan = decide(config, request, cands)
         return policy.Decision(
-            attempts=[policy.Attempt(candidate=i, timeout_ms=None, max_tokens=None, temperature=None) for i in plan.order],
+            attempts=[
+                policy.Attempt(candidate=i, timeout_ms=None, max_tokens=None, temperature=None) for i in plan.order
+            ],
             labels=plan.labels,
         )

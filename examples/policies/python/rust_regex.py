@@ -36,7 +36,9 @@ class RegexError(ValueError):
 # Rust's `\s`: the Unicode White_Space property.
 _SPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 _WHITE_SPACE = frozenset(
-    map(chr, [9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+    map(
+        chr, [9, 10, 11, 12, 13, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
+    )
 )
 
 # Code points of Other_Alphabetic that are not marks (circled and squared
@@ -109,13 +111,13 @@ def _escapeable(c: str) -> bool:
 
 
 class _Flags:
-    __slots__ = ("i", "m", "s", "U", "u", "x", "R")
+    __slots__ = ("R", "U", "i", "m", "s", "u", "x")
 
     def __init__(self) -> None:
         self.i = self.m = self.s = self.U = self.x = self.R = False
         self.u = True
 
-    def copy(self) -> "_Flags":
+    def copy(self) -> _Flags:
         f = _Flags()
         for k in self.__slots__:
             setattr(f, k, getattr(self, k))
@@ -247,7 +249,7 @@ class _Parser:
             elif c == ")":
                 if not stack:
                     raise self.err("unopened group")
-                body = self.alternate(branches + [self.join(concat)])
+                body = self.alternate([*branches, self.join(concat)])
                 inner_capture = capture
                 concat, branches, self.flags, capture = stack.pop()
                 self.bump()
@@ -267,7 +269,7 @@ class _Parser:
                 concat.append(self.parse_primitive())
         if stack:
             raise self.err("unclosed group")
-        text, size = self.alternate(branches + [self.join(concat)])
+        text, size = self.alternate([*branches, self.join(concat)])
         # regex's default size limit of the compiled program, which the Rust
         # policy keeps (REGEX_SIZE_LIMIT); estimated here from measured costs.
         if size > SIZE_LIMIT:
@@ -700,7 +702,7 @@ class _Parser:
             kind, val = self.parse_escape(in_class=True)
             if kind == "lit":
                 return ("range", val, val)
-            return ("perl",) + val  # type: ignore[operator]
+            return ("perl", *val)
         c = self.char()
         self.bump()
         return ("range", ord(c), ord(c))

@@ -47,7 +47,7 @@ def _float(x: float) -> str:
     if not digits:
         return sign + "0.0"
     n = len(digits)
-    if 0 <= point - n and point <= 16:
+    if point - n >= 0 and point <= 16:
         return sign + digits + "0" * (point - n) + ".0"
     if 0 < point <= 16:
         return sign + digits[:point] + "." + digits[point:]
@@ -222,7 +222,7 @@ class Config:
     rules: list[Rule]
 
     @staticmethod
-    def parse(text: str | None) -> "Config":
+    def parse(text: str | None) -> Config:
         """Parse and validate the route's `policy_config` (JSON text, None
         when the route has none). Raises ConfigError naming the key."""
         if text is None:

@@ -4,7 +4,10 @@ in front of mock-upstream, driven with the official OpenAI and Anthropic SDKs.
 
 Per-minute limits slide (this clock minute plus the previous one's fading
 share); a test that counts requests exactly first waits for a minute with
-enough time left in it, so the count does not start to fade mid-test."""
+enough time left in it (20 s or more: seconds to spare for a handful of local
+requests on a loaded machine), so the count does not start to fade mid-test.
+Every SDK client here has max_retries=0 (helpers.Gateway.client), so a 429
+is seen as it was sent, never retried after its Retry-After."""
 
 from __future__ import annotations
 
@@ -35,20 +38,37 @@ def sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def fresh_minute(needed: float = 12.0) -> None:
+def minute_of(t: float) -> int:
+    """The clock minute (since 1970) of the time `t`, as the gateway counts it."""
+    return int(t // 60)
+
+
+def ms_into_minute(t: float) -> int:
+    """Milliseconds into its clock minute of the time `t`, as the gateway counts them."""
+    return int(t * 1000) % 60_000
+
+
+def fresh_minute(needed: float = 20.0) -> int:
     """Wait until at least `needed` seconds are left in the clock minute, so
-    the minute's count does not roll over (and start to fade) mid-test."""
+    the minute's count does not roll over (and start to fade) mid-test; the
+    minute."""
     left = 60 - time.time() % 60
     if left < needed:
-        time.sleep(left + 0.2)
+        time.sleep(left + 0.5)
+    return minute_of(time.time())
 
 
-def start(gateway, mock, *, keys=None, limits=None, server=None, env=None, listen="127.0.0.1:0"):
+def start(gateway, mock, *, keys=None, limits=None, server=None, env=None, listen="127.0.0.1:0", upstreams=None):
+    """A gateway in front of `mock`: models m1 (priced) and m2, route main =
+    [m1]; `upstreams` (name: mock) adds a provider and a model of that name
+    for each."""
+    extra = upstreams or {}
     return gateway(
-        providers={"up": {"base_url": mock.url}},
+        providers={"up": {"base_url": mock.url}, **{name: {"base_url": m.url} for name, m in extra.items()}},
         models={
             "m1": {"provider": "up", "input_price": PRICE, "output_price": PRICE},
             "m2": {"provider": "up"},
+            **{name: {"provider": name} for name in extra},
         },
         routes={"main": {"models": ["m1"]}},
         keys=keys,
@@ -246,7 +266,7 @@ def test_admin_endpoints_need_the_admin_key(gateway, mock_upstream):
 
 def test_keys_change_with_a_reload_and_counters_survive_it(gateway, mock_upstream):
     gw = start(gateway, mock_upstream(), keys=base_keys(requests_per_minute=2), server=ADMIN_SERVER, env=BASE_ENV)
-    fresh_minute()
+    fresh_minute(30)  # a reload as well as requests
     client = gw.client(api_key=LIMITED)
     chat(client)
     gamma = "sk-gamma-5a5a5a5a5a5a5a5a5a5a"
@@ -324,8 +344,12 @@ def test_loopback_only_without_keys(gateway, mock_upstream):
 # --- Redis: limits and budgets shared by replicas ------------------------------------------
 
 
-def redis_limits(redis, on_error="open"):
-    return {"backend": "redis", "url": redis.url, "on_error": on_error, "timeout_ms": 200}
+def redis_limits(redis, on_error="open", timeout_ms=2000):
+    """[limits] with the Redis backend. The default timeout is roomy: a
+    healthy Redis on a loaded machine never misses it (on_error would then
+    quietly serve without limits, or refuse with 503); the tests of a dead or
+    hung Redis name a short one."""
+    return {"backend": "redis", "url": redis.url, "on_error": on_error, "timeout_ms": timeout_ms}
 
 
 def test_two_gateways_share_one_rpm_limit(gateway, mock_upstream, redis_server):
@@ -366,13 +390,13 @@ def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_s
     mock = mock_upstream("--latency-ms", 1000)
     limits = redis_limits(redis_server()) if backend == "redis" else None
     gw = start(gateway, mock, keys=base_keys(tokens_per_minute=400), server=ADMIN_SERVER, env=BASE_ENV, limits=limits)
-    fresh_minute(20)
+    fresh_minute(30)  # requests that take a second each, and waits
     client = gw.client(api_key=LIMITED)
 
     def settled(expected: int) -> None:
         wait_until(
             lambda: limited_view(gw)["tokens_last_minute"] == expected,
-            timeout=3,
+            timeout=15,
             what=lambda: f"tokens_last_minute is {expected}: {limited_view(gw)}",
         )
 
@@ -404,17 +428,29 @@ def test_prompt_tokens_are_reserved_at_admission(gateway, mock_upstream, redis_s
 def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
     """A key's requests in flight are capped (across both gateways with Redis);
     a slot is held until the answer is sent, or until a stream ends or its
-    client goes away."""
-    mock = mock_upstream("--latency-ms", 1000, "--chunks", 4, "--chunk-delay-ms", 300)
+    client goes away.
+
+    Whatever must overlap overlaps by seconds, not by how fast the machine
+    is: the answers holding the slots take 3 s, the stream read to its end
+    ~6 s, and the one abandoned by its client would run for a minute."""
+    fast = mock_upstream()
+    upstreams = {
+        "slow": mock_upstream("--latency-ms", 3000),
+        "short-stream": mock_upstream("--chunks", 4, "--chunk-delay-ms", 1000),
+        "long-stream": mock_upstream("--chunks", 60, "--chunk-delay-ms", 1000),
+    }
     keys = base_keys(max_parallel_requests=2)
     limits = redis_limits(redis_server()) if backend == "redis" else None
     n = 2 if backend == "redis" else 1
-    gws = [start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=limits) for _ in range(n)]
-    clients = [gw.client(api_key=LIMITED) for gw in gws]
+    gws = [
+        start(gateway, fast, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=limits, upstreams=upstreams)
+        for _ in range(n)
+    ]
+    clients = [gw.client(api_key=LIMITED, timeout=60) for gw in gws]
 
     def one(i):
         try:
-            chat(clients[i % n])
+            chat(clients[i % n], model="slow")
             return "ok"
         except openai.RateLimitError as e:
             assert e.response.headers["retry-after"] == "1"
@@ -425,32 +461,45 @@ def test_max_parallel_requests(gateway, mock_upstream, redis_server, backend):
         outcomes = list(pool.map(one, range(6)))
     assert outcomes.count("ok") == 2, outcomes
     assert all("2 requests in flight" in o for o in outcomes if o != "ok"), outcomes
-    # Answered requests gave their slots back.
-    chat(clients[0])
-    chat(clients[-1])
-    # Two open streams hold both slots, in either dialect's endpoint.
-    streams = [
-        clients[i % n].chat.completions.create(
-            model="main", messages=[{"role": "user", "content": PROMPT}], stream=True
-        )
-        for i in range(2)
-    ]
-    with pytest.raises(openai.RateLimitError):
-        chat(clients[0])
-    with pytest.raises(anthropic.RateLimitError):
-        message(gws[-1].anthropic_client(api_key=LIMITED))
-    assert limited_view(gws[0])["in_flight"] == 2
-    # One stream read to its end, the other abandoned by its client: both
-    # slots come back.
-    assert stream_text(streams[0])
-    streams[1].close()
 
+    # Answered requests give their slots back (Redis in the background, so
+    # soon rather than at once).
     def both_admitted() -> bool:
         chat(clients[0])
         chat(clients[-1])
         return True
 
-    wait_until(both_admitted, timeout=5, interval=0.2, ignoring=(openai.RateLimitError,), what="the slots come back")
+    wait_until(both_admitted, timeout=15, interval=0.2, ignoring=(openai.RateLimitError,), what="the slots come back")
+
+    # Two open streams hold both slots, in either dialect's endpoint.
+    def open_stream(i, model):
+        return clients[i % n].chat.completions.create(
+            model=model, messages=[{"role": "user", "content": PROMPT}], stream=True
+        )
+
+    short, long = open_stream(0, "short-stream"), open_stream(1, "long-stream")
+    with pytest.raises(openai.RateLimitError):
+        chat(clients[0])
+    with pytest.raises(anthropic.RateLimitError):
+        message(gws[-1].anthropic_client(api_key=LIMITED))
+    assert limited_view(gws[0])["in_flight"] == 2
+    # The stream read to its end gives its slot back; the other still holds one.
+    assert stream_text(short)
+    wait_until(
+        lambda: limited_view(gws[0])["in_flight"] == 1,
+        timeout=15,
+        what=lambda: f"one slot held after the first stream's end: {limited_view(gws[0])}",
+    )
+    # The client that goes away gives its slot back, long before its stream
+    # would have ended.
+    long.close()
+    wait_until(
+        lambda: limited_view(gws[0])["in_flight"] == 0,
+        timeout=15,
+        what=lambda: f"no slot held after the second stream's client left: {limited_view(gws[0])}",
+    )
+    chat(clients[0])
+    chat(clients[-1])
     for gw in gws:
         still_serves(gw)
 
@@ -483,37 +532,66 @@ def test_redis_over_tls(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
+def refusal(request) -> openai.RateLimitError | None:
+    """The 429 refusing `request()`, or None if it was served."""
+    try:
+        request()
+    except openai.RateLimitError as e:
+        return e
+    return None
+
+
 def test_the_minute_slides_across_its_boundary(gateway, mock_upstream, redis_server):
-    """A burst at the end of one clock minute still counts at the start of the
-    next: a fixed window would admit a second full burst, the sliding minute
-    admits only what has faded. In-process and Redis (its Lua script) alike."""
+    """A burst in one clock minute still counts in the next: a fixed window
+    would admit a second full burst, the sliding minute admits only what has
+    faded, and Retry-After names the moment a request would pass. In-process
+    and Redis (its Lua script) alike.
+
+    The limit is 2 a minute, so 2 × (60 - t)/60 of the burst is left t
+    seconds into the next minute: 1 (rounded down) until t = 30 s, where one
+    more request fits and the next is refused. The checks start 2 s into
+    that minute, so they have 28 s for a few local requests, and the
+    expected Retry-After comes from the clock read around the refused
+    request, wherever that falls."""
     redis = redis_server()
     mock = mock_upstream()
-    keys = base_keys(requests_per_minute=4)
+    keys = base_keys(requests_per_minute=2)
     gws = {
         "memory": start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV),
         "redis": start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis)),
     }
     clients = {name: gw.client(api_key=LIMITED) for name, gw in gws.items()}
-    fresh_minute()
+    burst = fresh_minute(20)
     for c in clients.values():
-        for _ in range(4):
-            chat(c)
+        chat(c)
+        chat(c)
         with pytest.raises(openai.RateLimitError):
             chat(c)
-    # Into the next clock minute: 4 × (60 - t)/60 of the burst is left, so
-    # with t under 15 s one request fits (3 + 1 = 4) and the next is refused.
-    time.sleep(60 - time.time() % 60 + 0.3)
+    assert minute_of(time.time()) == burst, "the burst did not fit in the 20 s left of its minute"
+
+    def share_is_one(t: float) -> bool:
+        """Whether 1 of the burst counts at the time `t` (what follows expects)."""
+        return minute_of(t) == burst + 1 and ms_into_minute(t) < 30_000
+
+    time.sleep((burst + 1) * 60 + 2 - time.time())
     for name, c in clients.items():
-        chat(c)
-        with pytest.raises(openai.RateLimitError) as e:
-            chat(c)
-        retry_after = int(e.value.response.headers["retry-after"])
-        # 4 × (60 - t)/60 + 1 < 4 → t > 15 s: the wait names that moment.
-        assert 10 <= retry_after <= 16, (name, retry_after, e.value.body)
-        assert f"retry in {retry_after} s" in e.value.body["message"], e.value.body
+        chat(c)  # 1 left of the burst + this one = 2
+        before = time.time()
+        e = refusal(lambda c=c: chat(c))
+        after = time.time()
+        assert share_is_one(after), "over 28 s for a few requests"
+        assert e is not None, f"{name}: a second request in the new minute was served: the minute did not slide"
+        retry_after = int(e.response.headers["retry-after"])
+        # The moment a request passes: 30 s into the minute. The refusal was
+        # decided between `before` and `after`; allow a second either way
+        # for rounding.
+        soonest = (30_000 - ms_into_minute(after)) // 1000
+        latest = -(-(30_000 - ms_into_minute(before)) // 1000) + 1
+        assert soonest <= retry_after <= latest, (name, retry_after, soonest, latest, e.body)
+        assert f"retry in {retry_after} s" in e.body["message"], e.body
         limited = limited_view(gws[name])
-        assert limited["requests_last_minute"] == 4, (name, limited)
+        assert share_is_one(time.time()), "over 28 s for a few requests"
+        assert limited["requests_last_minute"] == 2, (name, limited)
     for gw in gws.values():
         still_serves(gw)
 
@@ -534,8 +612,14 @@ def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
         except openai.APIStatusError as e:
             assert e.status_code == 402 and e.body["code"] == "budget_exceeded"
             refused += 1
-        # Usage is written in the background after each answer.
-        time.sleep(0.15)
+        # Usage is written to Redis in the background after each answer: the
+        # next request goes once it is there (both gateways read the same
+        # figure), as a client's next request would after a pause.
+        wait_until(
+            lambda want=spent: round(limited_view(gws[0])["spend_today_usd"] * 1e9) == want,
+            timeout=15,
+            what=lambda want=spent: f"the spend in Redis is {want} nano-USD: {limited_view(gws[0])}",
+        )
     per = spent // served
     for gw in gws:
         assert keys_view(gw)["backend"] == "redis"
@@ -547,42 +631,60 @@ def test_two_gateways_share_one_budget(gateway, mock_upstream, redis_server):
         still_serves(gw)
 
 
+def quick(request, within: float = 3.0):
+    """`request()`, answered (or refused) within `within` seconds: many times
+    a Redis `timeout_ms` of 200 ms, and seconds more than a local request
+    takes on a loaded machine, yet far less than a request waiting on a Redis
+    that does not answer (until its client's timeout)."""
+    started = time.monotonic()
+    try:
+        return request()
+    finally:
+        took = time.monotonic() - started
+        assert took < within, f"a request took {took:.1f} s: it waited on Redis"
+
+
 def test_redis_going_away_fails_open_or_closed_as_configured(gateway, mock_upstream, redis_server):
     redis = redis_server()
     mock = mock_upstream()
     keys = base_keys(requests_per_minute=1000)
-    opened = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, "open"))
-    closed = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=redis_limits(redis, "closed"))
+    limits = {on_error: redis_limits(redis, on_error, timeout_ms=200) for on_error in ("open", "closed")}
+    opened = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=limits["open"])
+    closed = start(gateway, mock, keys=keys, server=ADMIN_SERVER, env=BASE_ENV, limits=limits["closed"])
     for gw in (opened, closed):
         chat(gw.client(api_key=LIMITED))
 
     redis.kill()
+    went_away = time.monotonic()
     for i in range(6):
-        t = time.monotonic()
-        r = chat(opened.client(api_key=LIMITED, timeout=5))
+        # No request waits on the dead Redis: each is answered in well under
+        # 3 s, loaded machine or not (one that waited would run into its
+        # client's 10 s timeout).
+        r = quick(lambda: chat(opened.client(api_key=LIMITED, timeout=10)))
         assert r.choices[0].message.content.startswith("You said:")
         with pytest.raises(openai.InternalServerError) as e:
-            chat(closed.client(api_key=LIMITED, timeout=5))
+            quick(lambda: chat(closed.client(api_key=LIMITED, timeout=10)))
         assert e.value.status_code == 503 and e.value.body["code"] == "limits_unavailable"
         with pytest.raises(anthropic.InternalServerError) as e:
-            message(closed.anthropic_client(api_key=LIMITED, timeout=5))
+            quick(lambda: message(closed.anthropic_client(api_key=LIMITED, timeout=10)))
         assert e.value.status_code == 503 and e.value.body["type"] == "error"
-        assert time.monotonic() - t < 2, "a request waited on the dead Redis"
         time.sleep(0.3 if i < 5 else 0)
     # Keys without limits never touch Redis.
     assert chat(closed.client(api_key=ALPHA)).choices[0].message.content.startswith("You said:")
+    # Logged, but not once per request: at most once every 10 s (and a line
+    # or two more), however long the requests above took.
+    allowed = 3 + int((time.monotonic() - went_away) // 10)
     for gw in (opened, closed):
         assert gw.proc.popen.poll() is None
         log = gw.proc.stderr()
         assert "limits: Redis admission failed" in log or "limits: Redis accounting failed" in log
-        # Logged, but not once per request.
-        assert log.count("limits: Redis") <= 3, log
+        assert log.count("limits: Redis") <= allowed, log
 
     # Redis comes back: the fail-closed gateway serves again within seconds.
     redis.start()
     wait_until(
-        lambda: chat(closed.client(api_key=LIMITED, timeout=5)),
-        timeout=10,
+        lambda: chat(closed.client(api_key=LIMITED, timeout=10)),
+        timeout=30,
         interval=0.3,
         ignoring=(openai.InternalServerError,),
         what=lambda: f"the fail-closed gateway serves again; its log:\n{closed.proc.stderr()}",
@@ -602,16 +704,15 @@ def test_a_hung_redis_costs_at_most_its_timeout(gateway, mock_upstream, redis_se
         keys=base_keys(requests_per_minute=1000),
         server=ADMIN_SERVER,
         env=BASE_ENV,
-        limits=redis_limits(redis, "open"),
+        limits=redis_limits(redis, "open", timeout_ms=200),
     )
-    client = gw.client(api_key=LIMITED, timeout=5)
+    # A request that waited on the hung Redis would run into this timeout.
+    client = gw.client(api_key=LIMITED, timeout=10)
     chat(client)
     redis.popen.send_signal(signal.SIGSTOP)
     try:
         for _ in range(5):
-            t = time.monotonic()
-            chat(client)
-            assert time.monotonic() - t < 1.0
+            quick(lambda: chat(client))
     finally:
         redis.popen.send_signal(signal.SIGCONT)
     still_serves(gw)

@@ -130,13 +130,15 @@ def test_breaker_half_open_probe_recovers(mock_upstream, gateway):
         providers={"f": {"base_url": flaky.url}, "g": {"base_url": good.url}},
         models={"m-f": {"provider": "f"}, "m-g": {"provider": "g"}},
         routes={"main": {"models": ["m-f", "m-g"]}},
-        breaker={"consecutive_failures": 2, "cooldown_ms": 300},
+        # Seconds of cool-down: the requests meant to meet an open breaker
+        # come right after it opened, well inside it on a loaded machine too.
+        breaker={"consecutive_failures": 2, "cooldown_ms": 3000},
     )
     c = gw.client()
     for i in range(4):
         ask(c, "main", f"q{i}")
     assert flaky.stats()["chat_requests"] == 2
-    time.sleep(0.4)
+    time.sleep(3.2)
     # After the cool-down one probe goes through (and fails again here).
     ask(c, "main", "probe")
     assert flaky.stats()["chat_requests"] == 3

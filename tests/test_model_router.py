@@ -22,7 +22,10 @@ def router_gateway(gateway, mocks: dict, routes: dict, plugin_dir: Path | None =
     )
 
 
-def smart_route(timeout_ms=1500, cache_ttl_ms=60000, classifier="tiny") -> dict:
+def smart_route(timeout_ms=10000, cache_ttl_ms=60000, classifier="tiny") -> dict:
+    """Route `smart`: the model-router over small and big. The classifier's
+    default timeout is roomy, so a classifier that answers is never timed out
+    on a loaded machine; the test of the timeout names a short one."""
     return {
         "policy": "model-router",
         "models": ["small", "big"],
@@ -66,7 +69,7 @@ def test_the_classifier_picks_the_tier_and_its_answers_are_cached(mock_upstream,
 
 
 def test_a_slow_classifier_falls_back_to_the_default_tier(mock_upstream, gateway):
-    tiny = mock_upstream("--reply", "complex", "--latency-ms", 3000)
+    tiny = mock_upstream("--hang")  # never answers
     small, big = mock_upstream("--label", "small"), mock_upstream("--label", "big")
     gw = router_gateway(gateway, {"tiny": tiny, "small": small, "big": big}, {"smart": smart_route(timeout_ms=300)})
     started = time.monotonic()
@@ -74,7 +77,8 @@ def test_a_slow_classifier_falls_back_to_the_default_tier(mock_upstream, gateway
     elapsed = time.monotonic() - started
     assert text.startswith("[small]"), text
     assert labels["tier"] == "simple" and labels["classifier"] == "failed"
-    assert elapsed < 2.5, f"the classifier's timeout did not hold: {elapsed:.2f} s"
+    # 300 ms, and seconds to spare; without the timeout the client gives up at 20 s.
+    assert elapsed < 10, f"the classifier's timeout did not hold: {elapsed:.2f} s"
 
 
 def test_waiting_for_the_classifier_does_not_count_against_the_policy_deadline(mock_upstream, gateway):
@@ -123,5 +127,5 @@ def test_a_policy_learns_from_outcomes(mock_upstream, gateway, tmp_path):
         _, labels = ask(gw, "again", model="learn")
         return labels if int(labels["seen"]) >= 20 else None
 
-    labels = wait_until(learned, timeout=5, what="the policy has seen the outcomes of the 20 requests")
+    labels = wait_until(learned, timeout=30, what="the policy has seen the outcomes of the 20 requests")
     assert labels["last"] == "a:ok"

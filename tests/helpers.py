@@ -446,7 +446,7 @@ class Redis:
 
         wait_until(
             up,
-            timeout=10,
+            timeout=30,
             ignoring=(OSError,),
             what=lambda: f"redis-server on port {self.port}: {self.log_path.read_text(errors='replace')}",
         )

@@ -17,7 +17,11 @@ def test_chaos(mock_upstream, gateway):
     providers = {"dead": {"base_url": dead.url}}
     models = {"m-dead": {"provider": "dead"}}
     for i, m in enumerate(chaotic):
-        providers[f"p{i}"] = {"base_url": m.url, "first_byte_timeout_ms": 300, "idle_timeout_ms": 1000}
+        # A chaos stall is 2 s before the first byte: 1 s tells it from a
+        # healthy answer on a loaded machine by a second either way. The
+        # mock streams without pauses, so only load could stall mid-stream;
+        # the idle timeout leaves room for that.
+        providers[f"p{i}"] = {"base_url": m.url, "first_byte_timeout_ms": 1000, "idle_timeout_ms": 10000}
         models[f"m{i}"] = {"provider": f"p{i}"}
     gw = gateway(
         providers=providers,

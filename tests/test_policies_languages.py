@@ -32,6 +32,9 @@ ERRORS = json.loads((TESTDATA / "config_errors.json").read_text())
 REGEX = json.loads((ROOT / "examples" / "policies" / "regex_cases.json").read_text())
 LANGS = {"rust": "task-router", "py": "task-router-py", "js": "task-router-js"}
 PORTS = ["py", "js"]
+# A policy deadline far above what a decision takes on a loaded machine: a
+# deadline fallback would read as a decision that differs from Rust's.
+ROOMY = {"policy_timeout_ms": 1000}
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 
@@ -49,7 +52,7 @@ def config(cache_dir: Path, plugin_dir: Path, upstream: str, models: set[str], r
     """Every model served by provider `mock` at `upstream`; the components in `plugin_dir`."""
     return make_config(
         cache_dir=cache_dir,
-        plugins={"dir": plugin_dir},
+        plugins={"dir": plugin_dir, **ROOMY},
         providers={"mock": {"base_url": upstream}},
         models={m: {"provider": "mock"} for m in sorted(models)},
         routes=routes,
@@ -150,7 +153,7 @@ def test_openai_sdk_end_to_end(lang, mock_upstream, gateway, plugin_dir):
         "rules": [{"if": {"regex": r"(?i)\b(prove|derive)\b"}, "tier": "strong"}],
     }
     gw = gateway(
-        plugins={"dir": plugin_dir},
+        plugins={"dir": plugin_dir, **ROOMY},
         providers={"mock": {"base_url": small.url}, "big": {"base_url": big.url}},
         models={"small": {"provider": "mock"}, "big": {"provider": "big"}},
         routes={"main": {"policy": LANGS[lang], "models": ["small", "big"], "policy_config": cfg}},

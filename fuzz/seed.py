@@ -94,8 +94,8 @@ def bedrock_structured():
 
 def ingress_seeds():
     """Request bodies of the host's tests (raw string literals b r#"…"#)."""
-    for target, files in (("ingress_openai", ["host/src/proxy/openai.rs"]),
-                          ("ingress_anthropic", ["host/src/proxy/anthropic.rs"])):
+    for target, files in (("ingress_openai", ["host/src/ingress/openai.rs"]),
+                          ("ingress_anthropic", ["host/src/ingress/anthropic.rs"])):
         for f in files:
             text = read(os.path.join(REPO, f)).decode()
             for m in re.finditer(r'br#"(.*?)"#', text, re.S):

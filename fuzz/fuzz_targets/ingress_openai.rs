@@ -1,12 +1,12 @@
 //! `POST /v1/chat/completions` bodies into the canonical request
-//! (`switchyard::proxy::openai::parse_request`): never a panic, and what it
+//! (`switchyard::ingress::openai::parse_request`): never a panic, and what it
 //! accepts satisfies [`switchyard_fuzz::ingress::check_accepted`].
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(req) = switchyard::proxy::openai::parse_request(data) {
+    if let Ok(req) = switchyard::ingress::openai::parse_request(data) {
         switchyard_fuzz::ingress::check_accepted(data, &req, "openai");
     }
 });

@@ -27,7 +27,7 @@ pub fn check(data: &[u8]) {
     if cfg.validate(&|_, _| true).is_err() {
         return;
     }
-    let _ = switchyard::keys::validate(&cfg);
+    let _ = switchyard::config::keys::validate(&cfg);
     let _ = cfg.secrets();
-    let _ = switchyard::keys::KeyTable::from_config(&cfg.keys, &cfg.server, &cfg.limits);
+    let _ = switchyard::keys::KeyTable::from_config(&cfg.keys, &cfg.server);
 }

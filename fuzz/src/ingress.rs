@@ -5,7 +5,7 @@
 //! down the path.
 
 use serde_json::Value;
-use switchyard::runtime::types::{ChatRequest, Content, ContentPart, ResponseFormat};
+use switchyard::canonical::{ChatRequest, Content, ContentPart, ResponseFormat};
 
 fn json(text: &str, what: &str) -> Value {
     match serde_json::from_str(text) {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard::gateway::embedded::EMBEDDED;
+use switchyard::generation::embedded::EMBEDDED;
 use switchyard::runtime::{
     BreakerState, Candidate, KvStore, ModelStats, PluginSource, PolicyPool, RequestView, Runtime,
     RuntimeOptions,
@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         let runtime = Runtime::new(RuntimeOptions::default())?;
         let body = br#"{"model":"main","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Can you prove that the sum of two even numbers is even?"}],"max_tokens":64}"#;
-        let req = Arc::new(switchyard::proxy::openai::parse_request(body).map_err(|e| anyhow::anyhow!(e.message))?);
+        let req = Arc::new(switchyard::ingress::openai::parse_request(body).map_err(|e| anyhow::anyhow!(e.message))?);
         let view = || RequestView { request: req.clone(), token_estimate: 20, metadata: Arc::new(vec![("team".into(), "x".into())]) };
         let cands: Vec<Candidate> = ["small", "big", "big-backup"]
             .iter()
@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let plugin = Arc::new(runtime.load(lang, source, &bytes, None)?);
             println!("{lang}: {:.1} MB component, compiled in {:.2} s", bytes.len() as f64 / 1e6, t.elapsed().as_secs_f64());
-            let check = runtime.route(&plugin, Some(config.clone()), view(), &cands).await;
+            let check = runtime.decide(&plugin, Some(config.clone()), view(), &cands).await;
             match check {
                 Ok(Ok(d)) => println!("  decision: {:?} {:?}", d.attempts.iter().map(|a| a.candidate).collect::<Vec<_>>(), d.labels),
                 Ok(Err(e)) => { println!("  policy error: {e}"); continue; }
@@ -101,14 +101,14 @@ fn main() -> anyhow::Result<()> {
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                faults += u32::from(pool.route(&runtime, view(), &cands, None).await.is_err());
+                faults += u32::from(pool.decide(&runtime, view(), &cands, None).await.is_err());
                 s.push(t.elapsed());
             }
             report(&format!("{lang}: route's pool (reuse 1000)"), s, std::mem::take(&mut faults));
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                faults += u32::from(runtime.route(&plugin, Some(config.clone()), view(), &cands).await.is_err());
+                faults += u32::from(runtime.decide(&plugin, Some(config.clone()), view(), &cands).await.is_err());
                 s.push(t.elapsed());
             }
             report(&format!("{lang}: fresh instance + route"), s, std::mem::take(&mut faults));
@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                faults += u32::from(inst.route(view(), &cands).await.is_err());
+                faults += u32::from(inst.decide(view(), &cands).await.is_err());
                 s.push(t.elapsed());
             }
             report(&format!("{lang}: reused instance, route"), s, std::mem::take(&mut faults));

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard::gateway::embedded::EMBEDDED;
+use switchyard::canonical::Target;
+use switchyard::generation::embedded::EMBEDDED;
 use switchyard::runtime::{
     BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions,
-    types::Target,
 };
 
 const N: usize = 5_000;
@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         let ordered = runtime.load("ordered", PluginSource::Embedded, bytes("ordered"), None)?;
         let openai = Arc::new(runtime.load("openai", PluginSource::Embedded, bytes("openai"), None)?);
         let body = br#"{"model":"default","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is the capital of France? Answer in one word."}],"temperature":0.2,"max_tokens":64}"#;
-        let req = Arc::new(switchyard::proxy::openai::parse_request(body).map_err(|e| anyhow::anyhow!(e.message))?);
+        let req = Arc::new(switchyard::ingress::openai::parse_request(body).map_err(|e| anyhow::anyhow!(e.message))?);
         let view = || RequestView {
             request: req.clone(),
             token_estimate: 20,
@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         let mut s = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
-            runtime.route(&ordered, None, view(), &cands).await?.map_err(anyhow::Error::msg)?;
+            runtime.decide(&ordered, None, view(), &cands).await?.map_err(anyhow::Error::msg)?;
             s.push(t.elapsed());
         }
         report("policy ordered: fresh instance + route", s);
@@ -87,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         let mut s = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
-            inst.route(view(), &cands).await?.map_err(anyhow::Error::msg)?;
+            inst.decide(view(), &cands).await?.map_err(anyhow::Error::msg)?;
             s.push(t.elapsed());
         }
         report("policy ordered: reused instance, route", s);

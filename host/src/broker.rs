@@ -3,27 +3,27 @@
 //! TCP_NODELAY, no redirects), enforces each provider's egress rule on the
 //! requests adapters build, and injects the provider's key (or signs the
 //! request with its AWS credentials, SigV4) after the adapter has returned —
-//! adapters never see a key.
+//! adapters never see a key. It never interprets a body: adapters do.
 //!
-//! The egress rule has two halves. The host name (and port) must be the
-//! provider's `base_url` host or one of its `allowed_hosts` (an empty list
-//! allows nothing more). And the address must be public: loopback, private,
-//! link-local (cloud metadata), CGNAT, multicast and unspecified addresses
-//! are refused, unless the provider's own `base_url` names such an address
-//! or `localhost` (local models, tests) — even then a metadata address only
-//! when `base_url` names exactly it. IP literals are checked here; names are
-//! checked after resolution by the client's resolver ([`EgressResolver`]),
-//! which drops internal answers, so a DNS answer cannot bend an allowed
-//! public name to an internal address.
+//! The layout: [`egress`] (which hosts and addresses a provider's requests
+//! may reach, checked before sending and again on every DNS answer),
+//! [`auth`] (the provider's key as a header, or an AWS SigV4 signature), and
+//! here the client, sending, and reading bodies with idle timeouts.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+mod auth;
+pub mod egress;
+
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::config::{AwsCredentials, ProviderConfig, ProviderSecrets, url_host};
-use crate::runtime::types::{AuthScheme, AwsSigning, HttpRequest};
+use self::auth::{bearer, sign_aws};
+pub use self::egress::is_internal;
+use self::egress::{EgressResolver, address_refused, allowed, refused_by_resolver};
+use crate::canonical::{AuthScheme, HttpRequest};
+use crate::config::{ProviderConfig, ProviderSecrets, url_host};
 
 /// Why a request could not be sent or answered.
 #[derive(Debug, thiserror::Error)]
@@ -174,76 +174,6 @@ impl Broker {
     }
 }
 
-fn bearer(key: &str) -> Result<reqwest::header::HeaderValue, SendError> {
-    let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-        .map_err(|_| SendError::Invalid("the API key is not a valid header value".into()))?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// Sign a finished request with AWS Signature Version 4 (`aws-sigv4`): the
-/// method, the full URL (path and query), every header the request carries
-/// (plus `host`, which the client derives from the URL), and the body. Adds
-/// `x-amz-date`, `x-amz-security-token` (temporary credentials) and
-/// `authorization`.
-fn sign_aws(
-    method: &str,
-    url: &reqwest::Url,
-    headers: &mut reqwest::header::HeaderMap,
-    body: &[u8],
-    creds: &AwsCredentials,
-    signing: &AwsSigning,
-    time: SystemTime,
-) -> Result<(), SendError> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        SendError::Invalid(format!("AWS SigV4 signing failed ({what}): {e}"))
-    };
-    let identity = aws_credential_types::Credentials::new(
-        creds.access_key_id.expose(),
-        creds.secret_access_key.expose(),
-        creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-        None,
-        "switchyard-config",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&signing.region)
-        .name(&signing.service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| fail("parameters", &e))?
-        .into();
-    // Values that are not visible ASCII cannot be canonicalized; they go
-    // unsigned (SigV4 allows unsigned headers).
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-        .collect();
-    let signable = SignableRequest::new(
-        method,
-        url.as_str(),
-        pairs.into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| fail("request", &e))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| fail("signature", &e))?
-        .into_parts();
-    let (added, _query) = instructions.into_parts();
-    for h in added {
-        let mut v =
-            reqwest::header::HeaderValue::from_str(h.value()).map_err(|e| fail(h.name(), &e))?;
-        v.set_sensitive(h.sensitive() || h.name() == "authorization");
-        headers.insert(h.name(), v);
-    }
-    Ok(())
-}
-
 /// Read the next piece of a response body, failing after `idle` of silence.
 /// `Ok(None)` is the clean end of the body.
 pub async fn next_chunk(
@@ -283,177 +213,15 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// The resolver of the outbound client: the system's (`getaddrinfo`, on a
-/// blocking thread), minus every internal address. `localhost` and
-/// `*.localhost` are loopback without asking DNS (RFC 6761); only providers
-/// whose `base_url` is local get that far ([`address_refused`]).
-struct EgressResolver;
-
-/// A name resolved only to addresses the egress rule refuses.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "`{name}` resolves only to internal addresses ({addrs}), which no provider may reach by name"
-)]
-struct InternalAnswer {
-    name: String,
-    addrs: String,
-}
-
-impl reqwest::dns::Resolve for EgressResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
-        Box::pin(async move {
-            if is_localhost_name(&name) {
-                let addrs: Vec<SocketAddr> = vec![
-                    (Ipv4Addr::LOCALHOST, 0).into(),
-                    (Ipv6Addr::LOCALHOST, 0).into(),
-                ];
-                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
-            }
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| !is_internal(a.ip()))
-                .collect();
-            if public.is_empty() && !all.is_empty() {
-                let addrs = all
-                    .iter()
-                    .map(|a| a.ip().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Box::new(InternalAnswer { name, addrs }) as _);
-            }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-fn refused_by_resolver(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(e) = cur {
-        if e.is::<InternalAnswer>() {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
-}
-
-fn is_localhost_name(name: &str) -> bool {
-    name == "localhost" || name.ends_with(".localhost")
-}
-
-/// Cloud instance metadata endpoints (AWS, GCP, Azure: 169.254.169.254;
-/// AWS ECS task metadata; Alibaba; AWS over IPv6).
-fn is_metadata(ip: IpAddr) -> bool {
-    match canonical_ip(ip) {
-        IpAddr::V4(v4) => {
-            matches!(
-                v4.octets(),
-                [169, 254, 169, 254] | [169, 254, 170, 2] | [100, 100, 100, 200]
-            )
-        }
-        IpAddr::V6(v6) => v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
-    }
-}
-
-/// An IPv4-mapped or NAT64 IPv6 address as the IPv4 address it carries.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let s = v6.segments();
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-            }
-            ip
-        }
-        v4 => v4,
-    }
-}
-
-/// Whether `ip` is an address no public API lives at.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match canonical_ip(ip) {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // CGNAT, 100.64/10
-                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
-                || a >= 240 // reserved
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local, fc00::/7
-                || (first & 0xffc0) == 0xfe80 // link-local, fe80::/10
-                || (first & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
-        }
-    }
-}
-
-/// The address half of the egress rule for a URL (IP literals and
-/// `localhost` names; other names are checked by [`EgressResolver`]):
-/// `Some(reason)` when refused.
-fn address_refused(provider: &ProviderConfig, url: &reqwest::Url) -> Option<String> {
-    let base = reqwest::Url::parse(&provider.base_url).ok();
-    let base_ip = base.as_ref().and_then(|b| match b.host() {
-        Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
-        _ => None,
-    });
-    let base_is_local = base_ip.is_some_and(is_internal)
-        || base.as_ref().and_then(|b| b.host_str()).is_some_and(|h| {
-            is_localhost_name(h.trim_end_matches('.').to_ascii_lowercase().as_str())
-        });
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
-        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            return (is_localhost_name(&name) && !base_is_local).then(|| {
-                "`localhost` is reachable only by providers whose base_url is local".to_owned()
-            });
-        }
-        None => return Some("the URL has no host".to_owned()),
-    };
-    if is_metadata(ip) && base_ip != Some(ip) {
-        return Some(format!("{ip} is a cloud metadata address"));
-    }
-    if is_internal(ip) && !base_is_local {
-        return Some(format!(
-            "{ip} is a loopback, private or link-local address, reachable only by providers whose base_url names one"
-        ));
-    }
-    None
-}
-
-fn allowed(provider: &ProviderConfig, host: &str) -> bool {
-    if url_host(&provider.base_url).as_deref() == Some(host) {
-        return true;
-    }
-    provider.allowed_hosts.iter().any(|a| {
-        let a = a.to_ascii_lowercase();
-        a == host || host.rsplit_once(':').is_some_and(|(h, _)| h == a)
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use super::auth::*;
+    use super::egress::*;
     use super::*;
+    use crate::canonical::AwsSigning;
+    use crate::config::AwsCredentials;
     use crate::config::Secret;
 
     fn provider(base: &str, allowed: &[&str]) -> ProviderConfig {

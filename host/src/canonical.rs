@@ -1,7 +1,22 @@
-//! Facts about a canonical request the host works out once per request: the
-//! last user text, whether images are present, and the prompt token estimate.
+//! The canonical request and response: the vocabulary every stage of the
+//! request path speaks once ingress has parsed a client's dialect. The types
+//! are the WIT contract's ([`crate::wit::types`], so a plugin sees exactly
+//! what the host holds); this module re-exports them and holds the facts the
+//! host works out once per request: the last user text, whether images are
+//! present, and the token estimates. It never does I/O and never knows a
+//! client's dialect.
 
-use crate::runtime::types::{ChatRequest, Content, ContentPart, Role};
+pub use crate::wit::types::*;
+
+/// Bytes of text per token, the rule of thumb every cheap estimate uses
+/// (the prompt before a tokenizer runs, an answer whose usage the upstream
+/// did not report).
+pub const BYTES_PER_TOKEN: usize = 4;
+
+/// Tokens in `bytes` of text, by [`BYTES_PER_TOKEN`] (rounded up).
+pub fn tokens_from_bytes(bytes: usize) -> u64 {
+    bytes.div_ceil(BYTES_PER_TOKEN) as u64
+}
 
 /// The text of the last user message, text parts joined by newlines.
 pub fn last_user_text(req: &ChatRequest) -> Option<String> {
@@ -66,13 +81,48 @@ pub fn token_estimate(req: &ChatRequest) -> u32 {
             + t.description.as_ref().map_or(0, String::len)
             + t.parameters_json.as_ref().map_or(0, String::len);
     }
-    (bytes.div_ceil(4) as u32).saturating_add(images.saturating_mul(765))
+    u32::try_from(tokens_from_bytes(bytes))
+        .unwrap_or(u32::MAX)
+        .saturating_add(images.saturating_mul(765))
+}
+
+/// What a stream's events said about its output, for usage accounting: the
+/// last usage the upstream reported, and the bytes of generated text and
+/// tool calls (for an estimate when it reported none). One tally serves
+/// every reader of a stream, so they count the same way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputTally {
+    /// The last usage event seen.
+    pub usage: Option<Usage>,
+    /// Bytes of text deltas, tool-call names and tool-call arguments.
+    pub output_bytes: usize,
+}
+
+impl OutputTally {
+    /// Count a batch of events.
+    pub fn observe(&mut self, events: &[StreamEvent]) {
+        for e in events {
+            match e {
+                StreamEvent::Usage(u) => self.usage = Some(*u),
+                StreamEvent::Text(t) => self.output_bytes += t.text.len(),
+                StreamEvent::ToolCall(t) => {
+                    self.output_bytes += t.name.as_ref().map_or(0, String::len) + t.arguments.len();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Completion tokens by [`BYTES_PER_TOKEN`], for when no usage came.
+    pub fn estimated_completion_tokens(&self) -> u64 {
+        tokens_from_bytes(self.output_bytes)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::types::{ImageUrl, Message};
+    use crate::canonical::{ImageUrl, Message};
 
     fn msg(role: Role, content: Content) -> Message {
         Message {

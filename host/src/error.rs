@@ -1,6 +1,8 @@
 //! Errors that reach a client: a status, the dialect's error type and code, the
 //! offending parameter when there is one, and a message that says what to fix.
 //! Each ingress dialect renders these in its own JSON shape.
+//! It never logs and never decides a status on its own: the stage that
+//! fails says what happened, this module says it in the client's terms.
 
 use http::StatusCode;
 

@@ -8,132 +8,63 @@
 //! leaks through timing. Nothing here ever logs or echoes a key; errors name
 //! the key's config name at most.
 //!
-//! Limits and budgets of a key are enforced by [`crate::limits`].
+//! What a key may spend is data here ([`KeyLimits`]); counting and
+//! enforcing it is [`crate::limits`]'s job, which sits above this module.
+//! This module never counts anything and never reads a key after load.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
-use sha2::Digest as _;
 use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
+use crate::config::keys::{admin_source, hash_key, source_of};
+use crate::config::{KeyConfig, ServerConfig};
 use crate::error::ApiError;
-use crate::limits::{KeyLimits, LimitsConfig, Store};
 
-/// `[keys.NAME]`: one client key.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyConfig {
-    /// Environment variable holding the key.
-    pub key_env: Option<String>,
-    /// File holding the key (trailing whitespace trimmed; relative to the
-    /// config file).
-    pub key_file: Option<PathBuf>,
-    /// The key's SHA-256, hex (`printf %s KEY | sha256sum`).
-    pub key_sha256: Option<String>,
-    /// Routes and models the key may name as `model` (empty: all).
-    #[serde(default)]
-    pub models: Vec<String>,
-    /// Requests per minute (sliding).
-    pub requests_per_minute: Option<u64>,
-    /// Tokens (prompt + completion, as reported by the upstream) per minute
-    /// (sliding).
-    pub tokens_per_minute: Option<u64>,
-    /// Requests in flight at once (a stream counts until it ends).
-    pub max_parallel_requests: Option<u64>,
-    /// Spend per UTC day, USD, from the models' prices.
-    pub daily_budget_usd: Option<f64>,
-    /// Spend per UTC calendar month, USD.
-    pub monthly_budget_usd: Option<f64>,
+/// Nano-USD per USD: spend is counted in integers, so sums are exact and
+/// Redis can add them atomically with INCRBY.
+pub const NANOS: f64 = 1e9;
+
+/// The limits of one key.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KeyLimits {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Requests in flight at once.
+    pub parallel: Option<u64>,
+    /// Nano-USD per UTC day.
+    pub daily: Option<u64>,
+    /// Nano-USD per UTC month.
+    pub monthly: Option<u64>,
 }
 
-/// The SHA-256 of a key's text.
-pub fn hash_key(key: &str) -> [u8; 32] {
-    sha2::Sha256::digest(key.as_bytes()).into()
+pub(crate) fn usd_to_nanos(usd: f64) -> u64 {
+    // `as` saturates; validation keeps the value finite and non-negative.
+    (usd * NANOS).round() as u64
 }
 
-fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(hex_text.trim()).ok()?;
-    bytes.try_into().ok()
-}
-
-/// Where a key (client or admin) comes from, as the config says it.
-pub struct KeySource<'a> {
-    /// Dotted config path of the table, for errors.
-    pub at: String,
-    /// `…_env`.
-    pub env: Option<&'a str>,
-    /// `…_file`.
-    pub file: Option<&'a std::path::Path>,
-    /// `…_sha256`.
-    pub sha256: Option<&'a str>,
-    /// The fields' common prefix (`key` or `admin_key`).
-    pub field: &'a str,
-}
-
-impl KeySource<'_> {
-    fn err(&self, suffix: &str, message: impl Into<String>) -> anyhow::Error {
-        crate::config::KeyError {
-            key: format!("{}.{}{suffix}", self.at, self.field),
-            message: message.into(),
+impl KeyLimits {
+    /// The limits a key's config sets.
+    pub fn of(k: &KeyConfig) -> KeyLimits {
+        KeyLimits {
+            rpm: k.requests_per_minute,
+            tpm: k.tokens_per_minute,
+            parallel: k.max_parallel_requests,
+            daily: k.daily_budget_usd.map(usd_to_nanos),
+            monthly: k.monthly_budget_usd.map(usd_to_nanos),
         }
-        .into()
     }
 
-    /// Check that exactly one source is set and a given hash is well formed.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let n = [
-            self.env.is_some(),
-            self.file.is_some(),
-            self.sha256.is_some(),
-        ]
-        .iter()
-        .filter(|s| **s)
-        .count();
-        let f = self.field;
-        if n != 1 {
-            return Err(crate::config::KeyError {
-                key: self.at.clone(),
-                message: format!("set exactly one of {f}_env, {f}_file or {f}_sha256"),
-            }
-            .into());
-        }
-        if let Some(h) = self.sha256
-            && parse_hash(h).is_none()
-        {
-            return Err(self.err(
-                "_sha256",
-                "must be 64 hex digits (the SHA-256 of the key, e.g. `printf %s KEY | sha256sum`)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Read the key and hash it.
-    pub fn resolve(&self) -> anyhow::Result<[u8; 32]> {
-        self.validate()?;
-        if let Some(h) = self.sha256 {
-            return parse_hash(h).ok_or_else(|| self.err("_sha256", "must be 64 hex digits"));
-        }
-        let text = if let Some(var) = self.env {
-            std::env::var(var)
-                .map_err(|_| self.err("_env", format!("environment variable `{var}` is not set")))?
-        } else if let Some(file) = self.file {
-            crate::config::read_text_capped(file, crate::config::SECRET_FILE_MAX)
-                .map_err(|e| self.err("_file", format!("reading {}: {e}", file.display())))?
-        } else {
-            String::new()
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(self.err(
-                if self.env.is_some() { "_env" } else { "_file" },
-                "the key is empty",
-            ));
-        }
-        Ok(hash_key(text))
+    /// Whether the key has any limit at all (if not, nothing is counted).
+    pub fn any(&self) -> bool {
+        self.rpm.is_some()
+            || self.tpm.is_some()
+            || self.parallel.is_some()
+            || self.daily.is_some()
+            || self.monthly.is_some()
     }
 }
 
@@ -190,15 +121,10 @@ impl ClientKey {
     }
 }
 
-/// Every client key of a generation, the admin key, and the limit store
-/// they use.
+/// Every client key of a generation, and the admin key.
 pub struct KeyTable {
     keys: Vec<Arc<ClientKey>>,
     admin: Option<[u8; 32]>,
-    /// `[limits]` of the generation.
-    pub limits: LimitsConfig,
-    /// The store, chosen on first use (see `Limiter::store`).
-    pub store: OnceLock<Store>,
 }
 
 /// The keys a request presents: `Authorization: Bearer …` (OpenAI) and
@@ -255,8 +181,7 @@ impl KeyTable {
     /// The keys of `keys` and `[server]`'s admin key, read and hashed.
     pub fn from_config(
         keys: &BTreeMap<String, KeyConfig>,
-        server: &crate::config::ServerConfig,
-        limits: &LimitsConfig,
+        server: &ServerConfig,
     ) -> anyhow::Result<KeyTable> {
         let mut out = Vec::with_capacity(keys.len());
         for (name, k) in keys {
@@ -274,12 +199,7 @@ impl KeyTable {
         } else {
             Some(admin.resolve()?)
         };
-        Ok(KeyTable {
-            keys: out,
-            admin,
-            limits: limits.clone(),
-            store: OnceLock::new(),
-        })
+        Ok(KeyTable { keys: out, admin })
     }
 
     /// Every configured key.
@@ -346,80 +266,10 @@ impl KeyTable {
     }
 }
 
-fn source_of<'a>(name: &str, k: &'a KeyConfig) -> KeySource<'a> {
-    KeySource {
-        at: format!("keys.{}", crate::config::quote(name)),
-        env: k.key_env.as_deref(),
-        file: k.key_file.as_deref(),
-        sha256: k.key_sha256.as_deref(),
-        field: "key",
-    }
-}
-
-fn admin_source(s: &crate::config::ServerConfig) -> KeySource<'_> {
-    KeySource {
-        at: "server".into(),
-        env: s.admin_key_env.as_deref(),
-        file: s.admin_key_file.as_deref(),
-        sha256: s.admin_key_sha256.as_deref(),
-        field: "admin_key",
-    }
-}
-
-/// Check `[keys]` and the admin key fields of a config (references, numbers,
-/// one key source each) without reading any key.
-pub fn validate(cfg: &crate::config::Config) -> anyhow::Result<()> {
-    let err = |key: String, message: String| -> anyhow::Error {
-        crate::config::KeyError { key, message }.into()
-    };
-    for (name, k) in &cfg.keys {
-        let src = source_of(name, k);
-        src.validate()?;
-        let at = src.at;
-        for (i, m) in k.models.iter().enumerate() {
-            if !cfg.models.contains_key(m) && !cfg.routes.contains_key(m) {
-                return Err(err(
-                    format!("{at}.models[{i}]"),
-                    format!("no route or model named `{m}`"),
-                ));
-            }
-        }
-        for (field, v) in [
-            ("requests_per_minute", k.requests_per_minute),
-            ("tokens_per_minute", k.tokens_per_minute),
-            ("max_parallel_requests", k.max_parallel_requests),
-        ] {
-            if v == Some(0) {
-                return Err(err(
-                    format!("{at}.{field}"),
-                    "must be at least 1 (leave it out for no limit)".into(),
-                ));
-            }
-        }
-        for (field, v) in [
-            ("daily_budget_usd", k.daily_budget_usd),
-            ("monthly_budget_usd", k.monthly_budget_usd),
-        ] {
-            if let Some(v) = v
-                && !(v.is_finite() && v >= 0.0)
-            {
-                return Err(err(
-                    format!("{at}.{field}"),
-                    "must be a non-negative number of USD".into(),
-                ));
-            }
-        }
-    }
-    let admin = admin_source(&cfg.server);
-    if admin.env.is_some() || admin.file.is_some() || admin.sha256.is_some() {
-        admin.validate()?;
-    }
-    crate::limits::validate(&cfg.limits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::keys::parse_hash;
     use http::HeaderValue;
 
     fn table(keys: &[(&str, &str)]) -> KeyTable {
@@ -446,7 +296,7 @@ mod tests {
             admin_key_sha256: Some(hex::encode(hash_key("admin-secret"))),
             ..Default::default()
         };
-        KeyTable::from_config(&cfg, &server, &LimitsConfig::default()).unwrap()
+        KeyTable::from_config(&cfg, &server).unwrap()
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -516,12 +366,8 @@ mod tests {
 
     #[test]
     fn no_keys_is_open() {
-        let t = KeyTable::from_config(
-            &BTreeMap::new(),
-            &crate::config::ServerConfig::default(),
-            &LimitsConfig::default(),
-        )
-        .unwrap();
+        let t = KeyTable::from_config(&BTreeMap::new(), &crate::config::ServerConfig::default())
+            .unwrap();
         assert!(t.authenticate(&headers(&[])).unwrap().is_none());
         assert!(t.admin(&headers(&[])).is_ok());
     }

@@ -1,33 +1,69 @@
 //! Switchyard: a multi-model LLM gateway whose routing policies and provider
 //! adapters are sandboxed WebAssembly components.
 //!
-//! The request path, in module order: [`proxy`] (HTTP ingress, the client's
-//! dialect; [`keys`] and [`limits`] admit the caller) → [`router`] (policy decision, attempt loop, failover) →
-//! [`runtime`] (plugin calls: adapters build and parse) → [`broker`] (the only
-//! outbound HTTP, key injection, allowlists) → back out through [`proxy`].
-//! [`gateway`] holds the current generation of config and plugins;
-//! [`config`] and [`defaults`] describe it; [`stats`] keeps live figures;
-//! [`mock`] is the simulated upstream used by tests and benchmarks.
+//! # The request path, in module order
+//!
+//! ```text
+//! client ─HTTP─▶ ingress ─▶ keys ─▶ limits ─▶ routing ─▶ runtime ─▶ broker ─▶ upstream
+//!                (dialect)  (who)   (how much) (plan, attempts) (plugins) (egress)
+//!          ◀──── ingress ◀──────────────────── routing ◀─────────────────────┘
+//!                 │                                │
+//!                 └──── limits::accounting, monitor (live figures) ◀┘
+//! ```
+//!
+//! - [`ingress`]: the HTTP server, endpoints, and the client's dialect in
+//!   both directions (OpenAI, Anthropic); everything below it is canonical.
+//! - [`keys`] then [`limits`]: who may call, and how much (rate limits,
+//!   budgets, parallel slots, and the usage counted after the answer).
+//! - [`routing`]: capability filter, the policy's plan, the attempt loop with
+//!   retries, failover and breakers, the committed stream.
+//! - [`runtime`]: the plugins — engine, compile cache, policy pools, adapter
+//!   instances, caps and faults.
+//! - [`broker`]: the only outbound HTTP — egress rule, keys, timeouts.
+//! - [`monitor`]: live figures per model and plugin, and each model's
+//!   circuit breaker.
+//!
+//! State: [`gateway`] is the running process (router, limiter, the current
+//! generation, hot reload); [`generation`] is one immutable snapshot of
+//! config and plugins. Foundations every stage shares: [`config`] (plain
+//! data and validation), [`canonical`] (the request and response types),
+//! [`wit`] (the plugin contract's bindings), [`error`] (client-facing
+//! errors). [`tools`] holds what is not on the serving path: the command
+//! line, the simulated upstream, and the plugin authors' tools.
+//!
+//! Dependencies point down this list (ingress → … → monitor → foundations)
+//! and never back up; tools may use anything, and nothing else uses tools.
+//!
+//! # Why modules, not crates
+//!
+//! The stages share one set of canonical types and one generation snapshot,
+//! and wasmtime dominates the build whichever way the code is cut: a crate
+//! per stage would make every internal item public API and buy no build time.
+//! So the split is by module, linkerd2-proxy style (one small module per
+//! concern, tests beside it), with the acyclic order above kept by review and
+//! by `scripts/lint.sh`'s module-cycle check.
 
 // Tests may unwrap; the library itself may not (checked by clippy's non-test pass).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod breaker;
+// The request path, in order.
 pub mod broker;
-pub mod canonical;
-pub mod cli;
-pub mod complete;
-pub mod config;
-pub mod defaults;
-pub mod error;
-pub mod gateway;
+pub mod ingress;
 pub mod keys;
 pub mod limits;
-pub mod metrics;
-pub mod mock;
-pub mod plugin_tools;
-pub mod proxy;
-pub mod reload;
-pub mod router;
+pub mod monitor;
+pub mod routing;
 pub mod runtime;
-pub mod stats;
+
+// State.
+pub mod gateway;
+pub mod generation;
+
+// Foundations.
+pub mod canonical;
+pub mod config;
+pub mod error;
+pub mod wit;
+
+// Not on the serving path.
+pub mod tools;

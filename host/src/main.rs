@@ -1,5 +1,5 @@
 //! The `switchyard` binary.
 
 fn main() -> std::process::ExitCode {
-    switchyard::cli::main()
+    switchyard::tools::cli::main()
 }

@@ -15,8 +15,8 @@ mod stored;
 
 use std::path::Path;
 
-use switchyard::proxy::{anthropic, openai};
-use switchyard::runtime::types::ChatRequest;
+use switchyard::canonical::ChatRequest;
+use switchyard::ingress::{anthropic, openai};
 
 type Parse = fn(&[u8]) -> Result<ChatRequest, switchyard::error::ApiError>;
 

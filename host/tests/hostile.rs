@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{mock, test_plugin};
 use switchyard::gateway::Gateway;
-use switchyard::router::Served;
-use switchyard::runtime::Limits;
+use switchyard::routing::Served;
+use switchyard::runtime::PluginCaps;
 
 /// A port that counts the connections made to it (and answers none).
 async fn trap_port() -> (u16, Arc<AtomicUsize>) {
@@ -38,7 +38,7 @@ fn gateway(dir: &std::path::Path, body: &str) -> Arc<Gateway> {
     // memory bomb still hits the cap before its deadline.
     common::gateway(
         &text,
-        Limits {
+        PluginCaps {
             memory_bytes: 16 << 20,
             policy_deadline: std::time::Duration::from_millis(200),
             adapter_deadline: std::time::Duration::from_millis(300),
@@ -69,7 +69,7 @@ fn local_loopback_name() -> Option<String> {
 }
 
 fn errors(gw: &Gateway, plugin: &str) -> serde_json::Value {
-    gw.stats.plugin(plugin).to_json()
+    gw.router.stats.plugin(plugin).to_json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,9 +13,9 @@ use std::time::Duration;
 use common::{ask, mock, mock_with, send, test_plugin, user};
 use serde_json::json;
 use switchyard::gateway::Gateway;
-use switchyard::mock::MockOptions;
-use switchyard::router::Served;
-use switchyard::runtime::Limits;
+use switchyard::routing::Served;
+use switchyard::runtime::PluginCaps;
+use switchyard::tools::mock::MockOptions;
 
 /// Three providers `pa`, `pb`, `pc` (mocks labelled a, b, c) and one model on
 /// each: `ma` dear and able, `mb` cheap with tools only, `mc` in between with
@@ -57,9 +57,9 @@ async fn gateway(routes: &str) -> std::sync::Arc<Gateway> {
 fn build(text: &str) -> Arc<Gateway> {
     common::gateway(
         text,
-        Limits {
+        PluginCaps {
             memory_bytes: 32 << 20,
-            ..Limits::default()
+            ..PluginCaps::default()
         },
     )
 }

@@ -8,7 +8,7 @@
 //! the request (INCR, with an expiry) only when it is admitted. Usage is
 //! added after the answer with one atomic pipeline of INCRBY + EXPIRE, in
 //! the background. Spend is counted in integer nano-USD. `rediss://` URLs
-//! speak TLS ([`super::redis_client`]).
+//! speak TLS ([`redis_client`]).
 //!
 //! Redis going away must never crash the gateway or hang a request: every
 //! operation has a short timeout (`[limits] timeout_ms`), and after a failure
@@ -25,7 +25,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use http::StatusCode;
 use tokio_util::task::TaskTracker;
 
-use super::{LimitsConfig, OnError, Refusal, Refused, Reservation, Usage, Windows, sliding_retry};
+use super::{Refusal, Refused, Reservation, Usage, Windows, sliding_retry};
+use crate::config::LimitsConfig;
+use crate::config::limits::{OnError, redis_client};
 use crate::error::ApiError;
 use crate::keys::ClientKey;
 
@@ -196,7 +198,7 @@ impl RedisStore {
     /// that is down at start-up only counts as an error when asked.
     pub fn new(cfg: &LimitsConfig) -> RedisStore {
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        let client = match super::redis_client(cfg) {
+        let client = match redis_client(cfg) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!("limits: cannot set up the Redis client: {e}");

@@ -6,9 +6,10 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::adapter::switchyard::plugin::{host, types};
-use super::bindings::policy::switchyard::plugin::{models, request, state};
-use super::{PluginState, RequestView};
+use super::PluginState;
+use crate::wit::RequestView;
+use crate::wit::adapter::switchyard::plugin::{host, types};
+use crate::wit::policy::switchyard::plugin::{models, request, state};
 
 impl types::Host for PluginState {}
 

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::gateway::embedded::{EMBEDDED, TEST_PLUGINS};
-use crate::runtime::types::{
-    AuthScheme, ChatRequest, ErrorKind, HttpResponse, StreamEvent, Target,
-};
+use crate::canonical::{AuthScheme, ChatRequest, ErrorKind, HttpResponse, StreamEvent, Target};
+use crate::generation::embedded::{EMBEDDED, TEST_PLUGINS};
 
 fn embedded(name: &str) -> &'static [u8] {
     EMBEDDED
@@ -30,7 +28,7 @@ fn test_policy() -> Vec<u8> {
 fn runtime(cache: Option<&std::path::Path>) -> Runtime {
     Runtime::new(RuntimeOptions {
         cache_dir: cache.map(Into::into),
-        limits: Limits {
+        caps: PluginCaps {
             policy_deadline: Duration::from_millis(50),
             adapter_deadline: Duration::from_millis(100),
             memory_bytes: 16 << 20,
@@ -40,7 +38,7 @@ fn runtime(cache: Option<&std::path::Path>) -> Runtime {
 }
 
 fn request(text: &str) -> ChatRequest {
-    crate::proxy::openai::parse_request(
+    crate::ingress::openai::parse_request(
         format!(r#"{{"model":"r","messages":[{{"role":"user","content":"{text}"}}],"metadata":{{"team":"search"}}}}"#)
             .as_bytes(),
     )
@@ -104,7 +102,7 @@ async fn ordered_policy_puts_open_breakers_last() {
         .unwrap();
     assert_eq!(p.kind, PluginKind::Policy);
     let d = rt
-        .route(&p, None, view("hi"), &candidates(3))
+        .decide(&p, None, view("hi"), &candidates(3))
         .await
         .unwrap()
         .unwrap();
@@ -119,7 +117,7 @@ async fn policy_reads_the_request_view() {
         .load("t", PluginSource::Embedded, &test_policy(), None)
         .unwrap();
     let d = rt
-        .route(&p, mode("echo-view"), view("route me"), &candidates(1))
+        .decide(&p, mode("echo-view"), view("route me"), &candidates(1))
         .await
         .unwrap()
         .unwrap();
@@ -145,13 +143,13 @@ async fn trap_is_a_typed_error_and_the_runtime_keeps_serving() {
         .load("t", PluginSource::Embedded, &test_policy(), None)
         .unwrap();
     let e = rt
-        .route(&p, mode("trap"), view("x"), &candidates(2))
+        .decide(&p, mode("trap"), view("x"), &candidates(2))
         .await
         .unwrap_err();
     assert!(matches!(e, PluginError::Trap { .. }), "{e}");
     // The same plugin serves the next call in a fresh instance.
     let d = rt
-        .route(&p, mode("reverse"), view("x"), &candidates(2))
+        .decide(&p, mode("reverse"), view("x"), &candidates(2))
         .await
         .unwrap()
         .unwrap();
@@ -166,7 +164,7 @@ async fn infinite_loop_hits_the_deadline() {
         .unwrap();
     let started = Instant::now();
     let e = rt
-        .route(&p, mode("loop"), view("x"), &candidates(2))
+        .decide(&p, mode("loop"), view("x"), &candidates(2))
         .await
         .unwrap_err();
     assert!(matches!(e, PluginError::Deadline { ms: 50, .. }), "{e}");
@@ -184,7 +182,7 @@ async fn memory_hog_hits_the_cap() {
         .load("t", PluginSource::Embedded, &test_policy(), None)
         .unwrap();
     let e = rt
-        .route(&p, mode("alloc"), view("x"), &candidates(2))
+        .decide(&p, mode("alloc"), view("x"), &candidates(2))
         .await
         .unwrap_err();
     assert!(matches!(e, PluginError::MemoryLimit { mib: 16, .. }), "{e}");
@@ -197,7 +195,7 @@ async fn error_value_is_returned_not_trapped() {
         .load("t", PluginSource::Embedded, &test_policy(), None)
         .unwrap();
     let r = rt
-        .route(&p, mode("error"), view("x"), &candidates(2))
+        .decide(&p, mode("error"), view("x"), &candidates(2))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), "test-policy refuses");

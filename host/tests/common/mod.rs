@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use switchyard::config::Config;
 use switchyard::gateway::Gateway;
-use switchyard::gateway::embedded::TEST_PLUGINS;
-use switchyard::mock::{self, MockOptions};
-use switchyard::router::{self, Reply, Served};
-use switchyard::runtime::{Limits, Runtime, RuntimeOptions};
+use switchyard::generation::embedded::TEST_PLUGINS;
+use switchyard::routing::{self, Reply, Served};
+use switchyard::runtime::{PluginCaps, Runtime, RuntimeOptions};
+use switchyard::tools::mock::{self, MockOptions};
 
 /// A mock upstream on 127.0.0.1 whose answers start with `[label]`; its
 /// OpenAI base URL.
@@ -37,13 +37,13 @@ pub fn test_plugin(name: &str) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// A gateway of this config, with a runtime of these limits and no compile
+/// A gateway of this config, with a runtime of these plugin caps and no compile
 /// cache.
-pub fn gateway(text: &str, limits: Limits) -> Arc<Gateway> {
+pub fn gateway(text: &str, caps: PluginCaps) -> Arc<Gateway> {
     let cfg = Config::parse(text).unwrap();
     let rt = Runtime::new(RuntimeOptions {
         cache_dir: None,
-        limits,
+        caps,
     })
     .unwrap();
     Arc::new(Gateway::new(Arc::new(rt), cfg).unwrap())
@@ -56,16 +56,16 @@ pub async fn send(
     body: serde_json::Value,
     metadata: &[(&str, &str)],
 ) -> (String, Served) {
-    let req = switchyard::proxy::openai::parse_request(body.to_string().as_bytes()).unwrap();
+    let req = switchyard::ingress::openai::parse_request(body.to_string().as_bytes()).unwrap();
     let meta = metadata
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let current = gw.current();
-    match router::chat(gw, &current, req, meta).await {
+    match routing::chat(&gw.router, &current, req, meta).await {
         Ok(Reply::Complete(resp, served)) => {
             let text = match &resp.choices[0].message.content {
-                Some(switchyard::runtime::types::Content::Text(t)) => t.clone(),
+                Some(switchyard::canonical::Content::Text(t)) => t.clone(),
                 other => panic!("unexpected content {other:?}"),
             };
             (text, served)

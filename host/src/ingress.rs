@@ -1,0 +1,76 @@
+//! Ingress: the HTTP server and the client's side of every exchange. It
+//! accepts connections ([`server`]), sends each request to its endpoint
+//! ([`dispatch`]), reads and checks bodies ([`body`], [`input`]), parses a
+//! dialect into the canonical request and renders canonical answers back
+//! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
+//! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
+//! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
+//! ([`admin`]).
+//!
+//! Everything below this module sees canonical values only: no module under
+//! it knows a client's framing or dialect, and this module never talks to an
+//! upstream or a plugin itself.
+
+pub mod admin;
+pub mod anthropic;
+pub mod body;
+pub mod chat;
+pub mod dispatch;
+mod input;
+pub mod metrics;
+pub mod models;
+pub mod openai;
+pub mod server;
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+
+pub use self::server::{bind, serve};
+use crate::error::ApiError;
+
+/// A response body: whole, or a stream of SSE frames.
+pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The API dialect a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic messages.
+    Anthropic,
+}
+
+pub(crate) fn error_response(e: &ApiError) -> Response<Body> {
+    dialect_error(e, Dialect::OpenAi)
+}
+
+pub(crate) fn dialect_error(e: &ApiError, dialect: Dialect) -> Response<Body> {
+    let body = match dialect {
+        Dialect::OpenAi => e.openai_body(),
+        Dialect::Anthropic => anthropic::error_body(e),
+    };
+    let mut r = json_response(e.status, body);
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}

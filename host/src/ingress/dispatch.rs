@@ -1,0 +1,49 @@
+//! URL dispatch: method and path to endpoint, the admin key checked before
+//! any admin endpoint or `/metrics`, and the errors for unknown paths and
+//! methods. Holds no endpoint logic.
+//! It never reads a body.
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::{Body, Dialect, admin, chat, error_response, json_response, models};
+use crate::error::ApiError;
+use crate::gateway::Gateway;
+
+/// The response to one request, from the endpoint its method and path name.
+pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat::chat(gw, req, Dialect::OpenAi).await,
+        (&Method::POST, "/v1/messages") => chat::chat(gw, req, Dialect::Anthropic).await,
+        (&Method::GET, "/v1/models" | "/models") => models::models(gw, req.headers()),
+        (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        (_, path) if (path.starts_with("/admin/") || path == "/metrics") && let Err(e) = gw.current().keys.admin(req.headers()) => {
+            error_response(&e)
+        }
+        (&Method::GET, "/metrics") => admin::metrics(gw),
+        (&Method::GET, "/admin/plugins") => admin::plugins(gw),
+        (&Method::POST, "/admin/reload") => admin::reload(gw).await,
+        (&Method::GET, "/admin/keys") => {
+            let generation = gw.current();
+            match gw.limiter.usage(&generation.quotas).await {
+                Ok(v) => json_response(StatusCode::OK, v.to_string().into_bytes()),
+                Err(e) => error_response(&e),
+            }
+        }
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz" | "/metrics") => error_response(&ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("{} is not allowed on {}.", req.method(), req.uri().path()),
+        )),
+        (_, path) => error_response(
+            &ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions, POST /v1/messages and GET /v1/models."),
+            )
+            .code("unknown_url"),
+        ),
+    }
+}

@@ -1,0 +1,208 @@
+//! One upstream attempt: an adapter instance builds the provider's request,
+//! the broker sends it (egress rule, key, timeouts), and the adapter parses
+//! the answer or classifies the error. A stream is read up to its first
+//! content event before the attempt counts as served, so a stall or an early
+//! break still fails over. Records the attempt on the model's figures;
+//! never decides what happens after a failure ([`super::retry`] does).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::failure::{AttemptError, describe_provider, next, provider_failure, send_failure};
+use super::stream::EventStream;
+use super::{Reply, Router, Served};
+use crate::broker::{self, SendError};
+use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent, Usage};
+use crate::config::FailureKind;
+use crate::generation::{Generation, ModelTarget};
+use crate::runtime::{PluginError, PluginFault};
+
+/// Largest upstream body read for a non-streaming answer or an error.
+const MAX_UPSTREAM_BODY: usize = 64 << 20;
+
+/// Count an answer's tokens and cost against its model.
+pub(super) fn count_usage(target: &ModelTarget, u: &Usage) {
+    target.stats.count_usage(
+        u.prompt_tokens,
+        u.completion_tokens,
+        target.input_price,
+        target.output_price,
+    );
+}
+
+fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
+    HttpResponse {
+        status: resp.status().as_u16(),
+        headers: resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect(),
+        body,
+    }
+}
+
+pub(super) async fn attempt(
+    router: &Router,
+    generation: &Generation,
+    target: &Arc<ModelTarget>,
+    req: &Arc<ChatRequest>,
+    first_byte: Duration,
+    served: Served,
+) -> Result<Reply, AttemptError> {
+    let started = Instant::now();
+    let in_flight = target.stats.start();
+    let fail = |e: AttemptError| {
+        if let AttemptError::Next(_) = e {
+            target.stats.record(false, started.elapsed(), None);
+        }
+        e
+    };
+    let plugin_fault = |e: PluginError| {
+        router.stats.plugin_fault(&target.adapter.name, e.fault());
+        next(target, FailureKind::Plugin, e.to_string(), None)
+    };
+
+    let mut inst = router
+        .runtime
+        .adapter(&target.adapter)
+        .await
+        .map_err(|e| fail(plugin_fault(e)))?;
+    let http_req = match inst.build_request(req, &target.target).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            // The adapter cannot express this request for its provider;
+            // another target may.
+            return Err(fail(next(
+                target,
+                FailureKind::Refused,
+                describe_provider(&e),
+                None,
+            )));
+        }
+        Err(e) => return Err(fail(plugin_fault(e))),
+    };
+    let idle = target.provider.idle_timeout();
+    let secret = generation.secrets.get(&target.provider_name);
+    let mut resp = router
+        .broker
+        .send(
+            &target.provider_name,
+            &target.provider,
+            secret,
+            http_req,
+            first_byte,
+        )
+        .await
+        .map_err(|e| {
+            if let SendError::Denied { .. } = e {
+                router
+                    .stats
+                    .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
+            }
+            fail(send_failure(target, e))
+        })?;
+
+    if !resp.status().is_success() {
+        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
+            .await
+            .unwrap_or_default();
+        let record = response_record(&resp, body);
+        let e = inst
+            .classify_error(&record)
+            .await
+            .map_err(|e| fail(plugin_fault(e)))?;
+        return Err(fail(provider_failure(target, e)));
+    }
+
+    if !req.stream {
+        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
+            .await
+            .map_err(|e| fail(send_failure(target, e)))?;
+        let record = response_record(&resp, body);
+        return match inst.parse_response(&record, &target.target).await {
+            Ok(Ok(mut r)) => {
+                if r.model.is_empty() {
+                    r.model = target.target.upstream_model.clone();
+                }
+                target.stats.record(true, started.elapsed(), None);
+                target.stats.observe_latency(started.elapsed());
+                if let Some(u) = &r.usage {
+                    count_usage(target, u);
+                }
+                Ok(Reply::Complete(r, served))
+            }
+            Ok(Err(e)) => Err(fail(provider_failure(target, e))),
+            Err(e) => Err(fail(plugin_fault(e))),
+        };
+    }
+
+    // Streaming: read until the first content event before committing, so a
+    // stall or an early break still fails over.
+    let decoder = inst
+        .stream_decoder(&target.target)
+        .await
+        .map_err(|e| fail(plugin_fault(e)))?;
+    let deadline = started + first_byte;
+    let mut first = Vec::new();
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now()).min(idle);
+        let chunk = broker::next_chunk(&mut resp, wait)
+            .await
+            .map_err(|e| fail(send_failure(target, e)))?;
+        let (events, end) = match chunk {
+            Some(bytes) => (inst.feed(decoder, &bytes).await, false),
+            None => (inst.finish(decoder).await, true),
+        };
+        let events = match events {
+            Ok(Ok(ev)) => ev,
+            Ok(Err(e)) => return Err(fail(provider_failure(target, e))),
+            Err(e) => return Err(fail(plugin_fault(e))),
+        };
+        let content = events.iter().any(|e| {
+            matches!(
+                e,
+                StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)
+            )
+        });
+        first.extend(events);
+        if end && !content {
+            return Err(fail(next(
+                target,
+                FailureKind::Upstream,
+                "stream ended without content".into(),
+                None,
+            )));
+        }
+        if content || end {
+            let ttft = started.elapsed();
+            target.stats.observe_latency(ttft);
+            let mut stream = EventStream {
+                first,
+                inst,
+                decoder,
+                resp,
+                idle,
+                target: target.clone(),
+                started,
+                ttft,
+                ended: false,
+                breaker: generation.config.breaker.clone(),
+                done: false,
+                request: req.clone(),
+                tally: OutputTally::default(),
+                _in_flight: in_flight,
+                faults: router.stats.plugin(&target.adapter.name),
+            };
+            if end {
+                stream.ended = true;
+                target.stats.record(true, started.elapsed(), Some(ttft));
+            }
+            return Ok(Reply::Stream(Box::new(stream), served));
+        }
+    }
+}

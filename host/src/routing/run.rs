@@ -1,0 +1,124 @@
+//! The attempt loop: the plan's targets in order, each tried up to the
+//! route's `attempts_per_target` while its breaker allows, until one answers,
+//! the request itself is refused, a failure that must not fail over happens,
+//! or the route's deadline passes. What to do after each failure is
+//! [`super::retry`]'s decision; this loop only carries it out, feeds the
+//! breakers and counts attempts. It never reads a client's framing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::attempt::attempt;
+use super::failure::{AttemptError, Failure, all_failed, deadline_exceeded};
+use super::plan::{Plan, apply_overrides};
+use super::retry::{Next, after_failure};
+use super::{Last, Reply, Router, Served};
+use crate::canonical::ChatRequest;
+use crate::config::{FailureKind, RetryConfig};
+use crate::error::ApiError;
+use crate::generation::Generation;
+
+/// Run the plan: attempts in order, with retries, breakers and the deadline.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn execute(
+    router: &Arc<Router>,
+    generation: &Arc<Generation>,
+    req: &Arc<ChatRequest>,
+    plan: Plan,
+    labels: Vec<(String, String)>,
+    retry: &RetryConfig,
+    started: Instant,
+    last: &mut Last,
+) -> Result<Reply, ApiError> {
+    let planned: Vec<String> = plan.iter().map(|(t, _)| t.name.clone()).collect();
+    let breaker = &generation.config.breaker;
+    let deadline = started + Duration::from_millis(retry.deadline_ms);
+    let mut failures = Vec::new();
+    let mut attempts = 0u32;
+    for (target, overrides) in &plan {
+        let req = match overrides {
+            Some(o) => Arc::new(apply_overrides(req, o)),
+            None => req.clone(),
+        };
+        let mut tries = 0u32;
+        loop {
+            if !target.stats.breaker.allow(breaker) {
+                failures.push(Failure {
+                    model: target.name.clone(),
+                    provider: target.provider_name.clone(),
+                    kind: None,
+                    message: "skipped: its circuit breaker is open".into(),
+                    retry_after_ms: None,
+                });
+                break;
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                target.stats.breaker.release();
+                return Err(deadline_exceeded(retry, failures));
+            }
+            tries += 1;
+            attempts += 1;
+            let served = Served {
+                model: target.name.clone(),
+                provider: target.provider_name.clone(),
+                simulated: target.provider.simulated,
+                attempts,
+                labels: labels.clone(),
+                plan: planned.clone(),
+            };
+            let timeout = overrides
+                .as_ref()
+                .and_then(|o| o.timeout)
+                .unwrap_or_else(|| target.provider.first_byte_timeout())
+                .min(remaining);
+            last.model.clone_from(&target.name);
+            last.attempts = attempts;
+            last.kind = None;
+            let result = attempt(router, generation, target, &req, timeout, served).await;
+            target.stats.count_attempt(match &result {
+                Ok(_) => None,
+                Err(AttemptError::Fatal(_)) => Some(FailureKind::Refused),
+                Err(AttemptError::Next(f)) => Some(f.kind.unwrap_or(FailureKind::Upstream)),
+            });
+            match result {
+                Ok(reply) => {
+                    target.stats.breaker.success(breaker);
+                    return Ok(reply);
+                }
+                Err(AttemptError::Fatal(e)) => {
+                    last.kind = Some(FailureKind::Refused);
+                    // The request itself was refused: nothing about the target.
+                    target.stats.breaker.release();
+                    return Err(e);
+                }
+                Err(AttemptError::Next(f)) => {
+                    let kind = f.kind.unwrap_or(FailureKind::Upstream);
+                    last.kind = Some(kind);
+                    if kind == FailureKind::Refused {
+                        target.stats.breaker.release();
+                    } else {
+                        target.stats.breaker.failure(breaker);
+                    }
+                    tracing::warn!(model = %f.model, provider = %f.provider, attempt = attempts, "attempt failed: {}", f.message);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match after_failure(retry, kind, tries, f.retry_after_ms, left) {
+                        Next::Retry(wait) => {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        Next::Failover => {
+                            failures.push(f);
+                            break;
+                        }
+                        Next::Stop => {
+                            failures.push(f);
+                            return Err(all_failed(failures));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Err(all_failed(failures))
+}

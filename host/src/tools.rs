@@ -1,0 +1,11 @@
+//! What is not on the serving path: the command line ([`cli`]), the
+//! embedded default config of `switchyard serve` ([`defaults`]), the
+//! simulated upstream `switchyard mock-upstream` ([`mock`]), and the plugin
+//! authors' tools `switchyard plugin new|test` ([`plugin`]). Nothing on the
+//! request path depends on these modules, except that the embedded default
+//! config can start the simulated upstream in-process.
+
+pub mod cli;
+pub mod defaults;
+pub mod mock;
+pub mod plugin;

@@ -3,7 +3,10 @@
 //! alternating rounds so machine noise hits both alike.
 //!
 //! `cargo bench --bench proxy` (env `BENCH_SECS`, default 5, sets the length
-//! of each throughput round).
+//! of each throughput round). With `BENCH_BASELINE_BIN=PATH` (another build of
+//! `switchyard`, e.g. of the previous commit) a second gateway from that
+//! binary, on the same config, runs in the same alternating rounds, so a
+//! change is measured before and after in one run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +22,7 @@ const STREAM_BODY: &str = r#"{"model":"MODEL","stream":true,"stream_options":{"i
 
 #[path = "common/procs.rs"]
 mod procs;
-use procs::spawn;
+use procs::{spawn, spawn_bin};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -131,6 +134,10 @@ enabled = false
     )?;
     let config = config.to_string_lossy().into_owned();
     let (_gw, gw_addr) = spawn(&["serve", "--config", &config])?;
+    let baseline = match std::env::var("BENCH_BASELINE_BIN") {
+        Ok(bin) if !bin.is_empty() => Some(spawn_bin(&bin, &["serve", "--config", &config])?),
+        _ => None,
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -141,13 +148,21 @@ enabled = false
         let gw_url = format!("http://{gw_addr}/v1/chat/completions");
         let body = |m: &str| Bytes::from(BODY.replace("MODEL", m));
         let sbody = |m: &str| Bytes::from(STREAM_BODY.replace("MODEL", m));
-        let cases = [
+        let mut cases = vec![
             ("mock-upstream directly", direct_url.clone(), body("direct")),
             ("gateway, model (adapter only)", gw_url.clone(), body("direct")),
             ("gateway, route (policy + adapter)", gw_url.clone(), body("routed")),
             ("gateway, route, first attempt 500", gw_url.clone(), body("failover")),
         ];
-        let stream_cases = [
+        // Throughput rounds run the first `rated` cases.
+        let mut rated = vec![0, 1, 2];
+        if let Some((_, addr)) = &baseline {
+            let url = format!("http://{addr}/v1/chat/completions");
+            cases.push(("baseline binary, model", url.clone(), body("direct")));
+            cases.push(("baseline binary, route", url, body("routed")));
+            rated.extend([4, 5]);
+        }
+        let stream_cases = vec![
             ("stream: mock-upstream directly", direct_url.clone(), sbody("direct")),
             ("stream: gateway, route", gw_url.clone(), sbody("routed")),
         ];
@@ -170,12 +185,20 @@ enabled = false
             medians.push(p50);
             println!("  {name:<36} median {p50:>8.1} µs   p99 {p99:>8.1} µs");
         }
+        let (sd, sr) = (cases.len(), cases.len() + 1);
         println!(
             "  added by the gateway (median): model {:.1} µs, route {:.1} µs, stream route {:.1} µs",
             medians[1] - medians[0],
             medians[2] - medians[0],
-            medians[5] - medians[4]
+            medians[sr] - medians[sd]
         );
+        if baseline.is_some() {
+            println!(
+                "  added by the baseline binary (median): model {:.1} µs, route {:.1} µs",
+                medians[4] - medians[0],
+                medians[5] - medians[0]
+            );
+        }
         println!(
             "  failover overhead (500 from the first target, then success): {:.1} µs over the same route without it",
             medians[3] - medians[2]
@@ -184,11 +207,13 @@ enabled = false
         println!("concurrency 64, keep-alive, {secs} s per round, 2 alternating rounds");
         let mut rates = vec![0.0; cases.len()];
         for _ in 0..2 {
-            for (i, (_, url, b)) in cases.iter().enumerate().take(3) {
+            for &i in &rated {
+                let (_, url, b) = &cases[i];
                 rates[i] += throughput(url, b, 64, secs).await? / 2.0;
             }
         }
-        for (i, (name, _, _)) in cases.iter().enumerate().take(3) {
+        for &i in &rated {
+            let name = cases[i].0;
             println!("  {name:<36} {:>9.0} req/s  ({:.2}x direct)", rates[i], rates[i] / rates[0]);
         }
         anyhow::Ok(())

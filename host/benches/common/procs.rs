@@ -19,7 +19,12 @@ impl Drop for Proc {
 
 /// Start `switchyard ARGS` and wait for its `listening on ADDR` line.
 pub fn spawn(args: &[&str]) -> anyhow::Result<(Proc, String)> {
-    let mut child = Command::new(BIN)
+    spawn_bin(BIN, args)
+}
+
+/// [`spawn`] with another build of the binary (a baseline to compare with).
+pub fn spawn_bin(bin: &str, args: &[&str]) -> anyhow::Result<(Proc, String)> {
+    let mut child = Command::new(bin)
         .args(args)
         .env("SWITCHYARD_LOG", "warn")
         .stdout(Stdio::piped())

@@ -10,11 +10,16 @@ rustup toolchain install "$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.t
     --profile minimal --component rustfmt,clippy >/dev/null
 rustup target add wasm32-wasip2 >/dev/null
 
-if [[ "${1:-}" == "--test" ]]; then
+# The test virtualenv (official SDKs, pytest, ruff): for the tests and for
+# the lint step (`--lint`), which runs ruff from it.
+if [[ "${1:-}" == "--test" || "${1:-}" == "--lint" ]]; then
     if [[ ! -x "$SWITCHYARD_VENV/bin/python" ]]; then
         python3 -m venv "$SWITCHYARD_VENV"
     fi
     "$SWITCHYARD_VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
 
     # Policies in other languages (examples/policies/build.sh): componentize-py
     # into the test venv, componentize-qjs (pinned in the example's

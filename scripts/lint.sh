@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The lint step, run first by CI: formatting of every workspace, clippy with
+# warnings as errors (the host and the plugins), rustdoc with warnings as
+# errors, the host's module-cycle check, and ruff on the Python tests and
+# examples. Fails on the first finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+scripts/setup.sh --lint
+
+echo "lint: cargo fmt"
+cargo fmt --all --check
+(cd plugins && cargo fmt --all --check)
+(cd fuzz && cargo fmt --all --check)
+
+echo "lint: module tree"
+python3 scripts/check-modules.py host/src
+
+echo "lint: clippy (host)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "lint: clippy (plugins)"
+(cd plugins && cargo clippy --workspace --all-targets --locked --target wasm32-wasip2 -- -D warnings)
+
+echo "lint: rustdoc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+(cd plugins && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet --target wasm32-wasip2)
+
+echo "lint: ruff"
+scripts/lint-python.sh
+echo "lint: clean"

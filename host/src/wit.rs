@@ -63,6 +63,22 @@ pub struct RequestView {
     pub metadata: Arc<Vec<(String, String)>>,
 }
 
+impl ModelStats {
+    /// The figures of a model nothing was measured on yet: no requests, no
+    /// latency, no errors, its breaker closed.
+    pub fn unmeasured() -> Self {
+        Self {
+            requests: 0,
+            latency_ewma_ms: 0.0,
+            latency_p95_ms: 0.0,
+            ttft_ewma_ms: 0.0,
+            error_rate: 0.0,
+            in_flight: 0,
+            breaker: BreakerState::Closed,
+        }
+    }
+}
+
 impl types::Message {
     /// A message of plain text.
     pub fn text(role: types::Role, text: impl Into<String>) -> Self {

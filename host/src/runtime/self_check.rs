@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::fault::bad_return;
 use super::{Plugin, PluginError, PluginKind, Runtime};
 use crate::canonical::{ChatRequest, Message, Role, Target};
-use crate::wit::{BreakerState, Candidate, ModelStats, RequestView};
+use crate::wit::{Candidate, ModelStats, RequestView};
 
 impl Runtime {
     /// A cheap call with a fixture, run before a newly loaded plugin goes
@@ -21,15 +21,7 @@ impl Runtime {
         };
         match plugin.kind {
             PluginKind::Policy => {
-                let stats = ModelStats {
-                    requests: 0,
-                    latency_ewma_ms: 0.0,
-                    latency_p95_ms: 0.0,
-                    ttft_ewma_ms: 0.0,
-                    error_rate: 0.0,
-                    in_flight: 0,
-                    breaker: BreakerState::Closed,
-                };
+                let stats = ModelStats::unmeasured();
                 let candidates: Vec<Candidate> = ["a", "b"]
                     .iter()
                     .map(|m| Candidate {

@@ -65,17 +65,12 @@ fn candidates(n: usize) -> Vec<Candidate> {
             output_price: 0.0,
             quality: None,
             stats: ModelStats {
-                requests: 0,
-                latency_ewma_ms: 0.0,
-                latency_p95_ms: 0.0,
-                ttft_ewma_ms: 0.0,
-                error_rate: 0.0,
-                in_flight: 0,
                 breaker: if i == 0 {
                     BreakerState::Open
                 } else {
                     BreakerState::Closed
                 },
+                ..ModelStats::unmeasured()
             },
         })
         .collect()

@@ -1,5 +1,7 @@
 // The body shared by the test-adapter-v1 and -v2 crates (included, so each
-// crate's generated bindings are in scope).
+// crate generates its own bindings and reads its own `MARK`).
+
+adapter_kit::plugin!(Marker);
 
 use adapter_kit::openai::{self as dialect, Options};
 use adapter_kit::types::{
@@ -65,5 +67,3 @@ impl adapter_kit::Decode for Marked {
 }
 
 adapter_kit::stream_decoder!(Marked, |_target| Marked::default());
-
-export!(Marker);

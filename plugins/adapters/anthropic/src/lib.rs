@@ -11,11 +11,7 @@
 //! Provider options: `default_max_tokens`, `headers` (extra request headers,
 //! e.g. `anthropic-beta`), `version` (the `anthropic-version` header).
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(Anthropic);
 
 pub mod decode;
 
@@ -369,13 +365,6 @@ impl Guest for Anthropic {
 }
 
 adapter_kit::stream_decoder!(decode::Decoder, |_target| decode::Decoder::default());
-
-// The component's exports exist only in the wasm build. Natively (the unit
-// tests, the fuzz targets in fuzz/, which link this crate as an rlib) it is
-// a plain library: the exported symbols' names (`…/adapter@0.1.0#…`) are
-// not valid in a native shared object's version script.
-#[cfg(target_arch = "wasm32")]
-export!(Anthropic);
 
 #[cfg(test)]
 mod tests;

@@ -12,11 +12,7 @@
 //! and those of the OpenAI dialect: `headers`, `stream_usage`,
 //! `forward_metadata`.
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(AzureOpenAi);
 
 #[cfg(test)]
 mod tests;
@@ -85,5 +81,3 @@ impl Guest for AzureOpenAi {
 }
 
 adapter_kit::stream_decoder!(dialect::Decoder, |_target| dialect::Decoder::default());
-
-export!(AzureOpenAi);

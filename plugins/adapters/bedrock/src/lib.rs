@@ -23,11 +23,7 @@
 //! `additional_model_request_fields` (a table passed as
 //! `additionalModelRequestFields`, for model-specific parameters).
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(Bedrock);
 
 pub mod decode;
 mod wire;
@@ -531,13 +527,6 @@ impl Guest for Bedrock {
 adapter_kit::stream_decoder!(decode::Decoder, |target| decode::Decoder::new(
     target.upstream_model
 ));
-
-// The component's exports exist only in the wasm build. Natively (the unit
-// tests, the fuzz targets in fuzz/, which link this crate as an rlib) it is
-// a plain library: the exported symbols' names (`…/adapter@0.1.0#…`) are
-// not valid in a native shared object's version script.
-#[cfg(target_arch = "wasm32")]
-export!(Bedrock);
 
 #[cfg(test)]
 mod tests;

@@ -23,11 +23,7 @@
 //!   the signature Google documents for history the client cannot sign, as
 //!   Gemini 3 refuses function calls without one.
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(Gemini);
 
 pub mod request;
 pub mod response;
@@ -107,10 +103,3 @@ impl Guest for Gemini {
 adapter_kit::stream_decoder!(stream::Decoder, |target| stream::decoder(
     &target.upstream_model
 ));
-
-// The component's exports exist only in the wasm build. Natively (the unit
-// tests, the fuzz targets in fuzz/, which link this crate as an rlib) it is
-// a plain library: the exported symbols' names (`…/adapter@0.1.0#…`) are
-// not valid in a native shared object's version script.
-#[cfg(target_arch = "wasm32")]
-export!(Gemini);

@@ -11,11 +11,7 @@
 //! - `forward_metadata` (default false): send the request's `metadata` upstream
 //!   (OpenAI accepts it only with `store`, which also forwards it).
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(OpenAi);
 
 use adapter_kit::features;
 use adapter_kit::openai::{self as dialect, Options};
@@ -61,5 +57,3 @@ impl Guest for OpenAi {
 }
 
 adapter_kit::stream_decoder!(dialect::Decoder, |_target| dialect::Decoder::default());
-
-export!(OpenAi);

@@ -1,15 +1,11 @@
 //! Shared code of the first-party provider adapters.
 //!
 //! The canonical types of the plugin contract are bound here once; adapters
-//! map them into their own bindings with wit-bindgen's `with`, so code written
-//! over them is shared rather than copied:
+//! map them into their own bindings with wit-bindgen's `with` (which
+//! [`plugin!`] does), so code written over them is shared rather than copied:
 //!
 //! ```ignore
-//! wit_bindgen::generate!({
-//!     world: "adapter-plugin",
-//!     path: "../../../wit",
-//!     with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-//! });
+//! adapter_kit::plugin!(OpenAi);
 //! ```
 //!
 //! - [`openai`]: the OpenAI chat-completions dialect (the `openai` and
@@ -24,25 +20,76 @@
 //!
 //! Nothing here calls a host import, so all of it runs in native tests.
 
-wit_bindgen::generate!({
-    inline: "
-        package switchyard:adapter-kit;
-        world types-only {
-            import switchyard:plugin/types@0.1.0;
+/// The contract's canonical types (`wit/types.wit`), bound once for every
+/// adapter.
+// Generated code: wit-bindgen gives its modules no docs, and not every field
+// and case of types.wit has one; the workspace's `missing_docs` would refuse
+// them.
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package switchyard:adapter-kit;
+            world types-only {
+                import switchyard:plugin/types@0.1.0;
+            }
+        ",
+        path: "../../../wit",
+        with: { "switchyard:plugin/types@0.1.0": generate },
+        generate_unused_types: true,
+    });
+}
+
+/// Generates an adapter crate's bindings of the `adapter-plugin` world, with
+/// the canonical types mapped to [`types`], and exports `$adapter` (the
+/// type implementing its `Guest`) as the component's implementation. Invoke
+/// it once, at the root of an adapter crate under `plugins/<kind>/` (the WIT
+/// path is relative to the crate's manifest):
+///
+/// ```ignore
+/// adapter_kit::plugin!(OpenAi);
+/// ```
+///
+/// The bindings' `exports` and `switchyard` modules are then in scope at the
+/// crate root, where [`stream_decoder!`] expects them.
+#[macro_export]
+macro_rules! plugin {
+    ($adapter:ident) => {
+        /// The `adapter-plugin` world's bindings, generated from `wit/`.
+        // Generated code, and only it, is exempt from two workspace lints:
+        // wit-bindgen gives its items no docs, and `export!` expands to the
+        // ABI glue the component model calls (`unsafe extern "C"` functions
+        // under `#[unsafe(export_name)]`), which has no safe spelling.
+        #[allow(missing_docs, unsafe_code)]
+        mod bindings {
+            ::wit_bindgen::generate!({
+                world: "adapter-plugin",
+                path: "../../../wit",
+                with: { "switchyard:plugin/types@0.1.0": ::adapter_kit::types },
+            });
+
+            // The component's exports exist only in the wasm build. Natively
+            // (unit tests, and the fuzz targets in fuzz/, which link adapters
+            // as rlibs) the crate is a plain library: the exported symbols'
+            // names (`…/adapter@0.1.0#…`) are not valid in a native shared
+            // object's version script.
+            #[cfg(target_arch = "wasm32")]
+            use super::$adapter;
+            #[cfg(target_arch = "wasm32")]
+            export!($adapter);
         }
-    ",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": generate },
-    generate_unused_types: true,
-});
+
+        use bindings::*;
+    };
+}
 
 pub mod openai;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use bindings::switchyard::plugin::types;
 pub use stream::Decode;
-pub use switchyard::plugin::types;
 
 use serde_json::{Value, json};
 use types::{

@@ -81,7 +81,7 @@ impl<E: Events> Decode for SseDecoder<E> {
 
 /// Defines `Decoder`, the adapter's `stream-decoder` resource, over a
 /// [`Decode`] of type `$inner` made from the `Target` by `$new`. Invoke it
-/// where `wit_bindgen::generate!` put `exports`, at the crate root:
+/// where [`plugin!`](crate::plugin) put `exports`, at the crate root:
 ///
 /// ```ignore
 /// adapter_kit::stream_decoder!(dialect::Decoder, |_target| dialect::Decoder::default());

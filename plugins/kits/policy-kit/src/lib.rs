@@ -5,10 +5,11 @@
 //! defines an exported interface's types in the exporting crate (its `with`
 //! cannot map them to another crate's, as the adapters do with the imported
 //! `types`). So the kit works over the [`Candidate`] trait and plain values,
-//! and [`wit_glue!`] binds it to the policy crate's own types:
+//! [`plugin!`] generates the policy crate's bindings and exports the policy,
+//! and [`wit_glue!`] binds the kit to the crate's own types:
 //!
 //! ```ignore
-//! wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+//! policy_kit::plugin!(LeastCost);
 //! policy_kit::wit_glue!();
 //! ```
 //!
@@ -46,10 +47,46 @@ pub trait Figures: Candidate {
     fn output_price(&self) -> f64;
 }
 
+/// Generates a policy crate's bindings of the `policy-plugin` world and
+/// exports `$policy` (the type implementing its `Guest`) as the component's
+/// implementation. Invoke it once, at the root of a policy crate under
+/// `plugins/<kind>/` (the WIT path is relative to the crate's manifest):
+///
+/// ```ignore
+/// policy_kit::plugin!(Ordered);
+/// ```
+///
+/// The bindings' `exports` and `switchyard` modules are then in scope at the
+/// crate root, where [`wit_glue!`] expects them.
+#[macro_export]
+macro_rules! plugin {
+    ($policy:ident) => {
+        /// The `policy-plugin` world's bindings, generated from `wit/`.
+        // Generated code, and only it, is exempt from two workspace lints:
+        // wit-bindgen gives its items no docs, and `export!` expands to the
+        // ABI glue the component model calls (`unsafe extern "C"` functions
+        // under `#[unsafe(export_name)]`), which has no safe spelling.
+        #[allow(missing_docs, unsafe_code)]
+        mod bindings {
+            ::wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+
+            // The component's exports exist only in the wasm build. Natively
+            // (the unit tests) the crate is a plain library: the exported
+            // symbols' names (`…/policy@0.1.0#…`) are not valid in a native
+            // shared object's version script.
+            #[cfg(target_arch = "wasm32")]
+            use super::$policy;
+            #[cfg(target_arch = "wasm32")]
+            export!($policy);
+        }
+
+        use bindings::*;
+    };
+}
+
 /// Implements [`Candidate`] and [`Figures`] for the policy crate's
 /// `Candidate` and defines,
-/// where it is invoked (the crate root, where `wit_bindgen::generate!` put
-/// `exports`):
+/// where it is invoked (the crate root, where [`plugin!`] put `exports`):
 ///
 /// - `decision(order, labels)`: the `Decision` trying the candidates of
 ///   `order` (indexes) in turn, without per-attempt overrides;

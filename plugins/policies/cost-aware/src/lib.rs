@@ -38,7 +38,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(CostAware);
 policy_kit::wit_glue!();
 
 pub mod policy;
@@ -64,5 +64,3 @@ impl Guest for CostAware {
         Ok(policy::decide(&config, &request, &candidates))
     }
 }
-
-export!(CostAware);

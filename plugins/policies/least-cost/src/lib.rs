@@ -28,7 +28,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(LeastCost);
 policy_kit::wit_glue!();
 
 pub mod policy;
@@ -51,5 +51,3 @@ impl Guest for LeastCost {
         Ok(policy::decide(&config, &request, &candidates))
     }
 }
-
-export!(LeastCost);

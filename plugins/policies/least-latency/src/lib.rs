@@ -30,7 +30,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(LeastLatency);
 policy_kit::wit_glue!();
 
 pub mod policy;
@@ -55,5 +55,3 @@ impl Guest for LeastLatency {
         Ok(policy::decide(metric, &candidates, seed))
     }
 }
-
-export!(LeastLatency);

@@ -28,7 +28,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(ModelRouter);
 policy_kit::wit_glue!();
 
 pub mod logic;
@@ -79,5 +79,3 @@ impl Guest for ModelRouter {
         Ok(decision(plan.order, plan.labels))
     }
 }
-
-export!(ModelRouter);

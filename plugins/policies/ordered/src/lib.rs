@@ -3,7 +3,7 @@
 //! known-bad target is only tried when nothing else is left. This is also the
 //! host's static fallback when another policy fails.
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(Ordered);
 
 use exports::switchyard::plugin::policy::{Attempt, BreakerState, Candidate, Decision, Guest};
 use switchyard::plugin::request::RequestView;
@@ -34,5 +34,3 @@ impl Guest for Ordered {
         })
     }
 }
-
-export!(Ordered);

@@ -44,7 +44,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(TaskRouter);
 policy_kit::wit_glue!();
 
 pub mod logic;
@@ -110,5 +110,3 @@ impl Guest for TaskRouter {
         Ok(decision(plan.order, plan.labels))
     }
 }
-
-export!(TaskRouter);

@@ -30,7 +30,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(Weighted);
 policy_kit::wit_glue!();
 
 pub mod policy;
@@ -54,5 +54,3 @@ impl Guest for Weighted {
         Ok(policy::decide(&config, &candidates, seed))
     }
 }
-
-export!(Weighted);

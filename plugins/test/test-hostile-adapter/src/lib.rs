@@ -20,11 +20,7 @@
 //!
 //! Any other mode (or none) behaves like the `openai` adapter.
 
-wit_bindgen::generate!({
-    world: "adapter-plugin",
-    path: "../../../wit",
-    with: { "switchyard:plugin/types@0.1.0": adapter_kit::types },
-});
+adapter_kit::plugin!(Hostile);
 
 use adapter_kit::openai::{self as dialect, Options};
 use adapter_kit::types::{
@@ -168,5 +164,3 @@ adapter_kit::stream_decoder!(Hostile2, |target| Hostile2 {
     panic_after_content: mode(&target).0 == "panic-stream",
     ..Hostile2::default()
 });
-
-export!(Hostile);

@@ -15,7 +15,7 @@
 //! can observe into labels: its config, the view, the environment, the
 //! command line, what it reads of files and directories).
 
-wit_bindgen::generate!({ world: "policy-plugin", path: "../../../wit" });
+policy_kit::plugin!(TestPolicy);
 
 use exports::switchyard::plugin::policy::{Attempt, Candidate, Decision, Guest};
 use switchyard::plugin::request::RequestView;
@@ -169,5 +169,3 @@ impl Guest for TestPolicy {
         }
     }
 }
-
-export!(TestPolicy);

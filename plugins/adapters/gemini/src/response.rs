@@ -25,10 +25,15 @@ use serde_json::Value;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GenerateContentResponse {
+    /// The answers; none when the prompt was blocked.
     pub candidates: Vec<Candidate>,
+    /// Why the prompt was blocked, if it was.
     pub prompt_feedback: Option<PromptFeedback>,
+    /// The tokens the request used (on a stream's last chunks).
     pub usage_metadata: Option<UsageMetadata>,
+    /// The model version that answered.
     pub model_version: Option<String>,
+    /// The response's id, the same on every chunk of a stream.
     pub response_id: Option<String>,
 }
 
@@ -36,7 +41,9 @@ pub struct GenerateContentResponse {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Candidate {
+    /// The answer's parts; absent when nothing was generated.
     pub content: Option<CandidateContent>,
+    /// Why the model stopped (`STOP`, `MAX_TOKENS`, `SAFETY`, …).
     pub finish_reason: Option<String>,
     /// Absent for the first candidate (proto3 leaves zero out).
     pub index: u32,
@@ -46,6 +53,7 @@ pub struct Candidate {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct CandidateContent {
+    /// The parts, in order.
     pub parts: Vec<Part>,
 }
 
@@ -54,9 +62,11 @@ pub struct CandidateContent {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Part {
+    /// Text (or, with `thought`, a thought summary).
     pub text: Option<String>,
     /// A thought summary, not part of the answer.
     pub thought: bool,
+    /// A call of a declared function.
     pub function_call: Option<FunctionCall>,
 }
 
@@ -64,8 +74,11 @@ pub struct Part {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct FunctionCall {
+    /// The call's id, which newer models send.
     pub id: Option<String>,
+    /// The function called.
     pub name: String,
+    /// The arguments, as a JSON object.
     pub args: Option<Value>,
 }
 
@@ -91,6 +104,7 @@ impl FunctionCall {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PromptFeedback {
+    /// Why the prompt was blocked (`SAFETY`, `OTHER`, …).
     pub block_reason: Option<String>,
 }
 
@@ -98,11 +112,17 @@ pub struct PromptFeedback {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UsageMetadata {
+    /// Tokens of the prompt.
     pub prompt_token_count: u32,
+    /// Tokens of the answers, thinking excluded.
     pub candidates_token_count: u32,
+    /// All tokens of the request.
     pub total_token_count: u32,
+    /// Prompt tokens read from the context cache.
     pub cached_content_token_count: Option<u32>,
+    /// Tokens spent thinking (billed as output).
     pub thoughts_token_count: Option<u32>,
+    /// Tokens of the results of tools Gemini ran itself (billed as prompt).
     pub tool_use_prompt_token_count: u32,
 }
 

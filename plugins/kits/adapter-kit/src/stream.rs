@@ -1,8 +1,9 @@
 //! Stream decoders. A [`Decode`] turns a stream's bytes, in whatever pieces
 //! they arrive, into canonical events; [`SseDecoder`] does the framing of
 //! server-sent events for dialects whose events are JSON documents, leaving
-//! them only the meaning of one event ([`Events`]); [`stream_decoder!`]
-//! makes one the adapter's `stream-decoder` resource.
+//! them only the meaning of one event ([`Events`]);
+//! [`stream_decoder!`](crate::stream_decoder) makes one the adapter's
+//! `stream-decoder` resource.
 
 use crate::err;
 use crate::types::{ErrorKind, ProviderError, StreamEvent};

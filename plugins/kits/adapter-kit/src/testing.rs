@@ -126,6 +126,14 @@ pub fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HttpRespo
 }
 
 /// Read a JSON fixture.
+///
+/// # Panics
+///
+/// When the fixture is not JSON: a broken fixture fails the test using it.
+#[expect(
+    clippy::expect_used,
+    reason = "a test helper: a broken fixture should fail the test"
+)]
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).expect("fixture is JSON")
 }

@@ -5,7 +5,9 @@
 /// One event: its `event:` name if any, and its `data:` lines joined by `\n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// The `event:` field: the event's name, if it has one.
     pub event: Option<String>,
+    /// The `data:` lines, joined by `\n`.
     pub data: String,
 }
 

@@ -15,7 +15,10 @@
 //!
 //! - [`Rng`] and [`seed`]: seeded random draws (`weighted`, `least-latency`);
 //! - [`config_value`], [`config_table`], [`config_u32`]: reading a route's
-//!   `policy_config`, with errors that name the key;
+//!   `policy_config`, with errors that name the key (and quote the value as
+//!   [`shown`]);
+//! - [`config_tiers`], [`tier_models`], [`tier_order`]: tiers of models and
+//!   the plan of one (`task-router`, `model-router`);
 //! - [`split_open`], [`push_models`]: open circuit breakers last, and the
 //!   labels that name them;
 //! - [`cost`], [`latency`], [`sort_cheapest`]: pricing a request
@@ -265,6 +268,62 @@ pub fn config_u32(policy: &str, key: &str, v: &Value) -> Result<u32, String> {
         .ok_or_else(|| format!("{policy}: `{key}` must be a non-negative integer, got {v}"))
 }
 
+/// A config value as an error message shows it: its JSON, cut after 60
+/// characters.
+pub fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Tiers of models: each tier's name and its models in preference order,
+/// the tiers by name (a JSON table keeps no order).
+pub type Tiers = Vec<(String, Vec<String>)>;
+
+/// A config's `tiers` table (`tier name = [models]`, as `task-router` and
+/// `model-router` take it); errors name the key (`tiers`, `tiers.NAME`,
+/// `tiers.NAME[i]`).
+pub fn config_tiers(policy: &str, v: &Value) -> Result<Tiers, String> {
+    let Value::Object(tiers) = v else {
+        return Err(format!(
+            "{policy}: `tiers` must be a table of tier name = [models], got {}",
+            shown(v)
+        ));
+    };
+    let mut out = Vec::with_capacity(tiers.len());
+    for (name, models) in tiers {
+        let Value::Array(list) = models else {
+            return Err(format!(
+                "{policy}: `tiers.{name}` must be a list of model names, got {}",
+                shown(models)
+            ));
+        };
+        let mut names = Vec::with_capacity(list.len());
+        for (i, m) in list.iter().enumerate() {
+            let Some(m) = m.as_str() else {
+                return Err(format!(
+                    "{policy}: `tiers.{name}[{i}]` must be a model name, got {}",
+                    shown(m)
+                ));
+            };
+            names.push(m.to_owned());
+        }
+        out.push((name.clone(), names));
+    }
+    Ok(out)
+}
+
+/// The models of the tier `name`; none when there is no such tier.
+pub fn tier_models<'a>(tiers: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
+    tiers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(&[], |(_, m)| m.as_slice())
+}
+
 /// The candidates' indexes, split into those usable and those whose circuit
 /// breaker is open, each in route order.
 pub fn split_open<C: Candidate>(candidates: &[C]) -> (Vec<usize>, Vec<usize>) {
@@ -482,5 +541,34 @@ mod tests {
         assert_eq!(idx, [4, 2, 1, 0, 3]);
         assert_eq!(latency_figure(0, 50.0), 0.0);
         assert_eq!(latency_figure(1, f64::NAN), f64::INFINITY);
+    }
+
+    #[test]
+    fn tiers_are_read_by_name_and_errors_name_the_key() {
+        let v = serde_json::json!({"strong": ["big", "big-2"], "cheap": ["small"]});
+        let tiers = config_tiers("p", &v).unwrap();
+        let names: Vec<&str> = tiers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["cheap", "strong"]);
+        assert_eq!(tier_models(&tiers, "strong"), ["big", "big-2"]);
+        assert!(tier_models(&tiers, "none").is_empty());
+        for (v, want) in [
+            (serde_json::json!(["small"]), "p: `tiers` must be a table"),
+            (serde_json::json!({"a": "x"}), "p: `tiers.a` must be a list"),
+            (
+                serde_json::json!({"a": ["x", 1]}),
+                "p: `tiers.a[1]` must be a model name, got 1",
+            ),
+        ] {
+            let e = config_tiers("p", &v).unwrap_err();
+            assert!(e.starts_with(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        assert_eq!(shown(&serde_json::json!([1, 2])), "[1,2]");
+        let long = serde_json::json!("é".repeat(100));
+        assert_eq!(shown(&long).chars().count(), 61);
+        assert!(shown(&long).ends_with('…'));
     }
 }

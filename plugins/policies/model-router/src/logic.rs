@@ -2,8 +2,10 @@
 //! natively: config parsing, the classifier prompt, reading its answer, and
 //! the plan of the chosen tier.
 
-use policy_kit::{config_table, config_u32, push_models, tier_order};
-use serde_json::{Map, Value};
+use policy_kit::{
+    Tiers, config_table, config_tiers, config_u32, push_models, tier_models, tier_order,
+};
+use serde_json::Value;
 
 const POLICY: &str = "model-router";
 
@@ -12,8 +14,8 @@ const POLICY: &str = "model-router";
 pub struct Config {
     /// The model asked to classify (a model of the config, not a route).
     pub classifier: String,
-    /// Tier name → models, in the order `tiers` lists them.
-    pub tiers: Vec<(String, Vec<String>)>,
+    /// Tier name → models, the tiers by name.
+    pub tiers: Tiers,
     /// What each tier is for, told to the classifier.
     pub descriptions: Vec<(String, String)>,
     /// The tier used when the classifier fails or answers no tier.
@@ -47,7 +49,7 @@ impl Config {
         for (key, v) in &table {
             match key.as_str() {
                 "classifier" => classifier = Some(string(key, v)?),
-                "tiers" => tiers = parse_tiers(v)?,
+                "tiers" => tiers = config_tiers(POLICY, v)?,
                 "descriptions" => descriptions = parse_descriptions(v)?,
                 "default" => default = Some(string(key, v)?),
                 "timeout_ms" => timeout_ms = config_u32(POLICY, key, v)?,
@@ -86,11 +88,7 @@ impl Config {
 
     /// The models of a tier.
     pub fn tier(&self, name: &str) -> &[String] {
-        self.tiers
-            .iter()
-            .find(|(t, _)| t == name)
-            .map(|(_, m)| m.as_slice())
-            .unwrap_or(&[])
+        tier_models(&self.tiers, name)
     }
 
     /// The classifier's system prompt.
@@ -154,30 +152,6 @@ fn string(key: &str, v: &Value) -> Result<String, String> {
     v.as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("{POLICY}: `{key}` must be a string, got {v}"))
-}
-
-fn parse_tiers(v: &Value) -> Result<Vec<(String, Vec<String>)>, String> {
-    let table: &Map<String, Value> = v
-        .as_object()
-        .ok_or_else(|| format!("{POLICY}: `tiers` must be a table of model lists"))?;
-    table
-        .iter()
-        .map(|(name, models)| {
-            let list = models
-                .as_array()
-                .ok_or_else(|| format!("{POLICY}: `tiers.{name}` must be a list of model names"))?;
-            let models = list
-                .iter()
-                .enumerate()
-                .map(|(i, m)| {
-                    m.as_str().map(str::to_owned).ok_or_else(|| {
-                        format!("{POLICY}: `tiers.{name}[{i}]` must be a string, got {m}")
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name.clone(), models))
-        })
-        .collect()
 }
 
 fn parse_descriptions(v: &Value) -> Result<Vec<(String, String)>, String> {
@@ -314,7 +288,7 @@ mod tests {
             ),
             (
                 Some(r#"{"classifier": "t", "tiers": {"a": [1]}}"#),
-                "`tiers.a[0]` must be a string",
+                "`tiers.a[0]` must be a model name",
             ),
             (
                 Some(r#"{"classifier": "t", "tiers": {"a": ["x"]}, "default": "b"}"#),

@@ -3,7 +3,7 @@
 //! JavaScript reimplementations, which are checked against the cases in
 //! `testdata/` (see `testdata/README.md`).
 
-use policy_kit::{config_value, push_models};
+use policy_kit::{Tiers, config_tiers, config_value, push_models, shown, tier_models};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
@@ -110,7 +110,7 @@ pub struct Rule {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Tiers by name: models in preference order.
-    pub tiers: Vec<(String, Vec<String>)>,
+    pub tiers: Tiers,
     /// The tier when no rule matches.
     pub default: String,
     /// Rules, checked in order.
@@ -119,15 +119,6 @@ pub struct Config {
 
 fn err(key: &str, msg: impl std::fmt::Display) -> String {
     format!("task-router: `{key}` {msg}")
-}
-
-fn shown(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s
-    }
 }
 
 const CONDITIONS: [&str; 8] = [
@@ -252,44 +243,6 @@ fn parse_rule(i: usize, v: &Value, tiers: &[(String, Vec<String>)]) -> Result<Ru
     Ok(Rule { conditions, tier })
 }
 
-fn parse_tiers(v: Option<&Value>) -> Result<Vec<(String, Vec<String>)>, String> {
-    let tiers = match v {
-        Some(Value::Object(t)) => t,
-        Some(other) => {
-            return Err(err(
-                "tiers",
-                format!(
-                    "must be a table of tier name = [models], got {}",
-                    shown(other)
-                ),
-            ));
-        }
-        None => return Err(err("tiers", "is missing")),
-    };
-    let mut out = Vec::with_capacity(tiers.len());
-    for (name, models) in tiers {
-        let key = format!("tiers.{name}");
-        let Value::Array(list) = models else {
-            return Err(err(
-                &key,
-                format!("must be a list of model names, got {}", shown(models)),
-            ));
-        };
-        let mut names = Vec::with_capacity(list.len());
-        for (i, m) in list.iter().enumerate() {
-            let Some(m) = m.as_str() else {
-                return Err(err(
-                    &format!("{key}[{i}]"),
-                    format!("must be a model name, got {}", shown(m)),
-                ));
-            };
-            names.push(m.to_owned());
-        }
-        out.push((name.clone(), names));
-    }
-    Ok(out)
-}
-
 impl Config {
     /// Parse and validate the route's `policy_config` (JSON); `None` when the
     /// route has none. Errors name the offending key.
@@ -315,7 +268,10 @@ impl Config {
                 "is not a key of the policy config (expected `tiers`, `default`, `rules`)",
             ));
         }
-        let tiers = parse_tiers(obj.get("tiers"))?;
+        let tiers = match obj.get("tiers") {
+            Some(v) => config_tiers("task-router", v)?,
+            None => return Err(err("tiers", "is missing")),
+        };
         let default = match obj.get("default") {
             Some(Value::String(d)) => d.clone(),
             Some(other) => {
@@ -370,10 +326,7 @@ impl Config {
     }
 
     fn tier(&self, name: &str) -> &[String] {
-        self.tiers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(&[], |(_, m)| m.as_slice())
+        tier_models(&self.tiers, name)
     }
 
     /// The first rule whose conditions all hold, as (rule index, tier).

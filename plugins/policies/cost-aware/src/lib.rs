@@ -36,8 +36,6 @@
 //! `dropped=<models failing the floor>` (when any were dropped) and
 //! `breaker-open=<models>` when some were put last.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(CostAware);
 policy_kit::wit_glue!();
 

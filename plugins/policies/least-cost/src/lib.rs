@@ -26,8 +26,6 @@
 //! cost>`, `output-tokens=<expected_output>`, and `breaker-open=<models>`
 //! when some were put last.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(LeastCost);
 policy_kit::wit_glue!();
 

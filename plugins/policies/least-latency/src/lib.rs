@@ -28,8 +28,6 @@
 //! `versus=<the other sampled model>` (when two were compared), `pick-ms=<the
 //! winner's figure>`, and `breaker-open=<models>` when some were put last.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(LeastLatency);
 policy_kit::wit_glue!();
 

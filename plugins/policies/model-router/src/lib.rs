@@ -26,8 +26,6 @@
 //! Labels: `policy=model-router`, `tier=<name>`,
 //! `classifier=answered|cached|failed|unparsed|no-text`.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(ModelRouter);
 policy_kit::wit_glue!();
 

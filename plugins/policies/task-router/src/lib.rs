@@ -42,8 +42,6 @@
 //! be tested natively and compared with reimplementations on the shared
 //! cases in `testdata/`.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(TaskRouter);
 policy_kit::wit_glue!();
 

@@ -28,8 +28,6 @@
 //! `pick=unweighted` when no positively weighted model is usable), and
 //! `breaker-open=<models>` when some were put last for an open breaker.
 
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-
 policy_kit::plugin!(Weighted);
 policy_kit::wit_glue!();
 

@@ -21,7 +21,7 @@ use adapter_kit::types::{
 };
 use adapter_kit::{
     assistant_message, body_message, content_text, err, features_without, option_headers,
-    options_value, refuse_n_and_json, retry_after_ms, tool_input, tool_schema,
+    options_value, parse_data_url, refuse_n_and_json, retry_after_ms, tool_input, tool_schema,
 };
 use anthropic_wire as wire;
 use exports::switchyard::plugin::adapter::{AdapterInfo, Guest};
@@ -55,8 +55,11 @@ fn options(target: &Target) -> Options {
 }
 
 fn image_block(url: &str) -> wire::Block {
-    let source = match wire::parse_data_url(url) {
-        Some((media_type, data)) => wire::ImageSource::Base64 { media_type, data },
+    let source = match parse_data_url(url) {
+        Some((media_type, data)) => wire::ImageSource::Base64 {
+            media_type: media_type.to_owned(),
+            data: data.to_owned(),
+        },
         None => wire::ImageSource::Url {
             url: url.to_owned(),
         },

@@ -35,7 +35,8 @@ use adapter_kit::types::{
 };
 use adapter_kit::{
     assistant_message, body_message, content_text, encode_component, err, features_without, header,
-    option_headers, options_value, refuse_n_and_json, retry_after_ms, tool_input, tool_schema,
+    option_headers, options_value, parse_data_url, refuse_n_and_json, retry_after_ms, tool_input,
+    tool_schema,
 };
 use exports::switchyard::plugin::adapter::{AdapterInfo, Guest};
 use serde_json::Value;
@@ -100,11 +101,7 @@ fn unsupported(what: &str) -> ProviderError {
 /// `data:image/png;base64,…` → an image block. Converse takes the bytes
 /// themselves; a link is refused.
 fn image_block(url: &str) -> Result<wire::Block, ProviderError> {
-    let parsed = url.strip_prefix("data:").and_then(|rest| {
-        let (meta, data) = rest.split_once(',')?;
-        Some((meta.strip_suffix(";base64")?, data))
-    });
-    let Some((media_type, data)) = parsed else {
+    let Some((media_type, data)) = parse_data_url(url) else {
         return Err(unsupported(
             "an image given by URL (Converse takes image bytes: send a base64 `data:` URL)",
         ));

@@ -22,7 +22,7 @@ use adapter_kit::types::{
     ChatRequest, Content, ContentPart, ErrorKind, Message, ProviderError, ResponseFormat, Role,
     ToolChoice,
 };
-use adapter_kit::{content_text, err, parse_json_text};
+use adapter_kit::{content_text, err, parse_data_url, parse_json_text};
 use serde_json::{Map, Value, json};
 
 /// The thought signature Google documents for function calls whose real
@@ -261,20 +261,19 @@ fn user_parts(content: Option<&Content>) -> Result<Vec<Value>, ProviderError> {
 /// An image (or other media) by URL: `inlineData` for a base64 `data:` URL,
 /// `fileData` for anything else.
 fn media_part(url: &str, mime: Option<&str>) -> Result<Value, ProviderError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest.split_once(',').unwrap_or((rest, ""));
-        let Some(mime_type) = meta.strip_suffix(";base64") else {
-            return Err(err(
-                ErrorKind::BadRequest,
-                "a data: URL must carry base64 data (data:<type>;base64,…)",
-            ));
-        };
+    if let Some((mime_type, data)) = parse_data_url(url) {
         let mime_type = if mime_type.is_empty() {
             mime.unwrap_or("application/octet-stream")
         } else {
             mime_type
         };
         return Ok(json!({ "inlineData": { "mimeType": mime_type, "data": data } }));
+    }
+    if url.starts_with("data:") {
+        return Err(err(
+            ErrorKind::BadRequest,
+            "a data: URL must carry base64 data (data:<type>;base64,…)",
+        ));
     }
     let mime_type = mime.map(str::to_owned).unwrap_or_else(|| guess_mime(url));
     Ok(json!({ "fileData": { "mimeType": mime_type, "fileUri": url } }))

@@ -268,6 +268,16 @@ pub fn tool_input(arguments: &str) -> Value {
         .unwrap_or_else(|| json!({}))
 }
 
+/// The media type and data of a base64 `data:` URL
+/// (`data:<media type>;base64,<data>`), the data still encoded; `None` for
+/// any other URL, a `data:` URL that is not base64 included.
+pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media_type = meta.strip_suffix(";base64")?;
+    Some((media_type, data))
+}
+
 /// A tool's parameter schema; none, or one that is not JSON, becomes the
 /// schema of an object without properties.
 pub fn tool_schema(parameters_json: Option<&str>) -> Value {
@@ -305,6 +315,18 @@ mod tests {
         assert_eq!(retry_after_ms(&[]), None);
         assert_eq!(retry_after_ms(&h("retry-after", "inf")), None);
         assert_eq!(retry_after_ms(&h("retry-after-ms", "NaN")), None);
+    }
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/jpeg;base64,/9j/4AAQ"),
+            Some(("image/jpeg", "/9j/4AAQ"))
+        );
+        assert_eq!(parse_data_url("data:;base64,AAAA"), Some(("", "AAAA")));
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+        assert_eq!(parse_data_url("data:text/plain,hello"), None);
+        assert_eq!(parse_data_url("data:image/png;base64"), None);
     }
 
     #[test]

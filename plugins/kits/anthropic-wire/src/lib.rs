@@ -480,14 +480,6 @@ pub mod errors {
     }
 }
 
-/// Split a `data:` URL into media type and base64 data.
-pub fn parse_data_url(url: &str) -> Option<(String, String)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let media = meta.strip_suffix(";base64")?;
-    Some((media.to_owned(), data.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,14 +552,5 @@ mod tests {
             let e: StreamEvent = serde_json::from_str(line).unwrap();
             assert_eq!(e.name(), name);
         }
-    }
-
-    #[test]
-    fn data_urls() {
-        assert_eq!(
-            parse_data_url("data:image/jpeg;base64,/9j/4AAQ"),
-            Some(("image/jpeg".into(), "/9j/4AAQ".into()))
-        );
-        assert_eq!(parse_data_url("https://x/y.png"), None);
     }
 }

@@ -260,13 +260,10 @@ pub fn content_text(c: &Content, sep: &str) -> String {
 }
 
 /// A tool call's arguments as the JSON object APIs with structured tool
-/// input want; arguments that are not a JSON object become `{}`.
-pub fn tool_input(arguments: &str) -> Value {
-    serde_json::from_str::<Value>(arguments)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}))
-}
+/// input (Anthropic's `input`, Converse's `toolUse.input`) want; arguments
+/// that are not a JSON object become `{}`. It lives in `anthropic-wire`, so
+/// that the host's Anthropic dialect uses the same function.
+pub use anthropic_wire::tool_input;
 
 /// The media type and data of a base64 `data:` URL
 /// (`data:<media type>;base64,<data>`), the data still encoded; `None` for
@@ -338,8 +335,6 @@ mod tests {
         ]);
         assert_eq!(content_text(&parts, "\n"), "a\nb");
         assert_eq!(content_text(&Content::Text("t".into()), ""), "t");
-        assert_eq!(tool_input(r#"{"a":1}"#), json!({"a": 1}));
-        assert_eq!(tool_input("[1]"), json!({}));
         assert_eq!(tool_schema(Some("nope"))["type"], "object");
         let m = assistant_message(String::new(), vec![]);
         assert!(matches!(m.content, Some(Content::Text(t)) if t.is_empty()));

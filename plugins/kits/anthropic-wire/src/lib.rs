@@ -480,6 +480,17 @@ pub mod errors {
     }
 }
 
+/// The `input` of a `tool_use` block for a tool call whose arguments are
+/// JSON text (as OpenAI and the canonical contract carry them): the object
+/// they spell, or `{}` when they are not a JSON object, as the API takes
+/// only an object.
+pub fn tool_input(arguments: &str) -> Value {
+    serde_json::from_str::<Value>(arguments)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,5 +563,13 @@ mod tests {
             let e: StreamEvent = serde_json::from_str(line).unwrap();
             assert_eq!(e.name(), name);
         }
+    }
+
+    #[test]
+    fn tool_input_is_always_an_object() {
+        assert_eq!(tool_input(r#"{"a":1}"#), serde_json::json!({"a": 1}));
+        assert_eq!(tool_input("[1]"), serde_json::json!({}));
+        assert_eq!(tool_input(""), serde_json::json!({}));
+        assert_eq!(tool_input(r#"{"a":"#), serde_json::json!({}));
     }
 }

@@ -50,6 +50,46 @@ pub trait Figures: Candidate {
     fn output_price(&self) -> f64;
 }
 
+/// A candidate in plain values, for a policy whose decision runs natively
+/// over its own types rather than the contract's (`task-router`,
+/// `model-router`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainCandidate {
+    /// The model's name in the config.
+    pub model: String,
+    /// Its circuit breaker is open.
+    pub open: bool,
+}
+
+impl PlainCandidate {
+    /// The plain form of a candidate.
+    pub fn of(c: &impl Candidate) -> PlainCandidate {
+        PlainCandidate {
+            model: c.model().to_owned(),
+            open: c.is_open(),
+        }
+    }
+}
+
+impl Candidate for PlainCandidate {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn is_open(&self) -> bool {
+        self.open
+    }
+}
+
+/// A decision in plain values: the attempts (indexes into the candidates,
+/// in the order to try them) and the labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Candidate indexes in the order to try them.
+    pub order: Vec<usize>,
+    /// The decision's labels.
+    pub labels: Vec<(String, String)>,
+}
+
 /// Generates a policy crate's bindings of the `policy-plugin` world and
 /// exports `$policy` (the type implementing its `Guest`) as the component's
 /// implementation. Invoke it once, at the root of a policy crate under

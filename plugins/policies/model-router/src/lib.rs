@@ -32,7 +32,6 @@ policy_kit::wit_glue!();
 pub mod logic;
 
 use exports::switchyard::plugin::policy::{Candidate, Decision, Guest, Outcome};
-use policy_kit::Candidate as _;
 use switchyard::plugin::request::RequestView;
 use switchyard::plugin::{host, models};
 
@@ -66,13 +65,8 @@ impl Guest for ModelRouter {
                 }
             }
         };
-        let candidates: Vec<logic::Candidate> = candidates
-            .into_iter()
-            .map(|c| logic::Candidate {
-                open: c.is_open(),
-                model: c.model,
-            })
-            .collect();
+        let candidates: Vec<logic::Candidate> =
+            candidates.iter().map(logic::Candidate::of).collect();
         let plan = logic::decide(&config, &verdict, &candidates);
         Ok(decision(plan.order, plan.labels))
     }

@@ -165,22 +165,9 @@ fn parse_descriptions(v: &Value) -> Result<Vec<(String, String)>, String> {
 }
 
 /// A candidate as the decision sees it.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    /// The model's name.
-    pub model: String,
-    /// Its circuit breaker is open.
-    pub open: bool,
-}
-
-impl policy_kit::Candidate for Candidate {
-    fn model(&self) -> &str {
-        &self.model
-    }
-    fn is_open(&self) -> bool {
-        self.open
-    }
-}
+pub use policy_kit::PlainCandidate as Candidate;
+/// The decision: indexes into the candidates, and labels.
+pub use policy_kit::Plan;
 
 /// What the classifier said.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,15 +183,6 @@ pub enum Verdict {
     Failed(String),
     /// No user text to classify.
     NoText,
-}
-
-/// The decision: indexes into the candidates, and labels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    /// Attempt order.
-    pub order: Vec<usize>,
-    /// Labels.
-    pub labels: Vec<(String, String)>,
 }
 
 /// Pick the tier from the verdict and plan its models first.

@@ -48,7 +48,6 @@ policy_kit::wit_glue!();
 pub mod logic;
 
 use exports::switchyard::plugin::policy::{Candidate, Decision, Guest};
-use policy_kit::Candidate as _;
 use switchyard::plugin::host;
 use switchyard::plugin::request::RequestView;
 
@@ -97,13 +96,8 @@ impl Guest for TaskRouter {
                 vec![]
             },
         };
-        let candidates: Vec<logic::Candidate> = candidates
-            .into_iter()
-            .map(|c| logic::Candidate {
-                open: c.is_open(),
-                model: c.model,
-            })
-            .collect();
+        let candidates: Vec<logic::Candidate> =
+            candidates.iter().map(logic::Candidate::of).collect();
         let plan = logic::decide(&config, &request, &candidates);
         Ok(decision(plan.order, plan.labels))
     }

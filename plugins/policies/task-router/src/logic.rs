@@ -31,33 +31,10 @@ pub struct Request {
 }
 
 /// One candidate as the policy sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// The model's name in the config.
-    pub model: String,
-    /// Its circuit breaker is open.
-    pub open: bool,
-}
-
-impl policy_kit::Candidate for Candidate {
-    fn model(&self) -> &str {
-        &self.model
-    }
-
-    fn is_open(&self) -> bool {
-        self.open
-    }
-}
-
-/// The attempt plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Candidate indexes in the order to try them.
-    pub order: Vec<usize>,
-    /// `policy`, `tier`, `rule` and, when some candidates were put last for
-    /// an open breaker, `breaker-open`.
-    pub labels: Vec<(String, String)>,
-}
+pub use policy_kit::PlainCandidate as Candidate;
+/// The attempt plan; its labels are `policy`, `tier`, `rule` and, when some
+/// candidates were put last for an open breaker, `breaker-open`.
+pub use policy_kit::Plan;
 
 /// One condition of a rule.
 #[derive(Debug, Clone)]
@@ -403,10 +380,7 @@ mod tests {
     }
 
     fn label<'a>(plan: &'a Plan, k: &str) -> Option<&'a str> {
-        plan.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
+        policy_kit::label(&plan.labels, k)
     }
 
     fn text(t: &str) -> Request {

@@ -16,7 +16,7 @@
 //! - [`Rng`] and [`seed`]: seeded random draws (`weighted`, `least-latency`);
 //! - [`config_value`], [`config_table`], [`config_u32`]: reading a route's
 //!   `policy_config`, with errors that name the key (and quote the value as
-//!   [`shown`]);
+//!   [`shown`]), and [`refuse_unknown_keys`];
 //! - [`config_tiers`], [`tier_models`], [`tier_order`]: tiers of models and
 //!   the plan of one (`task-router`, `model-router`);
 //! - [`split_open`], [`push_models`]: open circuit breakers last, and the
@@ -306,6 +306,31 @@ pub fn config_u32(policy: &str, key: &str, v: &Value) -> Result<u32, String> {
     v.as_u64()
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| format!("{policy}: `{key}` must be a non-negative integer, got {v}"))
+}
+
+/// An error naming the first key of a `policy_config` table that is not one
+/// of `known`.
+pub fn refuse_unknown_keys(
+    policy: &str,
+    table: &Map<String, Value>,
+    known: &[&str],
+) -> Result<(), String> {
+    let Some(k) = table.keys().find(|k| !known.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let expected = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let expected = if known.len() == 1 {
+        expected
+    } else {
+        format!("one of {expected}")
+    };
+    Err(format!(
+        "{policy}: unknown key `{k}` in policy_config (expected {expected})"
+    ))
 }
 
 /// A config value as an error message shows it: its JSON, cut after 60
@@ -610,5 +635,22 @@ mod tests {
         let long = serde_json::json!("é".repeat(100));
         assert_eq!(shown(&long).chars().count(), 61);
         assert!(shown(&long).ends_with('…'));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_expected_ones() {
+        let table = |j: serde_json::Value| j.as_object().cloned().unwrap();
+        assert_eq!(
+            refuse_unknown_keys("p", &table(serde_json::json!({"a": 1})), &["a"]),
+            Ok(())
+        );
+        assert_eq!(
+            refuse_unknown_keys("p", &table(serde_json::json!({"b": 1})), &["a"]),
+            Err("p: unknown key `b` in policy_config (expected `a`)".into())
+        );
+        assert_eq!(
+            refuse_unknown_keys("p", &table(serde_json::json!({"c": 1})), &["a", "b"]),
+            Err("p: unknown key `c` in policy_config (expected one of `a`, `b`)".into())
+        );
     }
 }

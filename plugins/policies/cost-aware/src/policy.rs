@@ -1,7 +1,9 @@
 //! The decision of the `cost-aware` policy as a pure function of its config,
 //! the request's figures and the candidates, so tests run natively.
 
-use policy_kit::{Candidate as _, config_table, config_u32, cost, push_models, sort_cheapest};
+use policy_kit::{
+    Candidate as _, config_table, config_u32, cost, push_models, refuse_unknown_keys, sort_cheapest,
+};
 use serde_json::{Map, Value};
 
 use crate::decision;
@@ -64,12 +66,7 @@ impl Config {
         let Some(obj) = config_table("cost-aware", json)? else {
             return Ok(Config::default());
         };
-        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(format!(
-                "cost-aware: unknown key `{k}` in policy_config (expected one of {})",
-                KEYS.join(", ")
-            ));
-        }
+        refuse_unknown_keys("cost-aware", &obj, &KEYS)?;
         let mut cfg = Config::default();
         match obj.get("require") {
             None | Some(Value::Null) => {}

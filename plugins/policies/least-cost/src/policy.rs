@@ -1,7 +1,9 @@
 //! The decision of the `least-cost` policy as a pure function of its config,
 //! the request's figures and the candidates, so tests run natively.
 
-use policy_kit::{config_table, config_u32, cost, push_models, sort_cheapest, split_open};
+use policy_kit::{
+    config_table, config_u32, cost, push_models, refuse_unknown_keys, sort_cheapest, split_open,
+};
 use serde_json::Value;
 
 use crate::decision;
@@ -32,11 +34,7 @@ impl Config {
         let Some(obj) = config_table("least-cost", json)? else {
             return Ok(Config::default());
         };
-        if let Some(k) = obj.keys().find(|k| *k != "expected_output_tokens") {
-            return Err(format!(
-                "least-cost: unknown key `{k}` in policy_config (expected `expected_output_tokens`)"
-            ));
-        }
+        refuse_unknown_keys("least-cost", &obj, &["expected_output_tokens"])?;
         let expected_output_tokens = match obj.get("expected_output_tokens") {
             None | Some(Value::Null) => DEFAULT_EXPECTED_OUTPUT,
             Some(v) => config_u32("least-cost", "expected_output_tokens", v)?,

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use policy_kit::{Rng, config_table, latency_figure, push_models, split_open};
+use policy_kit::{Rng, config_table, latency_figure, push_models, refuse_unknown_keys, split_open};
 use serde_json::Value;
 
 use crate::decision;
@@ -41,11 +41,7 @@ impl Config {
         let Some(obj) = config_table("least-latency", json)? else {
             return Ok(Config::default());
         };
-        if let Some(k) = obj.keys().find(|k| *k != "use") {
-            return Err(format!(
-                "least-latency: unknown key `{k}` in policy_config (expected `use`)"
-            ));
-        }
+        refuse_unknown_keys("least-latency", &obj, &["use"])?;
         let metric = match obj.get("use") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "latency" => Some(Metric::Latency),

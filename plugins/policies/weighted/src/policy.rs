@@ -1,7 +1,7 @@
 //! The decision of the `weighted` policy as a pure function of its config,
 //! the candidates and a seed, so tests run natively without the host.
 
-use policy_kit::{Candidate as _, Rng, config_value, push_models};
+use policy_kit::{Candidate as _, Rng, config_value, push_models, refuse_unknown_keys};
 use serde_json::Value;
 
 use crate::decision;
@@ -32,11 +32,7 @@ impl Config {
                 ));
             }
         };
-        if let Some(k) = obj.keys().find(|k| *k != "weights") {
-            return Err(format!(
-                "weighted: unknown key `{k}` in policy_config (expected `weights`)"
-            ));
-        }
+        refuse_unknown_keys("weighted", &obj, &["weights"])?;
         let weights = match obj.get("weights") {
             Some(Value::Object(w)) => w,
             Some(other) => {

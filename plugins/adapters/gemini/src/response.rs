@@ -197,6 +197,31 @@ pub fn blocked(r: &GenerateContentResponse) -> Option<ProviderError> {
     })
 }
 
+/// A complete response or a stream's chunk (`what`, for the messages) read
+/// from its JSON: an `error` body is `on_error`'s error, and a blocked prompt
+/// is a `content-filter` error.
+pub fn read(
+    json: &[u8],
+    what: &str,
+    on_error: impl FnOnce() -> ProviderError,
+) -> Result<GenerateContentResponse, ProviderError> {
+    let value: Value = serde_json::from_slice(json)
+        .map_err(|e| err(ErrorKind::Other, format!("{what} is not JSON: {e}")))?;
+    if value.get("error").is_some() {
+        return Err(on_error());
+    }
+    let r: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
+        err(
+            ErrorKind::Other,
+            format!("{what} is not a GenerateContentResponse: {e}"),
+        )
+    })?;
+    match blocked(&r) {
+        Some(e) => Err(e),
+        None => Ok(r),
+    }
+}
+
 /// Parse a complete 2xx response. `model` names the model when the response
 /// does not.
 pub fn parse(
@@ -205,24 +230,9 @@ pub fn parse(
     body: &[u8],
     model: &str,
 ) -> Result<ChatResponse, ProviderError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        err(
-            ErrorKind::Other,
-            format!("upstream response is not JSON: {e}"),
-        )
+    let r = read(body, "upstream response", || {
+        classify(Some(status), headers, body)
     })?;
-    if value.get("error").is_some() {
-        return Err(classify(Some(status), headers, body));
-    }
-    let r: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
-        err(
-            ErrorKind::Other,
-            format!("upstream response is not a GenerateContentResponse: {e}"),
-        )
-    })?;
-    if let Some(e) = blocked(&r) {
-        return Err(e);
-    }
     if r.candidates.is_empty() {
         return Err(err(ErrorKind::Other, "gemini answered without candidates"));
     }

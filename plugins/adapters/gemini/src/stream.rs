@@ -11,13 +11,12 @@
 
 use std::collections::BTreeMap;
 
-use adapter_kit::err;
 use adapter_kit::stream::{Events, SseDecoder};
 use adapter_kit::types::{
-    ErrorKind, Finish, ProviderError, StreamEvent, StreamStart, TextDelta, ToolCallDelta, Usage,
+    Finish, ProviderError, StreamEvent, StreamStart, TextDelta, ToolCallDelta, Usage,
 };
 
-use crate::response::{GenerateContentResponse, blocked, classify, finish_reason, split_parts};
+use crate::response::{classify, finish_reason, read, split_parts};
 
 /// Decodes one stream.
 pub type Decoder = SseDecoder<Chunks>;
@@ -54,20 +53,9 @@ impl Events for Chunks {
     }
 
     fn event(&mut self, data: &str, events: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        let value: serde_json::Value = serde_json::from_str(data)
-            .map_err(|e| err(ErrorKind::Other, format!("stream event is not JSON: {e}")))?;
-        if value.get("error").is_some() {
-            return Err(classify(None, &[], data.as_bytes()));
-        }
-        let chunk: GenerateContentResponse = serde_json::from_value(value).map_err(|e| {
-            err(
-                ErrorKind::Other,
-                format!("stream event is not a GenerateContentResponse: {e}"),
-            )
+        let chunk = read(data.as_bytes(), "stream event", || {
+            classify(None, &[], data.as_bytes())
         })?;
-        if let Some(e) = blocked(&chunk) {
-            return Err(e);
-        }
         if !self.started {
             self.started = true;
             events.push(StreamEvent::Start(StreamStart {

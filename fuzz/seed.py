@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the seed corpora of the fuzz targets into corpus/TARGET/.
 
-Sources: the adapters' golden fixtures (plugins/*/fixtures), answers of
+Sources: the adapters' golden fixtures (plugins/adapters/*/fixtures), answers of
 `switchyard mock-upstream` in each provider's wire format (seeds/, recorded
 with curl; see README.md), and request bodies of the host's tests. An adapter
 seed is `[mode, status, seed] + bytes` (see src/lib.rs): mode 0 response,
@@ -81,7 +81,7 @@ def bedrock_structured():
     """Structured-frame seeds (mode bit 5) from stream_events.json."""
     kinds = ["messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop",
              "messageStop", "metadata"]
-    path = os.path.join(REPO, "plugins", "bedrock", "fixtures", "stream_events.json")
+    path = os.path.join(REPO, "plugins", "adapters", "bedrock", "fixtures", "stream_events.json")
     events = json.loads(read(path))
     segs = []
     for e in events:
@@ -122,7 +122,7 @@ def ingress_seeds():
 
 
 def main():
-    P = os.path.join(REPO, "plugins")
+    P = os.path.join(REPO, "plugins", "adapters")
     adapter_seeds("adapter_openai", [os.path.join(P, "azure-openai", "fixtures")], ["openai_"])
     adapter_seeds("adapter_azure_openai", [os.path.join(P, "azure-openai", "fixtures")], ["azure_", "openai_"])
     adapter_seeds("adapter_anthropic", [os.path.join(P, "anthropic", "fixtures")], ["anthropic_"])

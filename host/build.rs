@@ -1,11 +1,12 @@
-//! Builds the first-party plugins (Rust guest crates under `plugins/`) for
-//! `wasm32-wasip2` and generates the table that embeds them in the binary.
+//! Builds the first-party plugins (Rust guest crates under `plugins/<kind>/`)
+//! for `wasm32-wasip2` and generates the table that embeds them in the binary.
 //!
-//! Crates whose name starts with `test-` are test plugins: built the same way,
-//! not embedded, and exposed to tests by path. The guests live in a workspace
-//! of their own and build into `<target>/wasm-plugins/<checkout hash>`, so the
-//! nested cargo never waits on the lock of the target directory this build
-//! holds, and checkouts sharing a target directory keep their guests apart.
+//! Crates under `plugins/test/` (or whose name starts with `test-`) are test
+//! plugins: built the same way, not embedded, and exposed to tests by path.
+//! The guests live in a workspace of their own and build into
+//! `<target>/wasm-plugins/<checkout hash>`, so the nested cargo never waits on
+//! the lock of the target directory this build holds, and checkouts sharing a
+//! target directory keep their guests apart.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,7 +72,7 @@ fn run() -> Result<(), String> {
         .arg("--target-dir")
         .arg(&guest_target);
     for c in &crates {
-        cmd.arg("-p").arg(c);
+        cmd.arg("-p").arg(&c.name);
     }
     // The host's flags and profile settings are not the guests'.
     for (k, _) in std::env::vars() {
@@ -110,7 +111,7 @@ fn run() -> Result<(), String> {
     embedded.push_str("pub const EMBEDDED: &[(&str, &[u8])] = &[\n");
     let mut tests = String::from("/// Test plugins, by name and path of their component.\n");
     tests.push_str("#[allow(dead_code)]\npub const TEST_PLUGINS: &[(&str, &str)] = &[\n");
-    for c in &crates {
+    for Guest { name: c, test } in &crates {
         let file = wasm_dir.join(format!("{}.wasm", c.replace('-', "_")));
         if !file.exists() {
             return Err(format!(
@@ -122,7 +123,7 @@ fn run() -> Result<(), String> {
         let copy = out_dir.join(format!("{c}.wasm"));
         std::fs::copy(&file, &copy).map_err(|e| format!("copying {}: {e}", file.display()))?;
         let path = copy.display().to_string();
-        if c.starts_with("test-") {
+        if *test {
             tests.push_str(&format!("    ({c:?}, {path:?}),\n"));
         } else {
             embedded.push_str(&format!("    ({c:?}, include_bytes!({path:?})),\n"));
@@ -140,20 +141,41 @@ fn env(k: &str) -> Result<String, String> {
     std::env::var(k).map_err(|_| format!("{k} is not set"))
 }
 
-/// Plugin crates: directories under `plugins/` whose manifest builds a cdylib.
-fn guest_crates(plugins: &Path) -> Result<Vec<String>, String> {
+/// The directories under `plugins/` that group the guest crates by kind
+/// (the members of plugins/Cargo.toml).
+const KINDS: &[&str] = &["adapters", "policies", "kits", "test"];
+
+/// The kind directory whose plugins are test plugins.
+const TEST_KIND: &str = "test";
+
+/// A plugin crate to build.
+struct Guest {
+    /// The crate's name: its directory's, and the plugin's.
+    name: String,
+    /// A test plugin: exposed to tests by path, not embedded.
+    test: bool,
+}
+
+/// Plugin crates: directories under `plugins/<kind>/` whose manifest builds a
+/// cdylib.
+fn guest_crates(plugins: &Path) -> Result<Vec<Guest>, String> {
     let mut out = Vec::new();
-    let entries =
-        std::fs::read_dir(plugins).map_err(|e| format!("reading {}: {e}", plugins.display()))?;
-    for entry in entries.flatten() {
-        let manifest = entry.path().join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else {
-            continue;
-        };
-        if text.contains("cdylib") {
-            out.push(entry.file_name().to_string_lossy().into_owned());
+    for kind in KINDS {
+        let dir = plugins.join(kind);
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            if text.contains("cdylib") {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let test = *kind == TEST_KIND || name.starts_with("test-");
+                out.push(Guest { name, test });
+            }
         }
     }
-    out.sort();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }

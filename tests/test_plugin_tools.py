@@ -4,7 +4,7 @@
   its own build command and the installed tool chains, and `plugin test`
   runs it: the three decide the same recorded requests the same way.
 * `plugin test` on the embedded `task-router` decides every case of
-  plugins/task-router/testdata/cases.json as the case says (the case's token
+  plugins/policies/task-router/testdata/cases.json as the case says (the case's token
   estimate is passed on the line, so the token rules are checked too).
 * Policy errors, traps, deadlines and bad input are reported per request and
   make the exit status non-zero; `models.complete` answers `--complete-reply`
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SWITCHYARD_CACHE_HOME", Path.home() / ".cache" / "switchyard"))
 VENV = Path(os.environ.get("SWITCHYARD_VENV", CACHE / "venv"))
 NODE = Path(os.environ.get("SWITCHYARD_NODE", CACHE / "node"))
-CASES = json.loads((ROOT / "plugins" / "task-router" / "testdata" / "cases.json").read_text())
+CASES = json.loads((ROOT / "plugins" / "policies" / "task-router" / "testdata" / "cases.json").read_text())
 NAME = "latency-first"
 LANGS = ["rust", "python", "js"]
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}

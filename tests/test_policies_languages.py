@@ -1,6 +1,6 @@
 """The task-router policy in Python and JavaScript (examples/policies/) decides
-exactly as the Rust one (plugins/task-router), driven through the real
-gateway: every case of plugins/task-router/testdata/cases.json and every
+exactly as the Rust one (plugins/policies/task-router), driven through the real
+gateway: every case of plugins/policies/task-router/testdata/cases.json and every
 config error of config_errors.json, for all three languages, read from the
 `x-switchyard-plan` and `x-switchyard-labels` response headers and from the
 gateway's log; plus one request per language through the OpenAI SDK, and the
@@ -26,7 +26,7 @@ import pytest
 from helpers import make_config, stream_text
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = ROOT / "plugins" / "task-router" / "testdata"
+TESTDATA = ROOT / "plugins" / "policies" / "task-router" / "testdata"
 CASES = json.loads((TESTDATA / "cases.json").read_text())
 ERRORS = json.loads((TESTDATA / "config_errors.json").read_text())
 REGEX = json.loads((ROOT / "examples" / "policies" / "regex_cases.json").read_text())

@@ -25,9 +25,14 @@ pub enum Mode {
 
 /// An adapter target's input, split.
 pub struct Input<'a> {
+    /// What the target drives.
     pub mode: Mode,
+    /// The upstream answer: the status the input picked, its headers, and
+    /// `bytes` as the body.
     pub response: HttpResponse,
+    /// Where a stream is cut.
     pub seed: u8,
+    /// The input's bytes after the three it starts with.
     pub bytes: &'a [u8],
 }
 

@@ -1,5 +1,5 @@
 // The decision of the `task-router` policy over plain values: a port of
-// plugins/task-router/src/logic.rs (the reference) with the same config
+// plugins/policies/task-router/src/logic.rs (the reference) with the same config
 // format, plans, labels and config errors naming the key. No component
 // imports here, so Node runs it too (tests/test_policies_languages.py).
 //

@@ -1,5 +1,5 @@
 """The decision of the `task-router` policy over plain Python values, a port
-of `plugins/task-router/src/logic.rs` (the reference): the same config
+of `plugins/policies/task-router/src/logic.rs` (the reference): the same config
 format, the same plans and labels, the same config errors naming the key
 (`task-router: `rules[1].if.regex` …`). No component imports here, so it
 also runs under a native Python (see tests/test_policies_languages.py).

@@ -283,8 +283,8 @@ pub fn write(args: &NewArgs) -> anyhow::Result<PathBuf> {
     if args.kind == Kind::Adapter {
         bail!(
             "`plugin new --kind adapter` is not available yet: start from a first-party adapter \
-             (plugins/openai in the Switchyard repository, or `switchyard plugin dump openai` for \
-             its component) and the `adapter-plugin` world of wit/"
+             (plugins/adapters/openai in the Switchyard repository, or `switchyard plugin dump \
+             openai` for its component) and the `adapter-plugin` world of wit/"
         );
     }
     let dir = args.dir.join(&args.name);

@@ -247,13 +247,6 @@ fn wire_usage(u: Option<&Usage>) -> wire::Usage {
     }
 }
 
-fn tool_input(arguments: &str) -> Value {
-    serde_json::from_str::<Value>(arguments)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::Object(Map::new()))
-}
-
 fn message_id(upstream: &str) -> String {
     if upstream.starts_with("msg_") {
         upstream.to_owned()
@@ -275,7 +268,7 @@ pub fn render_response(resp: ChatResponse) -> Vec<u8> {
         }
         for t in c.message.tool_calls {
             content.push(wire::Block::ToolUse {
-                input: tool_input(&t.arguments),
+                input: wire::tool_input(&t.arguments),
                 id: t.id,
                 name: t.name,
             });

@@ -12,7 +12,7 @@ stop processes per test are in conftest.py.
 * :func:`wait_until`: poll a condition with a deadline (every "eventually"
   of the tests; deadlines are generous, since a passing test never waits
   them out).
-* :func:`dump`, :func:`assert_serving`, :func:`stream_text`, :func:`free_port`.
+* :func:`dump`, :func:`test_plugin`, :func:`assert_serving`, :func:`stream_text`, :func:`free_port`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -42,6 +43,8 @@ except ImportError:  # pragma: no cover - older SDKs depend on plain httpx
     import httpx  # type: ignore[no-redef]
 
 BIN = os.environ.get("SWITCHYARD_BIN", str(Path.home() / ".cache/switchyard/target/release/switchyard"))
+# Test plugins of the build (host/build.rs puts them next to the binary).
+TEST_PLUGINS = Path(os.environ.get("SWITCHYARD_TEST_PLUGINS", str(Path(BIN).parent / "test-plugins")))
 STARTUP_TIMEOUT = 120.0
 LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+|0\.0\.0\.0:\d+)")
 CHAT_PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
@@ -264,8 +267,21 @@ def serve(config_path: Path | None, env: dict[str, str], log_path: Path, listen:
     return Gateway(p, _listening(p), config_path)
 
 
+def test_plugin(name: str) -> Path:
+    """The component of test plugin `name` (`plugins/test/NAME`): the build
+    puts test plugins next to the binary, in `test-plugins/`; they are never
+    compiled into it."""
+    path = TEST_PLUGINS / f"{name}.wasm"
+    assert path.is_file(), f"no test plugin {path} (build with cargo build --release)"
+    return path
+
+
 def dump(name: str, out: Path) -> Path:
-    """Write the embedded plugin `name` to `out` (`switchyard plugin dump`)."""
+    """Write plugin `name` to `out`: a test plugin from the build's
+    `test-plugins/`, else the embedded one (`switchyard plugin dump`)."""
+    if name.startswith("test-"):
+        shutil.copyfile(test_plugin(name), out)
+        return out
     subprocess.run([BIN, "plugin", "dump", name, "--out", str(out)], check=True, timeout=60)
     return out
 

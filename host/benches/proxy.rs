@@ -162,7 +162,7 @@ enabled = false
             cases.push(("baseline binary, route", url, body("routed")));
             rated.extend([4, 5]);
         }
-        let stream_cases = vec![
+        let stream_cases = [
             ("stream: mock-upstream directly", direct_url.clone(), sbody("direct")),
             ("stream: gateway, route", gw_url.clone(), sbody("routed")),
         ];

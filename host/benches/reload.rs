@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 mod procs;
 use procs::{BIN, spawn};
 
+/// The test plugins of this build (the reverse policy swapped in).
+mod test_plugins {
+    include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
+}
+
 /// Append a custom section named `switchyard-bench` holding `n`.
 fn with_custom_section(bytes: &[u8], n: u64) -> Vec<u8> {
     fn leb(mut v: usize, out: &mut Vec<u8>) {
@@ -162,7 +167,7 @@ fn main() -> anyhow::Result<()> {
         Ok(std::fs::read(out)?)
     };
     let ordered = dump("ordered")?;
-    let reverse = dump("test-policy")?;
+    let reverse = std::fs::read(test_plugins::TEST_POLICY)?;
     let (_a, a) = spawn(&["mock-upstream", "--label", "a"])?;
     let (_b, b) = spawn(&["mock-upstream", "--label", "b"])?;
     let config = dir.path().join("gw.toml");

@@ -67,3 +67,9 @@ pub mod wit;
 
 // Not on the serving path.
 pub mod tools;
+
+/// The test plugins of this build (`plugins/test/`), for unit tests only.
+#[cfg(test)]
+pub(crate) mod test_plugins {
+    include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
+}

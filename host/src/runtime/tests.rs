@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::canonical::{AuthScheme, ChatRequest, ErrorKind, HttpResponse, StreamEvent, Target};
-use crate::generation::embedded::{EMBEDDED, TEST_PLUGINS};
+use crate::generation::embedded::EMBEDDED;
+use crate::test_plugins::TEST_PLUGINS;
 
 fn embedded(name: &str) -> &'static [u8] {
     EMBEDDED

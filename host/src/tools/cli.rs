@@ -68,7 +68,7 @@ enum PluginCommand {
 }
 
 async fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
-    use crate::generation::embedded::{EMBEDDED, TEST_PLUGINS};
+    use crate::generation::embedded::EMBEDDED;
     match cmd {
         PluginCommand::List => {
             for (name, bytes) in EMBEDDED {
@@ -77,17 +77,8 @@ async fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PluginCommand::Dump { name, out } => {
-            let bytes: Vec<u8> = match EMBEDDED.iter().find(|(n, _)| *n == name) {
-                Some((_, b)) => b.to_vec(),
-                // Test plugins exist only where this binary was built.
-                None => match TEST_PLUGINS.iter().find(|(n, _)| *n == name) {
-                    Some((_, path)) => std::fs::read(path).map_err(|e| {
-                        anyhow::anyhow!("reading test plugin `{name}` from {path}: {e}")
-                    })?,
-                    None => anyhow::bail!(
-                        "no built-in plugin named `{name}` (see `switchyard plugin list`)"
-                    ),
-                },
+            let Some((_, bytes)) = EMBEDDED.iter().find(|(n, _)| *n == name) else {
+                anyhow::bail!("no built-in plugin named `{name}` (see `switchyard plugin list`)");
             };
             std::fs::write(&out, bytes)
                 .map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;

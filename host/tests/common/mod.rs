@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use switchyard::config::Config;
 use switchyard::gateway::Gateway;
-use switchyard::generation::embedded::TEST_PLUGINS;
 use switchyard::routing::{self, Reply, Served};
 use switchyard::runtime::{PluginCaps, Runtime, RuntimeOptions};
 use switchyard::tools::mock::{self, MockOptions};
@@ -31,7 +30,14 @@ pub async fn mock(label: &str) -> String {
     mock_with(label, MockOptions::default()).await
 }
 
-/// The bytes of a test plugin (`plugins/test-*`) the build embedded.
+/// The test plugins of this build (`plugins/test/`): their paths, never
+/// compiled into the library.
+pub mod test_plugins {
+    include!(concat!(env!("OUT_DIR"), "/test_plugins.rs"));
+}
+pub use test_plugins::TEST_PLUGINS;
+
+/// The bytes of a test plugin (`plugins/test/NAME`) this build compiled.
 pub fn test_plugin(name: &str) -> Vec<u8> {
     let path = TEST_PLUGINS.iter().find(|(n, _)| *n == name).unwrap().1;
     std::fs::read(path).unwrap()

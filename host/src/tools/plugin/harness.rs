@@ -85,9 +85,9 @@ impl Completer for Reply {
     }
 }
 
-/// Load the plugin: a file, else a built-in (or a test plugin of this build).
+/// Load the plugin: a file, else a built-in.
 fn load_plugin(rt: &Runtime, arg: &str) -> anyhow::Result<Plugin> {
-    use crate::generation::embedded::{EMBEDDED, TEST_PLUGINS};
+    use crate::generation::embedded::EMBEDDED;
     let path = Path::new(arg);
     let (name, source, bytes) = if path.is_file() {
         let name = path
@@ -99,9 +99,6 @@ fn load_plugin(rt: &Runtime, arg: &str) -> anyhow::Result<Plugin> {
         (name, PluginSource::File(path.to_path_buf()), bytes)
     } else if let Some((n, b)) = EMBEDDED.iter().find(|(n, _)| *n == arg) {
         ((*n).to_owned(), PluginSource::Embedded, b.to_vec())
-    } else if let Some((n, p)) = TEST_PLUGINS.iter().find(|(n, _)| *n == arg) {
-        let bytes = std::fs::read(p).with_context(|| format!("reading test plugin {p}"))?;
-        ((*n).to_owned(), PluginSource::Embedded, bytes)
     } else if arg.ends_with(".wasm") || arg.contains('/') {
         bail!("{arg}: no such file");
     } else {

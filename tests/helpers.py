@@ -12,7 +12,7 @@ stop processes per test are in conftest.py.
 * :func:`wait_until`: poll a condition with a deadline (every "eventually"
   of the tests; deadlines are generous, since a passing test never waits
   them out).
-* :func:`dump`, :func:`test_plugin`, :func:`assert_serving`, :func:`stream_text`, :func:`free_port`.
+* :func:`dump`, :func:`built_test_plugin`, :func:`assert_serving`, :func:`stream_text`, :func:`free_port`.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def serve(config_path: Path | None, env: dict[str, str], log_path: Path, listen:
     return Gateway(p, _listening(p), config_path)
 
 
-def test_plugin(name: str) -> Path:
+def built_test_plugin(name: str) -> Path:
     """The component of test plugin `name` (`plugins/test/NAME`): the build
     puts test plugins next to the binary, in `test-plugins/`; they are never
     compiled into it."""
@@ -280,7 +280,7 @@ def dump(name: str, out: Path) -> Path:
     """Write plugin `name` to `out`: a test plugin from the build's
     `test-plugins/`, else the embedded one (`switchyard plugin dump`)."""
     if name.startswith("test-"):
-        shutil.copyfile(test_plugin(name), out)
+        shutil.copyfile(built_test_plugin(name), out)
         return out
     subprocess.run([BIN, "plugin", "dump", name, "--out", str(out)], check=True, timeout=60)
     return out

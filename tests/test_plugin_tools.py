@@ -29,13 +29,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, test_plugin
+from helpers import BIN, built_test_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SWITCHYARD_CACHE_HOME", Path.home() / ".cache" / "switchyard"))
 VENV = Path(os.environ.get("SWITCHYARD_VENV", CACHE / "venv"))
 NODE = Path(os.environ.get("SWITCHYARD_NODE", CACHE / "node"))
 CASES = json.loads((ROOT / "plugins" / "policies" / "task-router" / "testdata" / "cases.json").read_text())
+# The test policy of this build (test plugins are never embedded).
+TEST_POLICY = built_test_plugin("test-policy")
 NAME = "latency-first"
 LANGS = ["rust", "python", "js"]
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
@@ -312,7 +314,7 @@ def test_config_from_a_toml_file(tmp_path: Path) -> None:
 )
 def test_failures_are_reported_per_request(mode: str, kind: str, text: str, tmp_path: Path) -> None:
     lines = [{"request": {"messages": HI}, "candidates": ["a", "b"]}] * 2
-    status, out, err = plugin_test(tmp_path, test_plugin("test-policy"), lines, "--config", json.dumps({"mode": mode}))
+    status, out, err = plugin_test(tmp_path, TEST_POLICY, lines, "--config", json.dumps({"mode": mode}))
     assert status != 0
     assert "2 of 2 requests failed" in err
     assert len(out) == 2
@@ -322,9 +324,7 @@ def test_failures_are_reported_per_request(mode: str, kind: str, text: str, tmp_
         assert text in line["error"]["message"], line
     # Text mode keeps one line per request, even for a trap's backtrace.
     config = json.dumps({"mode": mode})
-    r = switchyard(
-        "plugin", "test", test_plugin("test-policy"), "--requests", tmp_path / "requests.jsonl", "--config", config
-    )
+    r = switchyard("plugin", "test", TEST_POLICY, "--requests", tmp_path / "requests.jsonl", "--config", config)
     assert r.returncode != 0
     assert [line.split(":", 1)[0] for line in r.stdout.splitlines()] == ["line 1", "line 2"]
     assert all(f"error ({kind})" in line for line in r.stdout.splitlines())
@@ -368,12 +368,10 @@ def test_bad_input_lines_fail_alone(tmp_path: Path) -> None:
 def test_model_calls(tmp_path: Path) -> None:
     lines = [{"request": {"messages": HI}, "candidates": ["a", "b"]}]
     config = json.dumps({"mode": "complete", "classifier": "a"})
-    status, out, err = plugin_test(tmp_path, test_plugin("test-policy"), lines, "--config", config)
+    status, out, err = plugin_test(tmp_path, TEST_POLICY, lines, "--config", config)
     assert status == 0, err
     assert dict(out[0]["labels"]) == {"error": "no models in plugin test"}
-    status, out, err = plugin_test(
-        tmp_path, test_plugin("test-policy"), lines, "--config", config, "--complete-reply", "code"
-    )
+    status, out, err = plugin_test(tmp_path, TEST_POLICY, lines, "--config", config, "--complete-reply", "code")
     assert status == 0, err
     assert dict(out[0]["labels"]) == {"answer": "code", "cached": "false"}
 
@@ -389,7 +387,7 @@ def test_the_request_view(tmp_path: Path) -> None:
         },
         {"request": {"messages": HI}, "candidates": ["x"], "token_estimate": 4321},
     ]
-    status, out, err = plugin_test(tmp_path, test_plugin("test-policy"), lines, "--config", '{"mode": "echo-view"}')
+    status, out, err = plugin_test(tmp_path, TEST_POLICY, lines, "--config", '{"mode": "echo-view"}')
     assert status == 0, err
     first, second = (dict(o["labels"]) for o in out)
     assert first["model"] == "m" and first["tools"] == "true" and first["stream"] == "true"

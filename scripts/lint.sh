@@ -18,12 +18,15 @@ python3 scripts/check-modules.py host/src
 
 echo "lint: clippy (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "lint: clippy (plugins)"
-(cd plugins && cargo clippy --workspace --all-targets --locked --target wasm32-wasip2 -- -D warnings)
+echo "lint: clippy (plugins: their unit tests on the host, the components for wasm32-wasip2)"
+(cd plugins && cargo clippy --workspace --all-targets --locked -- -D warnings)
+(cd plugins && cargo clippy --workspace --locked --target wasm32-wasip2 -- -D warnings)
+echo "lint: clippy (fuzz)"
+(cd fuzz && cargo clippy --all-targets --locked -- -D warnings)
 
 echo "lint: rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
-(cd plugins && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet --target wasm32-wasip2)
+(cd plugins && RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet)
 
 echo "lint: ruff"
 scripts/lint-python.sh

@@ -10,7 +10,7 @@
 //! [`auth`] (the provider's key as a header, or an AWS SigV4 signature), and
 //! here the client, sending, and reading bodies with idle timeouts.
 
-mod auth;
+pub mod auth;
 pub mod egress;
 
 use std::sync::Arc;

@@ -10,13 +10,13 @@
 //! or a key names the environment variable or file it comes from, read at
 //! load time into a [`Secret`] or a hash.
 
-mod files;
+pub mod files;
 pub mod keys;
 pub mod limits;
-mod plugins;
-mod providers;
-mod routes;
-mod server;
+pub mod plugins;
+pub mod providers;
+pub mod routes;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -16,7 +16,7 @@ pub mod anthropic;
 pub mod body;
 pub mod chat;
 pub mod dispatch;
-mod input;
+pub mod input;
 pub mod metrics;
 pub mod models;
 pub mod openai;

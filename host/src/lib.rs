@@ -31,8 +31,21 @@
 //! errors). [`tools`] holds what is not on the serving path: the command
 //! line, the simulated upstream, and the plugin authors' tools.
 //!
-//! Dependencies point down this list (ingress → … → monitor → foundations)
-//! and never back up; tools may use anything, and nothing else uses tools.
+//! Calls go down the path and `use`s never form a cycle: in the layers
+//! below, a module uses only modules of the rows under its own (checked by
+//! `scripts/check-modules.py` in the lint step).
+//!
+//! ```text
+//! tools
+//! ingress
+//! gateway
+//! routing
+//! generation
+//! limits, monitor
+//! keys, runtime, broker
+//! canonical, config, error
+//! wit
+//! ```
 //!
 //! # Why modules, not crates
 //!

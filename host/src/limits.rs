@@ -32,7 +32,7 @@
 pub mod accounting;
 pub mod counters;
 pub mod memory;
-mod redis;
+pub mod redis;
 pub mod refusal;
 pub mod slots;
 pub mod windows;

@@ -22,7 +22,7 @@
 pub mod attempt;
 pub mod complete;
 pub mod failure;
-pub(crate) mod filter;
+pub mod filter;
 pub mod plan;
 pub mod retry;
 pub mod run;

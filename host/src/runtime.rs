@@ -28,13 +28,13 @@
 //! panic the host.
 
 pub mod adapter;
-mod cache;
+pub mod cache;
 pub mod caps;
 pub mod fault;
 mod host_impl;
 pub mod plugin;
 pub mod policy;
-mod self_check;
+pub mod self_check;
 pub mod store;
 
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 //! provider's own `base_url` names such an address or `localhost` (local
 //! models, tests) — even then a metadata address only when `base_url` names
 //! exactly it. IP literals are checked before sending; names are checked
-//! after resolution by the client's resolver ([`EgressResolver`]), which
+//! after resolution by the client's resolver (`EgressResolver`), which
 //! drops internal answers, so a DNS answer cannot bend an allowed public
 //! name to an internal address. Never sends anything itself.
 

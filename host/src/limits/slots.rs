@@ -40,7 +40,7 @@ impl Slot {
         }
     }
 
-    /// What the admission reserved (to hand to [`Spend::reserved`]).
+    /// What the admission reserved (to hand to [`super::Spend::reserved`]).
     pub fn reservation(&self) -> Reservation {
         self.reservation
     }

@@ -1,6 +1,6 @@
 //! The caps every plugin call runs under: a wall-clock deadline (policy
 //! decision, adapter call), a linear-memory cap, and the epoch ticks that
-//! enforce the deadline. [`MemoryLimiter`] records a cap hit so the trap that
+//! enforce the deadline. `MemoryLimiter` records a cap hit so the trap that
 //! follows (guests usually abort in their allocator) is reported as what it
 //! is. Never decides what happens after a hit: that is [`super::fault`].
 

@@ -132,6 +132,7 @@ def test_missing_and_wrong_keys_are_401_in_both_dialects(gateway, mock_upstream)
     assert e.value.body == {
         "type": "error",
         "error": {"type": "authentication_error", "message": e.value.body["error"]["message"]},
+        "request_id": e.value.response.headers["x-switchyard-request-id"],
     }
     assert WRONG not in e.value.response.text
     r = httpx.post(

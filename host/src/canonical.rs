@@ -117,6 +117,19 @@ impl OutputTally {
     pub fn estimated_completion_tokens(&self) -> u64 {
         tokens_from_bytes(self.output_bytes)
     }
+
+    /// Prompt and completion tokens of an answer to a request body of
+    /// `request_bytes`: the upstream's usage when it reported one, else
+    /// estimates from the sizes.
+    pub fn tokens(&self, request_bytes: usize) -> (u64, u64) {
+        match &self.usage {
+            Some(u) => (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)),
+            None => (
+                tokens_from_bytes(request_bytes),
+                self.estimated_completion_tokens(),
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

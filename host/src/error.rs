@@ -71,9 +71,10 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
     }
 
-    /// The OpenAI dialect's error body.
-    pub fn openai_body(&self) -> Vec<u8> {
-        let body = serde_json::json!({
+    /// The OpenAI dialect's error body; with the request's id (as
+    /// `error.request_id`) when there is one.
+    pub fn openai_body(&self, request_id: Option<&str>) -> Vec<u8> {
+        let mut body = serde_json::json!({
             "error": {
                 "message": self.message,
                 "type": self.kind,
@@ -81,6 +82,11 @@ impl ApiError {
                 "code": self.code,
             }
         });
+        if let (Some(id), Some(e)) = (request_id, body.get_mut("error"))
+            && let Some(e) = e.as_object_mut()
+        {
+            e.insert("request_id".into(), id.into());
+        }
         body.to_string().into_bytes()
     }
 }

@@ -5,7 +5,7 @@
 //! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
 //! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
-//! ([`admin`]).
+//! ([`admin`]). Every answer carries its [`request_id`].
 //!
 //! Everything below this module sees canonical values only: no module under
 //! it knows a client's framing or dialect, and this module never talks to an
@@ -20,6 +20,7 @@ pub mod input;
 pub mod metrics;
 pub mod models;
 pub mod openai;
+pub mod request_id;
 pub mod server;
 
 use std::convert::Infallible;
@@ -28,6 +29,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 
+use self::request_id::RequestId;
 pub use self::server::{bind, serve};
 use crate::error::ApiError;
 
@@ -62,9 +64,11 @@ pub(crate) fn error_response(e: &ApiError) -> Response<Body> {
 }
 
 pub(crate) fn dialect_error(e: &ApiError, dialect: Dialect) -> Response<Body> {
+    let id = RequestId::current();
     let body = match dialect {
-        Dialect::OpenAi => e.openai_body(),
-        Dialect::Anthropic => anthropic::error_body(e),
+        // The id of the request being handled, so a client can quote it.
+        Dialect::OpenAi => e.openai_body(id.as_ref().map(RequestId::as_str)),
+        Dialect::Anthropic => anthropic::error_body(e, id.as_ref().map(RequestId::as_str)),
     };
     let mut r = json_response(e.status, body);
     if let Some(s) = e.retry_after

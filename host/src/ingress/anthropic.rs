@@ -289,13 +289,16 @@ pub fn render_response(resp: ChatResponse) -> Vec<u8> {
 }
 
 /// The dialect's error body.
-pub fn error_body(e: &ApiError) -> Vec<u8> {
-    json!({
+pub fn error_body(e: &ApiError, request_id: Option<&str>) -> Vec<u8> {
+    let mut body = json!({
         "type": "error",
         "error": {"type": wire::errors::for_status(e.status.as_u16()), "message": e.message},
-    })
-    .to_string()
-    .into_bytes()
+    });
+    // Anthropic's own errors name the request at the top level.
+    if let (Some(id), Some(b)) = (request_id, body.as_object_mut()) {
+        b.insert("request_id".into(), id.into());
+    }
+    body.to_string().into_bytes()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -474,7 +477,7 @@ impl SseEncoder {
     /// The end of a broken stream: an `error` event and no `message_stop`.
     pub fn error(&self, err: &ApiError, out: &mut Vec<u8>) {
         out.extend_from_slice(b"event: error\ndata: ");
-        out.extend_from_slice(&error_body(err));
+        out.extend_from_slice(&error_body(err, None));
         out.extend_from_slice(b"\n\n");
     }
 }
@@ -540,7 +543,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].role"));
-        let body = String::from_utf8(error_body(&e)).unwrap();
+        let body = String::from_utf8(error_body(&e, None)).unwrap();
         assert!(body.contains(r#""type":"invalid_request_error""#), "{body}");
     }
 

@@ -15,14 +15,34 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
 use super::body::read_body;
+use super::request_id::RequestId;
 use super::{Body, Dialect, anthropic, dialect_error, input, json_response, openai};
-use crate::canonical::StreamEvent;
+use crate::canonical::{OutputTally, StreamEvent};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::limits::{Accounting, Limiter, Slot, Spend};
 use crate::routing::{self, Reply, Served, StreamItem};
 
 const META_PREFIX: &str = "x-switchyard-meta-";
+
+/// What a non-streaming answer cost, in USD at the model's prices (tokens
+/// as the upstream reported them, else estimated).
+pub const COST_HEADER: &str = "x-switchyard-cost-usd";
+
+/// A USD amount as a header writes it: plain decimal, up to 10 places, no
+/// trailing zeros (`0.0000123`, `0`).
+fn usd_text(usd: f64) -> String {
+    if !usd.is_finite() || usd <= 0.0 {
+        return "0".into();
+    }
+    let s = format!("{usd:.10}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() {
+        "0".into()
+    } else {
+        s.to_owned()
+    }
+}
 
 fn served_headers(r: &mut Response<Body>, s: &Served) {
     let h = r.headers_mut();
@@ -166,18 +186,28 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                     gw.limiter.record(&generation.quotas, &key, refund);
                 }
             }
+            if let Some(id) = RequestId::current() {
+                tracing::warn!(request_id = %id, model = %model, status = e.status.as_u16(), "request failed: {}", e.message);
+            }
             dialect_error(&e, dialect)
         }
         Ok(Reply::Complete(resp, served)) => {
-            if let Some(key) = caller {
-                let mut acct = accounting(key, &served, slot);
-                acct.tally.usage = resp.usage;
-                acct.tally.output_bytes = resp
+            let tally = OutputTally {
+                usage: resp.usage,
+                output_bytes: resp
                     .choices
                     .iter()
                     .filter_map(|c| c.message.content.as_ref())
                     .map(|c| crate::canonical::content_text(c).len())
-                    .sum();
+                    .sum(),
+            };
+            let (prompt, completion) = tally.tokens(request_bytes);
+            let cost = generation.models.get(&served.model).map_or(0.0, |m| {
+                (prompt as f64 * m.input_price + completion as f64 * m.output_price) / 1e6
+            });
+            if let Some(key) = caller {
+                let mut acct = accounting(key, &served, slot);
+                acct.tally = tally;
                 acct.finish();
             }
             let body = match dialect {
@@ -186,6 +216,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             };
             let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
+            if let Ok(v) = HeaderValue::from_str(&usd_text(cost)) {
+                r.headers_mut().insert(COST_HEADER, v);
+            }
             r
         }
         Ok(Reply::Stream(stream, served)) => {
@@ -234,6 +267,27 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             served_headers(&mut r, &served);
             r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usd_text;
+
+    #[test]
+    fn usd_amounts_as_the_cost_header_writes_them() {
+        for (usd, text) in [
+            (0.0, "0"),
+            (-1.0, "0"),
+            (f64::NAN, "0"),
+            (0.000075, "0.000075"),
+            (1.5, "1.5"),
+            (12.0, "12"),
+            (0.00000000004, "0"),
+            (0.0000000001, "0.0000000001"),
+        ] {
+            assert_eq!(usd_text(usd), text, "{usd}");
         }
     }
 }

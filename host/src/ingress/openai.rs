@@ -408,7 +408,7 @@ impl SseEncoder {
     /// cannot mistake a truncated answer for a complete one.
     pub fn error(&self, err: &ApiError, out: &mut Vec<u8>) {
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&err.openai_body());
+        out.extend_from_slice(&err.openai_body(None));
         out.extend_from_slice(b"\n\n");
     }
 }

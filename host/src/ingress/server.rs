@@ -8,13 +8,14 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use super::Body;
 use super::dispatch::dispatch;
+use super::request_id::{self, RequestId};
 use crate::gateway::Gateway;
 
 /// Serve on `listener` until `shutdown` resolves; then stop accepting (the
@@ -138,7 +139,12 @@ async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
         p if p.starts_with("/admin/") => "admin",
         _ => "other",
     };
-    let resp = dispatch(gw, req).await;
+    let id = RequestId::of(req.headers());
+    let header = HeaderValue::from_str(id.as_str());
+    let mut resp = id.scope(dispatch(gw, req)).await;
     gw.router.stats.count_http(endpoint, resp.status().as_u16());
+    if let Ok(v) = header {
+        resp.headers_mut().insert(request_id::HEADER, v);
+    }
     resp
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::{Limiter, Quotas, Reservation, Slot, Spend};
-use crate::canonical::{OutputTally, StreamEvent, tokens_from_bytes};
+use crate::canonical::{OutputTally, StreamEvent};
 use crate::keys::ClientKey;
 
 /// Counts a request's usage against its client key once: when the answer is
@@ -63,13 +63,7 @@ impl Accounting {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let (prompt, completion) = match &self.tally.usage {
-            Some(u) => (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)),
-            None => (
-                tokens_from_bytes(self.request_bytes),
-                self.tally.estimated_completion_tokens(),
-            ),
-        };
+        let (prompt, completion) = self.tally.tokens(self.request_bytes);
         self.limiter.record(
             &self.quotas,
             &self.key,

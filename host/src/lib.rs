@@ -63,6 +63,7 @@
 pub mod broker;
 pub mod ingress;
 pub mod keys;
+pub mod ledger;
 pub mod limits;
 pub mod monitor;
 pub mod routing;
@@ -76,6 +77,7 @@ pub mod generation;
 pub mod canonical;
 pub mod config;
 pub mod error;
+pub mod record;
 pub mod wit;
 
 // Not on the serving path.

@@ -14,6 +14,7 @@ pub mod files;
 pub mod keys;
 pub mod limits;
 pub mod plugins;
+pub mod prices;
 pub mod providers;
 pub mod routes;
 pub mod server;
@@ -30,6 +31,7 @@ pub use files::{
 pub use keys::KeyConfig;
 pub use limits::LimitsConfig;
 pub use plugins::PluginsConfig;
+pub use prices::Prices;
 pub use providers::{
     AwsCredentials, AwsCredentialsConfig, ProviderConfig, ProviderSecrets, Secret, url_host,
 };
@@ -215,7 +217,11 @@ impl Config {
                     ),
                 ));
             }
-            if m.input_price < 0.0 || m.output_price < 0.0 {
+            if [m.input_price, m.output_price, m.cached_input_price]
+                .into_iter()
+                .flatten()
+                .any(|p| !(p.is_finite() && p >= 0.0))
+            {
                 return Err(key_err(key, "prices cannot be negative"));
             }
             if m.quality.is_some_and(|q| !(0.0..=1.0).contains(&q)) {

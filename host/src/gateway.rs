@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::generation::{Generation, assemble, build_generation, plugins::load_plugins};
+use crate::ledger::Ledger;
 use crate::limits::Limiter;
 use crate::routing::Router;
 use crate::runtime::Runtime;
@@ -50,6 +51,8 @@ pub struct Gateway {
     pub reloader: std::sync::OnceLock<reload::Reloader>,
     /// Rate-limit and budget counters of client keys.
     pub limiter: Arc<Limiter>,
+    /// Where finished requests' records go.
+    pub ledger: Arc<Ledger>,
     /// Set when the gateway listens on a non-loopback address: a reload
     /// may then not remove every client key.
     pub public: AtomicBool,
@@ -64,6 +67,8 @@ impl Gateway {
             plugin_generation: first.plugins.keys().map(|k| (k.clone(), 1)).collect(),
             ..ReloadStatus::default()
         };
+        let limiter: Arc<Limiter> = Arc::default();
+        let ledger = Arc::new(Ledger::new(router.stats.clone(), limiter.clone()));
         Ok(Gateway {
             router: Arc::new(router),
             generation: ArcSwap::from_pointee(first),
@@ -71,7 +76,8 @@ impl Gateway {
             status: std::sync::Mutex::new(status),
             reload_lock: tokio::sync::Mutex::new(()),
             reloader: std::sync::OnceLock::new(),
-            limiter: Arc::default(),
+            limiter,
+            ledger,
             public: AtomicBool::new(false),
         })
     }

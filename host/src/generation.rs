@@ -17,7 +17,7 @@ use anyhow::Context as _;
 pub use self::plugins::embedded;
 use self::plugins::{LoadedPlugins, load_plugins, toml_to_json};
 use crate::canonical::Target;
-use crate::config::{Config, ProviderConfig, ProviderSecrets, RetryConfig};
+use crate::config::{Config, Prices, ProviderConfig, ProviderSecrets, RetryConfig};
 use crate::keys::KeyTable;
 use crate::limits::Quotas;
 use crate::monitor::{ModelCounters, Stats};
@@ -37,10 +37,8 @@ pub struct ModelTarget {
     pub capabilities: Vec<String>,
     /// Context window in tokens.
     pub context_window: u32,
-    /// USD per million input tokens.
-    pub input_price: f64,
-    /// USD per million output tokens.
-    pub output_price: f64,
+    /// Its prices: the config's, else the built-in catalog's.
+    pub prices: Prices,
     /// Quality score (0–1), when configured.
     pub quality: Option<f64>,
     /// The adapter plugin.
@@ -173,8 +171,7 @@ pub fn assemble(
                 target,
                 capabilities: m.capabilities.clone(),
                 context_window: m.context_window,
-                input_price: m.input_price,
-                output_price: m.output_price,
+                prices: Prices::of(name, m),
                 quality: m.quality,
                 adapter,
                 stats: stats.model(name),

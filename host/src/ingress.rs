@@ -59,6 +59,16 @@ pub enum Dialect {
     Anthropic,
 }
 
+impl Dialect {
+    /// The dialect's name in request records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+        }
+    }
+}
+
 pub(crate) fn error_response(e: &ApiError) -> Response<Body> {
     dialect_error(e, Dialect::OpenAi)
 }

@@ -1,4 +1,406 @@
-//! The ledger: a finished request's [`crate::record::Record`] and its sinks
-//! (metrics, key accounting, the request log).
+//! The ledger: one [`Record`] per chat request, filled in along the path
+//! and handed once, when the request is finished (a stream: when it ends,
+//! breaks, or the client leaves), to the sinks that read it:
+//!
+//! - **key accounting**: the key's tokens and spend against its limits
+//!   ([`crate::limits::Limiter::record`]);
+//! - **metrics**: the model's token and cost counters, and the request
+//!   histograms and failovers of [`crate::monitor::RequestFigures`];
+//! - **the request log** ([`log`]): a bounded queue to a batching writer,
+//!   SQLite or PostgreSQL.
+//!
+//! A new consumer of finished requests is one more sink in
+//! [`Pending::finish`], not another branch in the handler. Ingress owns a
+//! [`Pending`] per request; routing fills the route, plan and attempts of
+//! its record. Nothing here waits: the sinks are atomics, short locks, a
+//! limit-store write already off the path, and a non-blocking queue.
 
 pub mod log;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::canonical::{ChatResponse, OutputTally, StreamEvent};
+use crate::config::Prices;
+use crate::error::ApiError;
+use crate::generation::Generation;
+use crate::keys::ClientKey;
+use crate::limits::{Limiter, Slot, Spend};
+use crate::monitor::Stats;
+use crate::record::{Outcome, Record};
+use crate::routing::{EventStream, Served};
+
+use self::log::RequestLog;
+
+/// The status a record gets when the client left before its answer: the
+/// de-facto "client closed request" code (nginx's 499).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Where finished requests go.
+pub struct Ledger {
+    stats: Arc<Stats>,
+    limiter: Arc<Limiter>,
+    log: OnceLock<RequestLog>,
+    bodies: OnceLock<usize>,
+}
+
+impl Ledger {
+    /// A ledger over the gateway's figures and key limiter, with no request
+    /// log until [`Ledger::set_log`].
+    pub fn new(stats: Arc<Stats>, limiter: Arc<Limiter>) -> Ledger {
+        Ledger {
+            stats,
+            limiter,
+            log: OnceLock::new(),
+            bodies: OnceLock::new(),
+        }
+    }
+
+    /// Send finished records to `log`; with `bodies`, records carry the
+    /// request body and the answer's text, each capped at that many bytes.
+    pub fn set_log(&self, log: RequestLog, bodies: Option<usize>) {
+        if let Some(max) = bodies {
+            let _ = self.bodies.set(max);
+        }
+        let _ = self.log.set(log);
+    }
+
+    /// The request log, when one is configured and open.
+    pub fn log(&self) -> Option<&RequestLog> {
+        self.log.get()
+    }
+
+    /// Start the record of a request that arrived now.
+    pub fn begin(
+        self: &Arc<Self>,
+        generation: Arc<Generation>,
+        id: String,
+        dialect: &'static str,
+    ) -> Pending {
+        let started_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Pending {
+            rec: Record {
+                id,
+                started_at_ms,
+                dialect: dialect.to_owned(),
+                status: 200,
+                ..Record::default()
+            },
+            started: Instant::now(),
+            ledger: self.clone(),
+            generation,
+            key: None,
+            slot: None,
+            prices: None,
+            tally: OutputTally::default(),
+            request_bytes: 0,
+            answer: None,
+            client_wait: Duration::ZERO,
+            yielded: None,
+            done: false,
+        }
+    }
+}
+
+/// A request's record while it is served; finished exactly once — by one
+/// of [`Pending::fail`], [`Pending::complete`], [`Pending::stream_ended`],
+/// or, when the client leaves first, by being dropped.
+pub struct Pending {
+    rec: Record,
+    started: Instant,
+    ledger: Arc<Ledger>,
+    generation: Arc<Generation>,
+    key: Option<Arc<ClientKey>>,
+    /// The key's parallel slot, held until the request is finished.
+    slot: Option<Slot>,
+    /// The serving model's prices, once a model serves.
+    prices: Option<Prices>,
+    tally: OutputTally,
+    request_bytes: usize,
+    /// The answer's text so far, when the log keeps bodies.
+    answer: Option<String>,
+    /// Time the answer waited on the client (a stream between frames).
+    client_wait: Duration,
+    /// When the last frame of a stream was handed to the connection.
+    yielded: Option<Instant>,
+    done: bool,
+}
+
+impl Pending {
+    /// The record, for routing to fill in its route, plan and attempts.
+    pub fn record_mut(&mut self) -> &mut Record {
+        &mut self.rec
+    }
+
+    /// The request's id.
+    pub fn id(&self) -> &str {
+        &self.rec.id
+    }
+
+    /// The caller's key.
+    pub fn set_key(&mut self, key: &Arc<ClientKey>) {
+        self.rec.key = Some(key.name.clone());
+        self.key = Some(key.clone());
+    }
+
+    /// The key's slot, held until the request is finished.
+    pub fn admitted(&mut self, slot: Slot) {
+        self.slot = Some(slot);
+    }
+
+    /// What the client asked for.
+    pub fn request(&mut self, model: &str, stream: bool, body: &[u8]) {
+        self.rec.requested = model.to_owned();
+        self.rec.stream = stream;
+        self.request_bytes = body.len();
+        self.rec.bytes_in = body.len() as u64;
+        if let Some(&max) = self.ledger.bodies.get() {
+            self.rec.prompt = Some(capped(&String::from_utf8_lossy(body), max));
+            self.answer = Some(String::new());
+        }
+    }
+
+    /// The model that serves the answer.
+    pub fn served(&mut self, s: &Served) {
+        self.rec.model = Some(s.model.clone());
+        self.rec.provider = Some(s.provider.clone());
+        self.prices = Some(
+            self.generation
+                .models
+                .get(&s.model)
+                .map(|m| m.prices)
+                .unwrap_or_default(),
+        );
+    }
+
+    /// The request failed with `e` (the client gets it now).
+    pub fn fail(mut self, e: &ApiError) {
+        self.rec.outcome = Outcome::Error;
+        self.rec.status = e.status.as_u16();
+        self.rec.error = Some(e.message.clone());
+        self.finish();
+    }
+
+    /// A complete (non-streaming) answer, before it is rendered.
+    pub fn answered(&mut self, resp: &ChatResponse) {
+        self.tally = OutputTally {
+            usage: resp.usage,
+            output_bytes: resp
+                .choices
+                .iter()
+                .filter_map(|c| c.message.content.as_ref())
+                .map(|c| crate::canonical::content_text(c).len())
+                .sum(),
+        };
+        if let Some(answer) = &mut self.answer {
+            for c in resp
+                .choices
+                .iter()
+                .filter_map(|c| c.message.content.as_ref())
+            {
+                answer.push_str(&crate::canonical::content_text(c));
+            }
+        }
+    }
+
+    /// The complete answer of `bytes_out` body bytes is sent; what it
+    /// cost, USD.
+    pub fn complete(mut self, bytes_out: usize) -> f64 {
+        self.rec.bytes_out = bytes_out as u64;
+        self.finish();
+        self.rec.cost_usd
+    }
+
+    /// A stream's frame is being produced: the time since the last frame
+    /// went out was the client's.
+    pub fn polled(&mut self) {
+        if let Some(t) = self.yielded.take() {
+            self.client_wait += t.elapsed();
+        }
+    }
+
+    /// A stream's events, about to be encoded.
+    pub fn observe(&mut self, events: &[StreamEvent]) {
+        self.tally.observe(events);
+        if let Some(answer) = &mut self.answer {
+            for e in events {
+                if let StreamEvent::Text(t) = e {
+                    answer.push_str(&t.text);
+                }
+            }
+        }
+    }
+
+    /// A stream's frame of `bytes` is handed to the connection now (the
+    /// first one is the client's first token).
+    pub fn sent(&mut self, bytes: usize) {
+        self.rec.bytes_out += bytes as u64;
+        if self.rec.ttft_ms.is_none() {
+            self.rec.ttft_ms = Some(ms(self.started.elapsed()));
+        }
+        self.yielded = Some(Instant::now());
+    }
+
+    /// The answer's headers are handed to the connection; a stream's body
+    /// follows at the client's pace.
+    pub fn headers_sent(&mut self) {
+        self.yielded = Some(Instant::now());
+    }
+
+    /// The committed stream ended: cleanly, or `broken` after content.
+    pub fn stream_ended(&mut self, stream: &EventStream, broken: Option<&ApiError>) {
+        self.stream_done(stream);
+        if let Some(e) = broken {
+            self.rec.outcome = Outcome::Broken;
+            self.rec.error = Some(e.message.clone());
+            if let Some(a) = self.rec.attempts.last_mut() {
+                a.outcome = "broken".into();
+                a.error = Some(e.message.clone());
+            }
+        }
+        self.finish();
+    }
+
+    /// Close the committed attempt's figures: its latency to the stream's
+    /// end, and the upstream waits since the commit.
+    fn stream_done(&mut self, stream: &EventStream) {
+        if let Some(a) = self.rec.attempts.last_mut() {
+            a.latency_ms = ms(stream.started().elapsed());
+        }
+        self.rec.upstream_ms += ms(stream.waited());
+    }
+
+    /// The client left while the stream was open.
+    pub fn stream_dropped(&mut self, stream: &EventStream) {
+        if !self.done {
+            self.stream_done(stream);
+        }
+    }
+
+    /// Fill in what is derived, then hand the record to every sink.
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let duration = self.started.elapsed();
+        let rec = &mut self.rec;
+        rec.duration_ms = ms(duration);
+        if let Some(prices) = self.prices {
+            let (prompt, completion) = self.tally.tokens(self.request_bytes);
+            let cached = self
+                .tally
+                .usage
+                .and_then(|u| u.cached_tokens)
+                .map_or(0, u64::from);
+            rec.prompt_tokens = prompt;
+            rec.completion_tokens = completion;
+            rec.cached_tokens = cached.min(prompt);
+            rec.tokens_estimated = self.tally.usage.is_none();
+            rec.cost_usd = prices.cost(prompt, cached, completion);
+            rec.cost_known = prices.known;
+        }
+        rec.failovers = rec.failover_reasons().count() as u32;
+        rec.overhead_ms = (rec.duration_ms - rec.upstream_ms - ms(self.client_wait)).max(0.0);
+        if let Some(answer) = self.answer.take()
+            && let Some(&max) = self.ledger.bodies.get()
+        {
+            rec.answer = Some(capped(&answer, max));
+        }
+
+        // Sink: the key's limits.
+        if let Some(key) = &self.key {
+            let reserved = self
+                .slot
+                .as_ref()
+                .map(Slot::reservation)
+                .unwrap_or_default();
+            // A request no model answered gives its reservation back; one
+            // the client left before its answer keeps it (the upstream may
+            // have billed it).
+            if self.prices.is_some() || rec.outcome == Outcome::Error {
+                self.ledger.limiter.record(
+                    &self.generation.quotas,
+                    key,
+                    Spend {
+                        prompt_tokens: rec.prompt_tokens,
+                        completion_tokens: rec.completion_tokens,
+                        cost_usd: rec.cost_usd,
+                        reserved,
+                    },
+                );
+            }
+        }
+
+        // Sink: metrics.
+        let stats = &self.ledger.stats;
+        let route = rec.route.as_deref().unwrap_or("");
+        if let Some(model) = &rec.model
+            && let Some(target) = self.generation.models.get(model)
+        {
+            target
+                .stats
+                .count_usage(rec.prompt_tokens, rec.completion_tokens, rec.cost_usd);
+        }
+        let h = stats
+            .requests
+            .histograms(route, rec.model.as_deref().unwrap_or(""));
+        h.duration.observe(rec.duration_ms / 1e3);
+        h.overhead.observe(rec.overhead_ms / 1e3);
+        if rec.upstream_ms > 0.0 {
+            h.upstream.observe(rec.upstream_ms / 1e3);
+        }
+        if let Some(t) = rec.ttft_ms {
+            h.ttft.observe(t / 1e3);
+        }
+        for reason in rec.failover_reasons() {
+            stats.requests.count_failover(route, reason);
+        }
+
+        // Sink: the request log.
+        if let Some(log) = self.ledger.log.get() {
+            log.submit(std::mem::take(&mut self.rec));
+        }
+        self.slot = None;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            // The client went away before the answer was complete.
+            self.rec.outcome = Outcome::ClientClosed;
+            self.rec.status = CLIENT_CLOSED;
+            self.finish();
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn capped(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capped;
+
+    #[test]
+    fn bodies_are_capped_at_a_character_boundary() {
+        assert_eq!(capped("héllo", 2), "h");
+        assert_eq!(capped("héllo", 3), "hé");
+        assert_eq!(capped("abc", 10), "abc");
+    }
+}

@@ -8,7 +8,8 @@
 //!                (dialect)  (who)   (how much) (plan, attempts) (plugins) (egress)
 //!          ◀──── ingress ◀──────────────────── routing ◀─────────────────────┘
 //!                 │                                │
-//!                 └──── limits::accounting, monitor (live figures) ◀┘
+//!                 └──── ledger (the request's record → key limits,
+//!                           metrics, the request log) ◀┘
 //! ```
 //!
 //! - [`ingress`]: the HTTP server, endpoints, and the client's dialect in
@@ -22,11 +23,15 @@
 //! - [`broker`]: the only outbound HTTP — egress rule, keys, timeouts.
 //! - [`monitor`]: live figures per model and plugin, and each model's
 //!   circuit breaker.
+//! - [`ledger`]: each request's [`record::Record`], filled along the path
+//!   and handed once, when the request is finished, to its sinks: the key's
+//!   limits, metrics, and the request log (SQLite or PostgreSQL).
 //!
 //! State: [`gateway`] is the running process (router, limiter, the current
 //! generation, hot reload); [`generation`] is one immutable snapshot of
 //! config and plugins. Foundations every stage shares: [`config`] (plain
-//! data and validation), [`canonical`] (the request and response types),
+//! data and validation, the price catalog), [`canonical`] (the request and
+//! response types), [`record`] (a request's record),
 //! [`wit`] (the plugin contract's bindings), [`error`] (client-facing
 //! errors). [`tools`] holds what is not on the serving path: the command
 //! line, the simulated upstream, and the plugin authors' tools.
@@ -39,11 +44,12 @@
 //! tools
 //! ingress
 //! gateway
+//! ledger
 //! routing
 //! generation
 //! limits, monitor
 //! keys, runtime, broker
-//! canonical, config, error
+//! canonical, config, error, record
 //! wit
 //! ```
 //!

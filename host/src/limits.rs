@@ -26,10 +26,10 @@
 //! sliding-minute arithmetic), [`counters`] (what a key used, and the check
 //! of a request against its limits), [`refusal`] (the client's error when a
 //! limit is reached), [`memory`] and [`redis`] (the two stores), [`slots`]
-//! (a request's parallel slot and reservation), [`accounting`] (a served
-//! request's usage, counted once), and here the [`Limiter`] that ties them.
+//! (a request's parallel slot and reservation), and here the [`Limiter`]
+//! that ties them. A served request's usage is counted once, from its
+//! record, by the ledger's key sink (`crate::ledger`).
 
-pub mod accounting;
 pub mod counters;
 pub mod memory;
 pub mod redis;
@@ -46,7 +46,6 @@ use crate::config::limits::Backend;
 use crate::error::ApiError;
 use crate::keys::{ClientKey, KeyTable, NANOS};
 
-pub use self::accounting::Accounting;
 pub use self::counters::{Counters, Usage, check};
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
@@ -102,10 +101,8 @@ pub struct Spend {
     pub prompt_tokens: u64,
     /// Completion tokens.
     pub completion_tokens: u64,
-    /// USD per million prompt tokens.
-    pub input_price: f64,
-    /// USD per million completion tokens.
-    pub output_price: f64,
+    /// What the request cost, USD.
+    pub cost_usd: f64,
     /// What the request's admission reserved ([`Slot::reservation`]).
     pub reserved: Reservation,
 }
@@ -114,10 +111,7 @@ impl Spend {
     /// Tokens and nano-USD.
     fn amounts(&self) -> (u64, u64) {
         let tokens = self.prompt_tokens.saturating_add(self.completion_tokens);
-        // price per million tokens × tokens ÷ 1e6 × 1e9 nano-USD.
-        let nanos = (self.prompt_tokens as f64 * self.input_price
-            + self.completion_tokens as f64 * self.output_price)
-            * 1e3;
+        let nanos = self.cost_usd * 1e9;
         (
             tokens,
             if nanos.is_finite() && nanos > 0.0 {

@@ -9,6 +9,7 @@
 pub mod breaker;
 pub mod model;
 pub mod plugins;
+pub mod requests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use self::breaker::Breaker;
 pub use self::model::{ATTEMPT_RESULTS, InFlight, LatencyHistogram, ModelCounters, ModelTotals};
 pub use self::plugins::PluginCounters;
+pub use self::requests::{RequestFigures, RequestHistograms};
 use crate::runtime::{KvStore, PluginFault};
 
 /// Figures of every model, by model name, and error counters of every
@@ -29,6 +31,8 @@ pub struct Stats {
     /// Policy decisions that fell back to the static order, by (route, reason).
     fallbacks: Mutex<HashMap<(String, String), u64>>,
     plugins: RwLock<HashMap<String, Arc<PluginCounters>>>,
+    /// Figures of finished requests.
+    pub requests: RequestFigures,
 }
 
 impl Stats {

@@ -161,6 +161,17 @@ pub struct Record {
     pub answer: Option<String>,
 }
 
+impl Record {
+    /// Why the request moved on to another model, once per move: the
+    /// outcome of the last attempt on the model it left.
+    pub fn failover_reasons(&self) -> impl Iterator<Item = &str> {
+        self.attempts
+            .windows(2)
+            .filter(|w| !w[0].ok() && w[0].model != w[1].model)
+            .map(|w| w[0].outcome.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,5 +232,6 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), r);
         assert!(r.attempts[1].ok() && !r.attempts[0].ok());
+        assert_eq!(r.failover_reasons().collect::<Vec<_>>(), ["rate_limited"]);
     }
 }

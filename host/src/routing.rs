@@ -37,6 +37,7 @@ use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
 use crate::generation::{Generation, Resolved, Route};
 use crate::monitor::Stats;
+use crate::record::Record;
 use crate::runtime::{Outcome, Runtime};
 
 pub use self::complete::CompletionCache;
@@ -51,7 +52,7 @@ pub struct Router {
     /// Outbound HTTP.
     pub broker: Broker,
     /// Live figures.
-    pub stats: Stats,
+    pub stats: Arc<Stats>,
     /// Recent answers of policies' model calls.
     pub completions: CompletionCache,
 }
@@ -62,7 +63,7 @@ impl Router {
         Ok(Router {
             runtime,
             broker: Broker::new()?,
-            stats: Stats::default(),
+            stats: Arc::default(),
             completions: CompletionCache::default(),
         })
     }
@@ -100,6 +101,7 @@ pub async fn chat(
     generation: &Arc<Generation>,
     req: ChatRequest,
     metadata: Vec<(String, String)>,
+    rec: &mut Record,
 ) -> Result<Reply, ApiError> {
     let started = Instant::now();
     let resolved = generation
@@ -130,6 +132,8 @@ pub async fn chat(
             if let Some(reason) = label_value(&labels, "fallback") {
                 router.stats.count_fallback(&route.name, reason);
             }
+            rec.route = Some(route.name.clone());
+            rec.policy = Some(route.policy.name.to_string());
             (plan, labels, &route.retry)
         }
     };
@@ -138,9 +142,11 @@ pub async fn chat(
         _ => None,
     };
     let labels_for_outcome = route.as_ref().map(|_| labels.clone());
+    rec.labels = labels.iter().cloned().collect();
+    rec.plan = plan.iter().map(|(t, _)| t.name.clone()).collect();
     let mut last = Last::default();
     let result = run::execute(
-        router, generation, &req, plan, labels, retry, started, &mut last,
+        router, generation, &req, plan, labels, retry, started, &mut last, rec,
     )
     .await;
     if let (Some(route), Some(labels)) = (route, labels_for_outcome) {

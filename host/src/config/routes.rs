@@ -22,12 +22,14 @@ pub struct ModelConfig {
     /// Context window in tokens.
     #[serde(default = "default_context")]
     pub context_window: u32,
-    /// USD per million input tokens.
-    #[serde(default)]
-    pub input_price: f64,
+    /// USD per million input tokens (overrides the built-in catalog; see
+    /// [`super::prices`]).
+    pub input_price: Option<f64>,
     /// USD per million output tokens.
-    #[serde(default)]
-    pub output_price: f64,
+    pub output_price: Option<f64>,
+    /// USD per million prompt tokens served from the provider's prompt
+    /// cache (default: the input price).
+    pub cached_input_price: Option<f64>,
     /// Quality score (0–1) policies may weigh, when known.
     pub quality: Option<f64>,
 }

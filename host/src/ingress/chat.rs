@@ -17,11 +17,12 @@ use hyper::body::{Frame, Incoming};
 use super::body::read_body;
 use super::request_id::RequestId;
 use super::{Body, Dialect, anthropic, dialect_error, input, json_response, openai};
-use crate::canonical::{OutputTally, StreamEvent};
+use crate::canonical::StreamEvent;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
-use crate::limits::{Accounting, Limiter, Slot, Spend};
-use crate::routing::{self, Reply, Served, StreamItem};
+use crate::ledger::Pending;
+use crate::limits::Limiter;
+use crate::routing::{self, EventStream, Reply, Served, StreamItem};
 
 const META_PREFIX: &str = "x-switchyard-meta-";
 
@@ -100,29 +101,41 @@ impl Encoder {
     }
 }
 
-/// Serve one chat request in `dialect`.
+/// Serve one chat request in `dialect`: every exit, error or answer,
+/// finishes the request's record in the ledger.
 pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -> Response<Body> {
     let generation = gw.current();
+    let id = RequestId::current().unwrap_or_default();
+    let mut pending = gw
+        .ledger
+        .begin(generation.clone(), id.to_string(), dialect.name());
+    let fail = |pending: Pending, e: &ApiError| {
+        pending.fail(e);
+        dialect_error(e, dialect)
+    };
     // Keys are checked before the body is read: an unknown caller costs
     // nothing more.
     let caller = match generation.keys.authenticate(req.headers()) {
         Ok(c) => c,
-        Err(e) => return dialect_error(&e, dialect),
+        Err(e) => return fail(pending, &e),
     };
+    if let Some(key) = &caller {
+        pending.set_key(key);
+    }
     if let Err(e) = input::content_type(req.headers()) {
-        return dialect_error(&e, dialect);
+        return fail(pending, &e);
     }
     let server = &generation.config.server;
     let body_timeout = std::time::Duration::from_millis(server.body_read_timeout_ms);
     let (parts, body) =
         match tokio::time::timeout(body_timeout, read_body(req, server.max_body_bytes)).await {
             Ok(Ok(b)) => b,
-            Ok(Err(e)) => return dialect_error(&e, dialect),
+            Ok(Err(e)) => return fail(pending, &e),
             Err(_) => {
                 // The rest of the body may still be on its way: close the
                 // connection rather than read it.
-                let mut r =
-                    dialect_error(&input::body_timeout(server.body_read_timeout_ms), dialect);
+                let e = input::body_timeout(server.body_read_timeout_ms);
+                let mut r = fail(pending, &e);
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return r;
@@ -134,21 +147,20 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
     };
     let canonical = match parsed.and_then(|r| input::model_name(&r.model).map(|()| r)) {
         Ok(r) => r,
-        Err(e) => return dialect_error(&e, dialect),
+        Err(e) => return fail(pending, &e),
     };
-    let mut slot = Slot::none();
+    pending.request(&canonical.model, canonical.stream, &body);
     if let Some(key) = &caller {
         if !key.allows(&canonical.model) {
-            return dialect_error(&key.not_allowed(&canonical.model), dialect);
+            return fail(pending, &key.not_allowed(&canonical.model));
         }
         let reserve =
             Limiter::reservation(key, u64::from(crate::canonical::token_estimate(&canonical)));
         match gw.limiter.admit(&generation.quotas, key, reserve).await {
-            Ok(s) => slot = s,
-            Err(e) => return dialect_error(&e, dialect),
+            Ok(slot) => pending.admitted(slot),
+            Err(e) => return fail(pending, &e),
         }
     }
-    let request_bytes = body.len();
     let mut metadata = canonical.metadata.clone();
     for (k, v) in &parts.headers {
         if let Some(key) = k.as_str().strip_prefix(META_PREFIX)
@@ -159,61 +171,27 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
     }
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
-    let accounting = |key, served: &Served, slot| {
-        let prices = generation
-            .models
-            .get(&served.model)
-            .map_or((0.0, 0.0), |m| (m.input_price, m.output_price));
-        Accounting::new(
-            gw.limiter.clone(),
-            generation.quotas.clone(),
-            key,
-            prices,
-            request_bytes,
-            slot,
-        )
-    };
-    match routing::chat(&gw.router, &generation, canonical, metadata).await {
+    let routed = routing::chat(
+        &gw.router,
+        &generation,
+        canonical,
+        metadata,
+        pending.record_mut(),
+    )
+    .await;
+    match routed {
         Err(e) => {
-            // Nothing was served: the prompt's reservation goes back.
-            if let Some(key) = caller {
-                let reserved = slot.reservation();
-                if reserved.tokens > 0 {
-                    let refund = Spend {
-                        reserved,
-                        ..Spend::default()
-                    };
-                    gw.limiter.record(&generation.quotas, &key, refund);
-                }
-            }
-            if let Some(id) = RequestId::current() {
-                tracing::warn!(request_id = %id, model = %model, status = e.status.as_u16(), "request failed: {}", e.message);
-            }
-            dialect_error(&e, dialect)
+            tracing::warn!(request_id = %id, model = %model, status = e.status.as_u16(), "request failed: {}", e.message);
+            fail(pending, &e)
         }
         Ok(Reply::Complete(resp, served)) => {
-            let tally = OutputTally {
-                usage: resp.usage,
-                output_bytes: resp
-                    .choices
-                    .iter()
-                    .filter_map(|c| c.message.content.as_ref())
-                    .map(|c| crate::canonical::content_text(c).len())
-                    .sum(),
-            };
-            let (prompt, completion) = tally.tokens(request_bytes);
-            let cost = generation.models.get(&served.model).map_or(0.0, |m| {
-                (prompt as f64 * m.input_price + completion as f64 * m.output_price) / 1e6
-            });
-            if let Some(key) = caller {
-                let mut acct = accounting(key, &served, slot);
-                acct.tally = tally;
-                acct.finish();
-            }
+            pending.served(&served);
+            pending.answered(&resp);
             let body = match dialect {
                 Dialect::OpenAi => openai::render_response(resp),
                 Dialect::Anthropic => anthropic::render_response(resp),
             };
+            let cost = pending.complete(body.len());
             let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
             if let Ok(v) = HeaderValue::from_str(&usd_text(cost)) {
@@ -222,42 +200,62 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             r
         }
         Ok(Reply::Stream(stream, served)) => {
+            pending.served(&served);
             let encoder = match dialect {
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
                 Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
             };
-            let acct = caller.map(|key| accounting(key, &served, slot));
-            let frames =
-                futures_util::stream::unfold(Some((stream, encoder, acct)), |state| async move {
-                    let (mut stream, mut enc, mut acct) = state?;
-                    let mut out = Vec::with_capacity(512);
-                    let next = match stream.next().await {
-                        None => return None,
-                        Some(StreamItem::Events(ev)) => {
-                            if let Some(a) = &mut acct {
-                                a.observe(&ev);
-                            }
-                            enc.encode(ev, &mut out);
-                            Some((stream, enc, acct))
+            pending.headers_sent();
+            let state = Streaming {
+                stream,
+                enc: encoder,
+                pending: Some(pending),
+            };
+            let frames = futures_util::stream::unfold(Some(state), |state| async move {
+                let mut st = state?;
+                if let Some(p) = &mut st.pending {
+                    p.polled();
+                }
+                let mut out = Vec::with_capacity(512);
+                let more = match st.stream.next().await {
+                    None => false,
+                    Some(StreamItem::Events(ev)) => {
+                        if let Some(p) = &mut st.pending {
+                            p.observe(&ev);
                         }
-                        Some(StreamItem::End(ev)) => {
-                            // Counted before the last bytes go out, so the
-                            // client's next request sees this one's usage.
-                            if let Some(a) = &mut acct {
-                                a.observe(&ev);
-                                a.finish();
-                            }
-                            enc.encode(ev, &mut out);
-                            enc.finish(&mut out);
-                            None
+                        st.enc.encode(ev, &mut out);
+                        true
+                    }
+                    Some(StreamItem::End(ev)) => {
+                        st.enc.encode(ev.clone(), &mut out);
+                        st.enc.finish(&mut out);
+                        // Finished before the last bytes go out, so the
+                        // client's next request sees this one's usage.
+                        if let Some(mut p) = st.pending.take() {
+                            p.observe(&ev);
+                            p.sent(out.len());
+                            p.stream_ended(&st.stream, None);
                         }
-                        Some(StreamItem::Broken(e)) => {
-                            enc.error(&e, &mut out);
-                            None
+                        false
+                    }
+                    Some(StreamItem::Broken(e)) => {
+                        st.enc.error(&e, &mut out);
+                        if let Some(mut p) = st.pending.take() {
+                            p.sent(out.len());
+                            p.stream_ended(&st.stream, Some(&e));
                         }
-                    };
-                    Some((Ok::<_, Infallible>(Frame::data(Bytes::from(out))), next))
-                });
+                        false
+                    }
+                };
+                if out.is_empty() && !more {
+                    return None;
+                }
+                if let Some(p) = &mut st.pending {
+                    p.sent(out.len());
+                }
+                let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(out)));
+                Some((frame, more.then_some(st)))
+            });
             let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
             let h = r.headers_mut();
             h.insert(
@@ -267,6 +265,24 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             served_headers(&mut r, &served);
             r
+        }
+    }
+}
+
+/// A stream being sent: the upstream's events, the client's encoder, and
+/// the request's record until the stream ends.
+struct Streaming {
+    stream: Box<EventStream>,
+    enc: Encoder,
+    pending: Option<Pending>,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        // The client left with the stream open: close the attempt's
+        // figures before the record finishes as `client_closed`.
+        if let Some(p) = &mut self.pending {
+            p.stream_dropped(&self.stream);
         }
     }
 }

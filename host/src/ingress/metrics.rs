@@ -9,11 +9,18 @@
 //! | `switchyard_attempts_total` | model, provider, result | upstream attempts: `ok` or the failure kind |
 //! | `switchyard_attempt_duration_seconds` | model, provider | successful attempts: to the reply, or a stream's first content |
 //! | `switchyard_tokens_total` | model, provider, kind | prompt / completion tokens |
-//! | `switchyard_cost_usd_total` | model, provider | spend at the configured prices |
+//! | `switchyard_cost_usd_total` | model, provider | spend at the model's prices (config, else the built-in catalog) |
 //! | `switchyard_in_flight` | model, provider | attempts open now |
 //! | `switchyard_breaker_open` | model, provider | 1 when the breaker is open, 0.5 half-open |
 //! | `switchyard_latency_ewma_seconds`, `switchyard_error_rate` | model, provider | what policies see |
 //! | `switchyard_policy_fallbacks_total` | route, reason | decisions replaced by the static order |
+//! | `switchyard_request_duration_seconds` | route, model | finished chat requests: arrival to last byte |
+//! | `switchyard_request_upstream_seconds` | route, model | their time waiting on upstreams |
+//! | `switchyard_request_ttft_seconds` | route, model | streams: time to the first content sent |
+//! | `switchyard_request_overhead_seconds` | route, model | the gateway's own time (duration less upstream and client waits) |
+//! | `switchyard_failovers_total` | route, reason | moves to another model, by the failure that caused them |
+//! | `switchyard_log_queue_depth` | | records waiting for the request log's writer |
+//! | `switchyard_log_written_total`, `switchyard_log_dropped_total` | | records written to, and dropped before, the request log |
 //! | `switchyard_policy_instances_created_total` | route, policy | warm-pool misses |
 //! | `switchyard_reloads_total` | result | `succeeded` / `failed` reloads |
 //! | `switchyard_plugins_refused_total` | | plugin files refused |
@@ -28,7 +35,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::gateway::Gateway;
-use crate::monitor::{ATTEMPT_RESULTS, ModelCounters, ModelTotals};
+use crate::monitor::{ATTEMPT_RESULTS, ModelCounters, ModelTotals, RequestHistograms};
 use crate::runtime::BreakerState;
 
 /// Render every metric.
@@ -63,8 +70,17 @@ pub fn render(gw: &Gateway) -> Result<String, std::fmt::Error> {
     http.sort();
     let mut fallbacks = gw.router.stats.fallback_totals();
     fallbacks.sort();
+    let requests = gw.router.stats.requests.all_histograms();
+    let failovers = gw.router.stats.requests.failover_totals();
+    let log = gw
+        .ledger
+        .log()
+        .map(|l| (l.queue_depth() as u64, l.written(), l.dropped()));
     let snap = Snapshot {
         models,
+        requests,
+        failovers,
+        log,
         http,
         fallbacks,
         pools,
@@ -88,8 +104,14 @@ struct ModelSnap {
     counters: std::sync::Arc<ModelCounters>,
 }
 
+type RequestRow = ((String, String), std::sync::Arc<RequestHistograms>);
+
 struct Snapshot {
     models: Vec<ModelSnap>,
+    requests: Vec<RequestRow>,
+    failovers: Vec<(String, String, u64)>,
+    /// The request log's queue depth, written and dropped records.
+    log: Option<(u64, u64, u64)>,
     http: Vec<(&'static str, u16, u64)>,
     fallbacks: Vec<(String, String, u64)>,
     pools: Vec<(String, String, u64)>,
@@ -195,7 +217,7 @@ impl Collector for Snapshot {
         counter(
             &mut enc,
             "switchyard_cost_usd",
-            "Spend at the configured prices, USD.",
+            "Spend at the models' prices (config, else the built-in catalog), USD.",
             self.models.iter().map(|m| (who(m), m.totals.cost_usd)),
         )?;
         gauge(
@@ -241,6 +263,62 @@ impl Collector for Snapshot {
                 .iter()
                 .map(|(r, w, n)| (vec![("route", r.clone()), ("reason", w.clone())], *n as f64)),
         )?;
+        for (name, help, pick) in [
+            (
+                "switchyard_request_duration_seconds",
+                "Finished chat requests: arrival to the last byte (or the client leaving).",
+                (|h: &RequestHistograms| &h.duration) as fn(&RequestHistograms) -> &_,
+            ),
+            (
+                "switchyard_request_upstream_seconds",
+                "Finished chat requests: time waiting on upstreams (retry backoff included).",
+                |h| &h.upstream,
+            ),
+            (
+                "switchyard_request_ttft_seconds",
+                "Streams: arrival to the first content sent to the client.",
+                |h| &h.ttft,
+            ),
+            (
+                "switchyard_request_overhead_seconds",
+                "The gateway's own time per request: its duration less upstream and client waits.",
+                |h| &h.overhead,
+            ),
+        ] {
+            let mut h = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for ((route, model), hist) in &self.requests {
+                let labels = vec![("route", route.clone()), ("model", model.clone())];
+                pick(hist).encode(h.encode_family(&labels)?)?;
+            }
+        }
+        counter(
+            &mut enc,
+            "switchyard_failovers",
+            "Moves to another model after a failure, by the failure's kind.",
+            self.failovers
+                .iter()
+                .map(|(r, w, n)| (vec![("route", r.clone()), ("reason", w.clone())], *n as f64)),
+        )?;
+        if let Some((depth, written, dropped)) = self.log {
+            gauge(
+                &mut enc,
+                "switchyard_log_queue_depth",
+                "Records waiting for the request log's writer.",
+                [(vec![], depth as f64)],
+            )?;
+            counter(
+                &mut enc,
+                "switchyard_log_written",
+                "Records written to the request log.",
+                [(vec![], written as f64)],
+            )?;
+            counter(
+                &mut enc,
+                "switchyard_log_dropped",
+                "Records dropped before the request log (queue full or database unavailable).",
+                [(vec![], dropped as f64)],
+            )?;
+        }
         counter(
             &mut enc,
             "switchyard_policy_instances_created",

@@ -260,11 +260,10 @@ fn spend_in_nanos() {
     let s = Spend {
         prompt_tokens: 1000,
         completion_tokens: 500,
-        input_price: 0.15,
-        output_price: 0.6,
+        cost_usd: 0.00045,
         reserved: Reservation::default(),
     };
-    // 1000 × 0.15/1e6 + 500 × 0.6/1e6 = 0.00045 USD.
+    // 0.00045 USD.
     assert_eq!(s.amounts(), (1500, 450_000));
     assert_eq!(Spend::default().amounts(), (0, 0));
 }
@@ -327,8 +326,7 @@ async fn flush_waits_for_usage_writes_on_their_way() {
     let spend = Spend {
         prompt_tokens: 10,
         completion_tokens: 5,
-        input_price: 1.0,
-        output_price: 1.0,
+        cost_usd: 0.000015,
         reserved: Reservation::default(),
     };
     limiter.record(&table, &key, spend);

@@ -138,17 +138,15 @@ impl ModelCounters {
         }
     }
 
-    /// Count the tokens of an answered request and what they cost at the
-    /// model's prices (USD per million tokens).
-    pub fn count_usage(&self, prompt: u32, completion: u32, input_price: f64, output_price: f64) {
-        self.prompt_tokens
-            .fetch_add(prompt.into(), Ordering::Relaxed);
+    /// Count the tokens of an answered request and what it cost, USD.
+    pub fn count_usage(&self, prompt: u64, completion: u64, cost_usd: f64) {
+        self.prompt_tokens.fetch_add(prompt, Ordering::Relaxed);
         self.completion_tokens
-            .fetch_add(completion.into(), Ordering::Relaxed);
-        // USD per million tokens = nano-USD per thousandth of a token.
-        let nano = (f64::from(prompt) * input_price + f64::from(completion) * output_price) * 1e3;
+            .fetch_add(completion, Ordering::Relaxed);
+        let nano = cost_usd * 1e9;
         if nano.is_finite() && nano > 0.0 {
-            self.cost_nano_usd.fetch_add(nano as u64, Ordering::Relaxed);
+            self.cost_nano_usd
+                .fetch_add(nano.round() as u64, Ordering::Relaxed);
         }
     }
 

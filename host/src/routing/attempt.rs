@@ -12,7 +12,7 @@ use super::failure::{AttemptError, describe_provider, next, provider_failure, se
 use super::stream::EventStream;
 use super::{Reply, Router, Served};
 use crate::broker::{self, SendError};
-use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent, Usage};
+use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent};
 use crate::config::FailureKind;
 use crate::generation::{Generation, ModelTarget};
 use crate::runtime::{PluginError, PluginFault};
@@ -20,14 +20,23 @@ use crate::runtime::{PluginError, PluginFault};
 /// Largest upstream body read for a non-streaming answer or an error.
 const MAX_UPSTREAM_BODY: usize = 64 << 20;
 
-/// Count an answer's tokens and cost against its model.
-pub(super) fn count_usage(target: &ModelTarget, u: &Usage) {
-    target.stats.count_usage(
-        u.prompt_tokens,
-        u.completion_tokens,
-        target.input_price,
-        target.output_price,
-    );
+/// What one attempt saw of its upstream, for the request's record.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    /// The upstream's HTTP status, once it answered.
+    pub(super) status: Option<u16>,
+    /// Time spent waiting on the upstream (send, body and chunk reads).
+    pub(super) waited: Duration,
+    /// Time to the first content event (streams).
+    pub(super) ttft: Option<Duration>,
+}
+
+/// Await `f`, adding the time it took to `waited`.
+async fn timed<T>(waited: &mut Duration, f: impl Future<Output = T>) -> T {
+    let t = Instant::now();
+    let out = f.await;
+    *waited += t.elapsed();
+    out
 }
 
 fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
@@ -53,6 +62,7 @@ pub(super) async fn attempt(
     req: &Arc<ChatRequest>,
     first_byte: Duration,
     served: Served,
+    seen: &mut Seen,
 ) -> Result<Reply, AttemptError> {
     let started = Instant::now();
     let in_flight = target.stats.start();
@@ -88,29 +98,30 @@ pub(super) async fn attempt(
     };
     let idle = target.provider.idle_timeout();
     let secret = generation.secrets.get(&target.provider_name);
-    let mut resp = router
-        .broker
-        .send(
-            &target.provider_name,
-            &target.provider,
-            secret,
-            http_req,
-            first_byte,
-        )
-        .await
-        .map_err(|e| {
-            if let SendError::Denied { .. } = e {
-                router
-                    .stats
-                    .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
-            }
-            fail(send_failure(target, e))
-        })?;
+    let sent = router.broker.send(
+        &target.provider_name,
+        &target.provider,
+        secret,
+        http_req,
+        first_byte,
+    );
+    let mut resp = timed(&mut seen.waited, sent).await.map_err(|e| {
+        if let SendError::Denied { .. } = e {
+            router
+                .stats
+                .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
+        }
+        fail(send_failure(target, e))
+    })?;
+    seen.status = Some(resp.status().as_u16());
 
     if !resp.status().is_success() {
-        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
-            .await
-            .unwrap_or_default();
+        let body = timed(
+            &mut seen.waited,
+            broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY),
+        )
+        .await
+        .unwrap_or_default();
         let record = response_record(&resp, body);
         let e = inst
             .classify_error(&record)
@@ -120,9 +131,12 @@ pub(super) async fn attempt(
     }
 
     if !req.stream {
-        let body = broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY)
-            .await
-            .map_err(|e| fail(send_failure(target, e)))?;
+        let body = timed(
+            &mut seen.waited,
+            broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY),
+        )
+        .await
+        .map_err(|e| fail(send_failure(target, e)))?;
         let record = response_record(&resp, body);
         return match inst.parse_response(&record, &target.target).await {
             Ok(Ok(mut r)) => {
@@ -131,9 +145,6 @@ pub(super) async fn attempt(
                 }
                 target.stats.record(true, started.elapsed(), None);
                 target.stats.observe_latency(started.elapsed());
-                if let Some(u) = &r.usage {
-                    count_usage(target, u);
-                }
                 Ok(Reply::Complete(r, served))
             }
             Ok(Err(e)) => Err(fail(provider_failure(target, e))),
@@ -151,7 +162,7 @@ pub(super) async fn attempt(
     let mut first = Vec::new();
     loop {
         let wait = deadline.saturating_duration_since(Instant::now()).min(idle);
-        let chunk = broker::next_chunk(&mut resp, wait)
+        let chunk = timed(&mut seen.waited, broker::next_chunk(&mut resp, wait))
             .await
             .map_err(|e| fail(send_failure(target, e)))?;
         let (events, end) = match chunk {
@@ -180,6 +191,7 @@ pub(super) async fn attempt(
         }
         if content || end {
             let ttft = started.elapsed();
+            seen.ttft = Some(ttft);
             target.stats.observe_latency(ttft);
             let mut stream = EventStream {
                 first,
@@ -195,6 +207,7 @@ pub(super) async fn attempt(
                 done: false,
                 request: req.clone(),
                 tally: OutputTally::default(),
+                waited: Duration::ZERO,
                 _in_flight: in_flight,
                 faults: router.stats.plugin(&target.adapter.name),
             };

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::{Reply, Router};
-use crate::canonical::{ChatRequest, Content, ContentPart, Message, Role};
+use crate::canonical::{ChatRequest, Content, ContentPart, Message, Role, Usage};
 use crate::generation::Generation;
+use crate::record::Record;
 use crate::runtime::{Completer, Completion, CompletionRequest};
 
 /// The longest a model call may take, whatever the policy asks.
@@ -132,23 +133,27 @@ async fn complete(
         ..ChatRequest::new(req.model.clone(), messages)
     };
     let started = Instant::now();
-    let reply = tokio::time::timeout(timeout, super::chat(router, generation, chat, vec![]))
-        .await
-        .map_err(|_| {
-            format!(
-                "model `{}` did not answer within {} ms",
-                req.model,
-                timeout.as_millis()
-            )
-        })?;
+    // A policy's model call is not a client request: it has no record of
+    // its own; its tokens and cost count on the model's figures below.
+    let mut scratch = Record::default();
+    let call = super::chat(router, generation, chat, vec![], &mut scratch);
+    let reply = tokio::time::timeout(timeout, call).await.map_err(|_| {
+        format!(
+            "model `{}` did not answer within {} ms",
+            req.model,
+            timeout.as_millis()
+        )
+    })?;
     let text = match reply {
-        Ok(Reply::Complete(resp, _)) => resp
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .map(text_of)
-            .unwrap_or_default(),
+        Ok(Reply::Complete(resp, served)) => {
+            count_call(generation, &served.model, resp.usage.as_ref());
+            resp.choices
+                .into_iter()
+                .next()
+                .and_then(|c| c.message.content)
+                .map(text_of)
+                .unwrap_or_default()
+        }
         Ok(Reply::Stream(..)) => return Err("model call answered with a stream".into()),
         Err(e) => return Err(format!("model `{}` failed: {}", req.model, e.message)),
     };
@@ -160,6 +165,16 @@ async fn complete(
         text,
         cached: false,
     })
+}
+
+/// Count a model call's reported usage on its model's figures.
+fn count_call(generation: &Generation, model: &str, usage: Option<&Usage>) {
+    if let (Some(target), Some(u)) = (generation.models.get(model), usage) {
+        let (prompt, completion) = (u64::from(u.prompt_tokens), u64::from(u.completion_tokens));
+        let cached = u.cached_tokens.map_or(0, u64::from);
+        let cost = target.prices.cost(prompt, cached, completion);
+        target.stats.count_usage(prompt, completion, cost);
+    }
 }
 
 fn text_of(c: Content) -> String {

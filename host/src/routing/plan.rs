@@ -137,8 +137,8 @@ pub(super) async fn plan(
             provider: m.provider_name.clone(),
             capabilities: m.capabilities.clone(),
             context_window: m.context_window,
-            input_price: m.input_price,
-            output_price: m.output_price,
+            input_price: m.prices.input,
+            output_price: m.prices.output,
             quality: m.quality,
             stats: m.stats.snapshot(breaker),
         })

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::attempt::attempt;
+use super::attempt::{Seen, attempt};
 use super::failure::{AttemptError, Failure, all_failed, deadline_exceeded};
 use super::plan::{Plan, apply_overrides};
 use super::retry::{Next, after_failure};
@@ -17,6 +17,7 @@ use crate::canonical::ChatRequest;
 use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
 use crate::generation::Generation;
+use crate::record::{Attempt as RecordAttempt, Record};
 
 /// Run the plan: attempts in order, with retries, breakers and the deadline.
 #[allow(clippy::too_many_arguments)]
@@ -29,6 +30,7 @@ pub(super) async fn execute(
     retry: &RetryConfig,
     started: Instant,
     last: &mut Last,
+    rec: &mut Record,
 ) -> Result<Reply, ApiError> {
     let planned: Vec<String> = plan.iter().map(|(t, _)| t.name.clone()).collect();
     let breaker = &generation.config.breaker;
@@ -43,6 +45,12 @@ pub(super) async fn execute(
         let mut tries = 0u32;
         loop {
             if !target.stats.breaker.allow(breaker) {
+                rec.attempts.push(RecordAttempt {
+                    model: target.name.clone(),
+                    provider: target.provider_name.clone(),
+                    outcome: "breaker_open".into(),
+                    ..RecordAttempt::default()
+                });
                 failures.push(Failure {
                     model: target.name.clone(),
                     provider: target.provider_name.clone(),
@@ -75,7 +83,29 @@ pub(super) async fn execute(
             last.model.clone_from(&target.name);
             last.attempts = attempts;
             last.kind = None;
-            let result = attempt(router, generation, target, &req, timeout, served).await;
+            let mut seen = Seen::default();
+            let tried = Instant::now();
+            let result =
+                attempt(router, generation, target, &req, timeout, served, &mut seen).await;
+            rec.upstream_ms += seen.waited.as_secs_f64() * 1e3;
+            rec.attempts.push(RecordAttempt {
+                model: target.name.clone(),
+                provider: target.provider_name.clone(),
+                outcome: match &result {
+                    Ok(_) => "ok",
+                    Err(AttemptError::Fatal(_)) => "rejected",
+                    Err(AttemptError::Next(f)) => f.kind.unwrap_or(FailureKind::Upstream).name(),
+                }
+                .to_owned(),
+                status: seen.status,
+                latency_ms: tried.elapsed().as_secs_f64() * 1e3,
+                ttft_ms: seen.ttft.map(|t| t.as_secs_f64() * 1e3),
+                error: match &result {
+                    Ok(_) => None,
+                    Err(AttemptError::Fatal(e)) => Some(e.message.clone()),
+                    Err(AttemptError::Next(f)) => Some(f.message.clone()),
+                },
+            });
             target.stats.count_attempt(match &result {
                 Ok(_) => None,
                 Err(AttemptError::Fatal(_)) => Some(FailureKind::Refused),
@@ -104,7 +134,10 @@ pub(super) async fn execute(
                     let left = deadline.saturating_duration_since(Instant::now());
                     match after_failure(retry, kind, tries, f.retry_after_ms, left) {
                         Next::Retry(wait) => {
+                            // Backoff is a wait on the upstream, not the
+                            // gateway's own time.
                             tokio::time::sleep(wait).await;
+                            rec.upstream_ms += wait.as_secs_f64() * 1e3;
                             continue;
                         }
                         Next::Failover => {

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use super::attempt::count_usage;
 use super::failure::describe_provider;
 use super::filter;
 use crate::broker;
@@ -52,6 +51,8 @@ pub struct EventStream {
     pub(super) request: Arc<ChatRequest>,
     /// Usage and output size seen so far (no copy of the text).
     pub(super) tally: OutputTally,
+    /// Time spent waiting for the upstream's chunks since the commit.
+    pub(super) waited: Duration,
 }
 
 impl EventStream {
@@ -77,7 +78,6 @@ impl EventStream {
                         cached_tokens: None,
                         reasoning_tokens: None,
                     };
-                    count_usage(&self.target, &usage);
                     ev.push(StreamEvent::Usage(usage));
                 }
             }
@@ -88,11 +88,16 @@ impl EventStream {
 
     fn observe(&mut self, events: &[StreamEvent]) {
         self.tally.observe(events);
-        for e in events {
-            if let StreamEvent::Usage(u) = e {
-                count_usage(&self.target, u);
-            }
-        }
+    }
+
+    /// When the attempt that committed this stream started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Time spent waiting for the upstream's chunks since the commit.
+    pub fn waited(&self) -> Duration {
+        self.waited
     }
 
     async fn next_raw(&mut self) -> Option<StreamItem> {
@@ -107,7 +112,10 @@ impl EventStream {
             return Some(StreamItem::Events(std::mem::take(&mut self.first)));
         }
         loop {
-            let item = match broker::next_chunk(&mut self.resp, self.idle).await {
+            let t = Instant::now();
+            let chunk = broker::next_chunk(&mut self.resp, self.idle).await;
+            self.waited += t.elapsed();
+            let item = match chunk {
                 Ok(Some(bytes)) => match self.inst.feed(self.decoder, &bytes).await {
                     Ok(Ok(events)) if events.is_empty() => continue,
                     Ok(Ok(events)) => StreamItem::Events(events),

@@ -33,8 +33,9 @@ fn model(provider: &str, caps: &[&str], context: u32, input: f64, output: f64) -
         upstream: None,
         capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
         context_window: context,
-        input_price: input,
-        output_price: output,
+        input_price: Some(input),
+        output_price: Some(output),
+        cached_input_price: None,
         quality: None,
     }
 }

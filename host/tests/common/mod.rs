@@ -68,7 +68,8 @@ pub async fn send(
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let current = gw.current();
-    match routing::chat(&gw.router, &current, req, meta).await {
+    let mut rec = switchyard::record::Record::default();
+    match routing::chat(&gw.router, &current, req, meta, &mut rec).await {
         Ok(Reply::Complete(resp, served)) => {
             let text = match &resp.choices[0].message.content {
                 Some(switchyard::canonical::Content::Text(t)) => t.clone(),

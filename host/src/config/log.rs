@@ -131,7 +131,10 @@ pub fn validate(l: &LogConfig) -> anyhow::Result<()> {
         return Err(err("batch", "must be between 1 and 10000"));
     }
     if l.bodies && l.body_max_bytes == 0 {
-        return Err(err("body_max_bytes", "must be at least 1 when bodies = true"));
+        return Err(err(
+            "body_max_bytes",
+            "must be at least 1 when bodies = true",
+        ));
     }
     match l.backend {
         Backend::Off => Ok(()),
@@ -219,7 +222,12 @@ mod tests {
         assert_eq!(c.log, LogConfig::default());
         assert_eq!(c.log.backend, Backend::Sqlite);
         assert_eq!((c.log.queue, c.log.batch), (10_000, 500));
-        assert!(c.log.sqlite_path().unwrap().ends_with("switchyard/requests.db"));
+        assert!(
+            c.log
+                .sqlite_path()
+                .unwrap()
+                .ends_with("switchyard/requests.db")
+        );
         validate(&c.log).unwrap();
     }
 
@@ -235,7 +243,10 @@ mod tests {
         let pg = "backend = \"postgres\"\nurl = \"postgres://sy@127.0.0.1:5432/sy\"\n";
         log(pg).unwrap();
         assert!(
-            e(&format!("{pg}password_env = \"SWITCHYARD_TEST_SURELY_UNSET\"")).starts_with("log.password_env:")
+            e(&format!(
+                "{pg}password_env = \"SWITCHYARD_TEST_SURELY_UNSET\""
+            ))
+            .starts_with("log.password_env:")
         );
         assert!(e(&format!("{pg}ca_file = \"/nonexistent.pem\"")).starts_with("log.ca_file:"));
         assert!(e(&format!("{pg}path = \"x.db\"")).starts_with("log.path:"));

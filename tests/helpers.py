@@ -8,6 +8,8 @@ stop processes per test are in conftest.py.
   :func:`serve` start ``mock-upstream`` (a :class:`Mock`) and the gateway (a
   :class:`Gateway`) and wait until they listen.
 * :class:`Redis`: a real ``redis-server`` on a free port, optionally TLS only.
+* :class:`Postgres`: a throwaway PostgreSQL server on a free port (stop, kill,
+  freeze, restart on the same port, ``psql`` queries).
 * :func:`make_config`, :func:`toml_table`, :func:`toml_value`: config text.
 * :func:`wait_until`: poll a condition with a deadline (every "eventually"
   of the tests; deadlines are generous, since a passing test never waits
@@ -27,6 +29,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -471,3 +474,150 @@ class Redis:
         if self.popen is not None and self.popen.poll() is None:
             self.popen.kill()
             self.popen.wait(timeout=5)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+def _pg_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        raise AssertionError(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run scripts/setup.sh --test"
+        )
+    return found[-1].parent
+
+
+class Postgres:
+    """A throwaway PostgreSQL server on a free port, its data and socket in a
+    temporary directory: user ``switchyard`` (password :attr:`password`, over
+    TCP; trusted on the socket) and database ``switchyard``. initdb refuses
+    to run as root, so under root the server runs as the ``postgres`` user
+    (the Debian package's). :meth:`close` stops it and removes its files."""
+
+    password = "switchyard-test"
+
+    def __init__(self, log_path: Path):
+        self.bin = _pg_bin()
+        self.port = free_port()
+        self.log_path = log_path
+        self.dir = Path(tempfile.mkdtemp(prefix="switchyard-pg"))
+        self.as_postgres = os.geteuid() == 0
+        (self.dir / "pw").write_text(self.password)
+        if self.as_postgres:
+            for p in (self.dir, self.dir / "pw"):
+                shutil.chown(p, "postgres", "postgres")
+        self._run(
+            "initdb",
+            *("-D", str(self.data), "-U", "switchyard", "-E", "UTF8", "--no-sync"),
+            *("--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={self.dir / 'pw'}"),
+        )
+        self.restart()
+        self.query("CREATE DATABASE switchyard")
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def url(self) -> str:
+        """``postgres://switchyard:PASSWORD@127.0.0.1:PORT/switchyard``."""
+        return f"postgres://switchyard:{self.password}@127.0.0.1:{self.port}/switchyard"
+
+    @property
+    def url_without_password(self) -> str:
+        """The url for a config whose ``password_env`` names a variable holding :attr:`password`."""
+        return f"postgres://switchyard@127.0.0.1:{self.port}/switchyard"
+
+    def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
+        cmd = [str(self.bin / tool), *args]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        r = subprocess.run(cmd, cwd=self.dir, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise AssertionError(f"{tool} {' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}\n{self._log()}")
+        return r
+
+    def _log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def pid(self) -> int | None:
+        """The postmaster's pid while it runs."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def _signal(self, sig: int) -> None:
+        # pg_ctl makes the postmaster a session leader: its group is the
+        # whole server (postmaster and backends).
+        pid = self.pid()
+        assert pid is not None, "the server is not running"
+        os.killpg(pid, sig)
+
+    def restart(self) -> None:
+        """Start the server (again) on its port, and wait until it accepts connections."""
+        opts = f"-p {self.port} -k {self.dir} -h 127.0.0.1 -c fsync=off"
+        # pg_ctl writes its log as the server's user: the log lives in the server's directory.
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "server.log"), "-w", "start")
+        with contextlib.suppress(OSError):
+            self.log_path.write_text((self.dir / "server.log").read_text(errors="replace"))
+
+    def stop(self) -> None:
+        """Stop the server cleanly (``pg_ctl stop -m fast``)."""
+        if self.pid() is not None:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def kill(self) -> None:
+        """Kill the server and its backends at once (SIGKILL), as a crash would."""
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGCONT)
+            os.killpg(pid, signal.SIGKILL)
+
+        def gone() -> bool:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until(gone, timeout=30, what=f"postgres (pid {pid}) to exit")
+        # A killed postmaster leaves its pid file; the next start checks that the pid is gone.
+
+    def sigstop(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing answers."""
+        self._signal(signal.SIGSTOP)
+
+    def sigcont(self) -> None:
+        """Let a frozen server go on."""
+        self._signal(signal.SIGCONT)
+
+    def query(self, sql: str, db: str = "postgres") -> str:
+        """Run `sql` with psql over TCP; its unaligned, tuples-only output."""
+        env = {**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "5"}
+        cmd = [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "switchyard", "-d", db]
+        cmd += ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise AssertionError(f"psql {sql!r}: {r.stderr}")
+        return r.stdout.strip()
+
+    def close(self) -> None:
+        """Stop the server (whatever its state) and remove its files."""
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+            with contextlib.suppress(AssertionError):
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if self.pid() is not None:
+                self.kill()
+        with contextlib.suppress(OSError):
+            self.log_path.write_text((self.dir / "server.log").read_text(errors="replace"))
+        shutil.rmtree(self.dir, ignore_errors=True)

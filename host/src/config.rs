@@ -1,10 +1,10 @@
 //! The gateway's configuration: one TOML file (server, plugins, providers,
-//! models, routes, breaker, keys, limits) and its validation, with errors
+//! models, routes, breaker, keys, limits, log) and its validation, with errors
 //! that name the bad key (`routes.main.models[1]: no model named …`).
 //!
 //! Config is plain data plus validation: each section is a struct in its own
 //! file ([`server`], [`plugins`], [`providers`], [`routes`], [`keys`],
-//! [`limits`]), and what is built from it (the key table, the limiter,
+//! [`limits`], [`log`]), and what is built from it (the key table, the limiter,
 //! breakers, the runtime's caps) lives in the modules above that use it. This
 //! module never depends on them. Secrets never live in the file: a provider
 //! or a key names the environment variable or file it comes from, read at
@@ -13,6 +13,7 @@
 pub mod files;
 pub mod keys;
 pub mod limits;
+pub mod log;
 pub mod plugins;
 pub mod prices;
 pub mod providers;
@@ -30,6 +31,7 @@ pub use files::{
 };
 pub use keys::KeyConfig;
 pub use limits::LimitsConfig;
+pub use log::LogConfig;
 pub use plugins::PluginsConfig;
 pub use prices::Prices;
 pub use providers::{
@@ -73,6 +75,9 @@ pub struct Config {
     /// Where the keys' rate-limit and budget counters live.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The request log: where finished requests are recorded.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// `#[serde(default = "yes")]`: a flag that is on unless turned off.
@@ -148,6 +153,8 @@ impl Config {
             &mut cfg.plugins.cache_dir,
             &mut cfg.server.admin_key_file,
             &mut cfg.limits.ca_file,
+            &mut cfg.log.path,
+            &mut cfg.log.ca_file,
         ]
         .into_iter()
         .chain(key_files)

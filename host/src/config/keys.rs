@@ -188,7 +188,8 @@ pub fn validate(cfg: &Config) -> anyhow::Result<()> {
     if admin.env.is_some() || admin.file.is_some() || admin.sha256.is_some() {
         admin.validate()?;
     }
-    super::limits::validate(&cfg.limits)
+    super::limits::validate(&cfg.limits)?;
+    super::log::validate(&cfg.log)
 }
 
 /// The SHA-256 of a key's text.

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from helpers import BIN, Gateway, Mock, Proc, Redis, base_env, free_port, make_config, serve, start_mock
+from helpers import BIN, Gateway, Mock, Postgres, Proc, Redis, base_env, free_port, make_config, serve, start_mock
 
 
 @pytest.fixture(scope="session")
@@ -182,3 +182,18 @@ def redis_server(tmp_path: Path):
     yield start
     for r in started:
         r.kill()
+
+
+@pytest.fixture
+def postgres(tmp_path: Path):
+    """A factory of throwaway PostgreSQL servers, stopped at the test's end."""
+    servers: list[Postgres] = []
+
+    def start() -> Postgres:
+        pg = Postgres(tmp_path / f"postgres-{len(servers)}.log")
+        servers.append(pg)
+        return pg
+
+    yield start
+    for pg in servers:
+        pg.close()

@@ -264,6 +264,9 @@ def serve(config_path: Path | None, env: dict[str, str], log_path: Path, listen:
     """`switchyard serve` with the config at `config_path` (none: the
     embedded default), its listen address replaced by `listen`."""
     args = ["serve", "--listen", listen]
+    # Each gateway's default request log (`$XDG_DATA_HOME/switchyard/
+    # requests.db`) is its own, next to its log file.
+    env = {"XDG_DATA_HOME": str(log_path.parent / f"{log_path.stem}-data"), **env}
     if config_path is not None:
         args[1:1] = ["--config", str(config_path)]
     p = Proc(args, env, log_path)
@@ -367,6 +370,7 @@ def make_config(
     limits: dict[str, Any] | None = None,
     plugins: dict[str, Any] | None = None,
     plugin_config: dict[str, dict[str, Any]] | None = None,
+    log: dict[str, Any] | None = None,
 ) -> str:
     """TOML text of a gateway config. A provider's `adapter` defaults to
     openai, a route's `policy` to ordered; `plugins` adds to the [plugins]
@@ -387,6 +391,8 @@ def make_config(
         parts.append(toml_table(f"routes.{json.dumps(name)}", {"policy": "ordered", **r}))
     if limits:
         parts.append(toml_table("limits", limits))
+    if log:
+        parts.append(toml_table("log", log))
     for name, k in (keys or {}).items():
         parts.append(toml_table(f"keys.{json.dumps(name)}", k))
     return "\n".join(parts)

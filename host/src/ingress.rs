@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod request_id;
+pub mod requests;
 pub mod server;
 
 use std::convert::Infallible;

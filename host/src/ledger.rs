@@ -41,6 +41,8 @@ pub struct Ledger {
     stats: Arc<Stats>,
     limiter: Arc<Limiter>,
     log: OnceLock<RequestLog>,
+    /// Why there is no request log, when it could not be opened.
+    log_off: OnceLock<String>,
     bodies: OnceLock<usize>,
 }
 
@@ -52,6 +54,7 @@ impl Ledger {
             stats,
             limiter,
             log: OnceLock::new(),
+            log_off: OnceLock::new(),
             bodies: OnceLock::new(),
         }
     }
@@ -70,6 +73,20 @@ impl Ledger {
         self.log.get()
     }
 
+    /// Record why the configured request log could not be opened.
+    pub fn set_log_off(&self, why: String) {
+        let _ = self.log_off.set(why);
+    }
+
+    /// The request log, or why there is none (for the admin API's error).
+    pub fn log_or_why(&self) -> Result<&RequestLog, String> {
+        match (self.log.get(), self.log_off.get()) {
+            (Some(log), _) => Ok(log),
+            (None, Some(why)) => Err(format!("The request log is off: {why}")),
+            (None, None) => Err("The request log is off ([log] backend = \"off\").".into()),
+        }
+    }
+
     /// Start the record of a request that arrived now.
     pub fn begin(
         self: &Arc<Self>,
@@ -77,9 +94,7 @@ impl Ledger {
         id: String,
         dialect: &'static str,
     ) -> Pending {
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let started_at_ms = now_ms();
         Pending {
             rec: Record {
                 id,
@@ -209,8 +224,7 @@ impl Pending {
     /// cost, USD.
     pub fn complete(mut self, bytes_out: usize) -> f64 {
         self.rec.bytes_out = bytes_out as u64;
-        self.finish();
-        self.rec.cost_usd
+        self.finish()
     }
 
     /// A stream's frame is being produced: the time since the last frame
@@ -279,10 +293,11 @@ impl Pending {
         }
     }
 
-    /// Fill in what is derived, then hand the record to every sink.
-    fn finish(&mut self) {
+    /// Fill in what is derived, then hand the record to every sink; what
+    /// the request cost, USD.
+    fn finish(&mut self) -> f64 {
         if std::mem::replace(&mut self.done, true) {
-            return;
+            return 0.0;
         }
         let duration = self.started.elapsed();
         let rec = &mut self.rec;
@@ -358,11 +373,13 @@ impl Pending {
             stats.requests.count_failover(route, reason);
         }
 
+        let cost = rec.cost_usd;
         // Sink: the request log.
         if let Some(log) = self.ledger.log.get() {
             log.submit(std::mem::take(&mut self.rec));
         }
         self.slot = None;
+        cost
     }
 }
 
@@ -375,6 +392,37 @@ impl Drop for Pending {
             self.finish();
         }
     }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A `since` of the admin API and `switchyard logs`: an age (`90s`, `15m`,
+/// `1h`, `7d`) before `now_ms`, or a time in milliseconds since the epoch.
+pub fn since_ms(text: &str, now_ms: i64) -> Result<i64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("`{text}` is not an age like 90s, 15m, 1h or 7d, nor milliseconds since the epoch")
+    };
+    if let Ok(ms) = t.parse::<i64>() {
+        return if ms >= 0 { Ok(ms) } else { Err(bad()) };
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ms: i64 = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    Ok(now_ms.saturating_sub(n.saturating_mul(unit_ms)))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -395,7 +443,19 @@ fn capped(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::capped;
+    use super::{capped, since_ms};
+
+    #[test]
+    fn since_takes_ages_and_epoch_milliseconds() {
+        let now = 10_000_000_000;
+        assert_eq!(since_ms("90s", now), Ok(now - 90_000));
+        assert_eq!(since_ms("1h", now), Ok(now - 3_600_000));
+        assert_eq!(since_ms("30d", now), Ok(now - 30 * 86_400_000));
+        assert_eq!(since_ms("1700000000000", now), Ok(1_700_000_000_000));
+        for bad in ["", "h", "1y", "-5", "1.5h", "soon"] {
+            assert!(since_ms(bad, now).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bodies_are_capped_at_a_character_boundary() {

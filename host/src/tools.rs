@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod defaults;
+pub mod logs;
 pub mod mock;
 pub mod plugin;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{Body, Dialect, admin, chat, error_response, json_response, models};
+use super::{Body, Dialect, admin, chat, error_response, json_response, models, requests};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
@@ -24,6 +24,9 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         }
         (&Method::GET, "/metrics") => admin::metrics(gw),
         (&Method::GET, "/admin/plugins") => admin::plugins(gw),
+        (&Method::GET, "/admin/requests") => requests::list(gw, req.uri().query()).await,
+        (&Method::GET, path) if let Some(id) = path.strip_prefix("/admin/requests/") => requests::one(gw, id).await,
+        (&Method::GET, "/admin/spend") => requests::spend(gw, req.uri().query()).await,
         (&Method::POST, "/admin/reload") => admin::reload(gw).await,
         (&Method::GET, "/admin/keys") => {
             let generation = gw.current();

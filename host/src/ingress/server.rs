@@ -116,6 +116,15 @@ pub async fn serve(
             );
         }
     }
+    // Records of the requests answered go to the request log.
+    if let Some(log) = gw.ledger.log()
+        && !log.flush(std::time::Duration::from_millis(3_000)).await
+    {
+        tracing::warn!(
+            queued = log.queue_depth(),
+            "the request log's writer did not finish within 3 s; exiting without those records"
+        );
+    }
     Ok(())
 }
 

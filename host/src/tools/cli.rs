@@ -41,6 +41,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Recent requests from the request log, or (`logs spend`) totals.
+    Logs(crate::tools::logs::LogsArgs),
     /// Run a simulated provider speaking every supported wire format.
     MockUpstream(MockOptions),
     /// Work with plugins.
@@ -138,7 +140,8 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Serve { config, listen } => serve(config, listen).await,
-            Command::Check { config } => check(config),
+            Command::Check { config } => check(config).await,
+            Command::Logs(args) => crate::tools::logs::run(args).await,
             Command::MockUpstream(opts) => crate::tools::mock::run(opts).await,
             Command::Plugin(cmd) => plugin_command(cmd).await,
         }
@@ -204,7 +207,9 @@ async fn serve(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Resul
     let listener = crate::ingress::bind(&cfg.listen).await?;
     let addr = listener.local_addr()?;
     let runtime = Arc::new(Runtime::new(runtime_options(&cfg))?);
+    let log_config = cfg.log.clone();
     let gw = Arc::new(Gateway::new(runtime, cfg)?);
+    start_log(&gw, &log_config).await;
     gw.public
         .store(public, std::sync::atomic::Ordering::Relaxed);
     let reloader = crate::gateway::reload::start(gw.clone(), config.clone())?;
@@ -260,8 +265,33 @@ fn loopback_unless_keys(cfg: &mut Config) -> bool {
     false
 }
 
-fn check(path: PathBuf) -> anyhow::Result<()> {
+/// Open the request log: a store that cannot be opened (a read-only or
+/// corrupt SQLite file, a schema newer than this build) leaves the gateway
+/// serving without it, said loudly at start and by the admin API's
+/// request-log endpoints; `switchyard check` refuses such a config.
+async fn start_log(gw: &Gateway, cfg: &crate::config::log::LogConfig) {
+    match crate::ledger::log::RequestLog::start(cfg).await {
+        Ok(Some(log)) => {
+            tracing::info!(store = %log.store().describe(), bodies = cfg.bodies, "request log");
+            gw.ledger
+                .set_log(log, cfg.bodies.then_some(cfg.body_max_bytes));
+        }
+        Ok(None) => tracing::info!("request log off ([log] backend = \"off\")"),
+        Err(e) => {
+            tracing::error!(
+                "THE REQUEST LOG IS OFF: {e:#}. Serving without it: requests are not recorded \
+                 until this is fixed and the gateway restarted (`switchyard check` shows the error)."
+            );
+            gw.ledger.set_log_off(format!("{e:#}"));
+        }
+    }
+}
+
+async fn check(path: PathBuf) -> anyhow::Result<()> {
     let cfg = Config::load(&path)?;
+    crate::ledger::log::RequestLog::check(&cfg.log)
+        .await
+        .map_err(|e| anyhow::anyhow!("log: {e:#}"))?;
     let runtime = Runtime::new(runtime_options(&cfg))?;
     let stats = crate::monitor::Stats::default();
     let g = crate::generation::build_generation(&runtime, &stats, cfg, 1)?;

@@ -7,6 +7,11 @@
 //! `switchyard`, e.g. of the previous commit) a second gateway from that
 //! binary, on the same config, runs in the same alternating rounds, so a
 //! change is measured before and after in one run.
+//!
+//! The gateway runs with its request log off and on SQLite (a file in a
+//! temporary directory), and on PostgreSQL when `BENCH_POSTGRES_URL` names a
+//! database, all in the same alternating rounds: what the log costs a
+//! request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -104,11 +109,8 @@ fn main() -> anyhow::Result<()> {
     let (_mock, mock_addr) = spawn(&["mock-upstream", "--reply", "Paris."])?;
     let (_bad, bad_addr) = spawn(&["mock-upstream", "--fail-status", "500"])?;
     let dir = tempfile::tempdir()?;
-    let config = dir.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
+    let base = format!(
+        r#"listen = "127.0.0.1:0"
 [providers.mock]
 adapter = "openai"
 base_url = "http://{mock_addr}/v1"
@@ -130,12 +132,41 @@ models = ["failing", "direct"]
 [breaker]
 enabled = false
 "#
+    );
+    let mut variants = vec![
+        ("log off", "[log]\nbackend = \"off\"\n".to_owned()),
+        (
+            "log sqlite",
+            format!(
+                "[log]\npath = \"{}\"\n",
+                dir.path().join("requests.db").display()
+            ),
         ),
-    )?;
-    let config = config.to_string_lossy().into_owned();
-    let (_gw, gw_addr) = spawn(&["serve", "--config", &config])?;
+    ];
+    if let Ok(url) = std::env::var("BENCH_POSTGRES_URL")
+        && !url.is_empty()
+    {
+        variants.push((
+            "log postgres",
+            format!("[log]\nbackend = \"postgres\"\nurl = \"{url}\"\n"),
+        ));
+    }
+    let mut gateways = Vec::new();
+    for (i, (label, log)) in variants.iter().enumerate() {
+        let path = dir.path().join(format!("bench-{i}.toml"));
+        std::fs::write(&path, format!("{base}{log}"))?;
+        let (proc, addr) = spawn(&["serve", "--config", &path.to_string_lossy()])?;
+        gateways.push((*label, proc, addr));
+    }
+    let gw_addr = gateways[0].2.clone();
+    // A baseline build may predate `[log]`: it gets the config without it.
+    let base_path = dir.path().join("bench-base.toml");
+    std::fs::write(&base_path, &base)?;
     let baseline = match std::env::var("BENCH_BASELINE_BIN") {
-        Ok(bin) if !bin.is_empty() => Some(spawn_bin(&bin, &["serve", "--config", &config])?),
+        Ok(bin) if !bin.is_empty() => Some(spawn_bin(
+            &bin,
+            &["serve", "--config", &base_path.to_string_lossy()],
+        )?),
         _ => None,
     };
 
@@ -148,24 +179,33 @@ enabled = false
         let gw_url = format!("http://{gw_addr}/v1/chat/completions");
         let body = |m: &str| Bytes::from(BODY.replace("MODEL", m));
         let sbody = |m: &str| Bytes::from(STREAM_BODY.replace("MODEL", m));
-        let mut cases = vec![
-            ("mock-upstream directly", direct_url.clone(), body("direct")),
-            ("gateway, model (adapter only)", gw_url.clone(), body("direct")),
-            ("gateway, route (policy + adapter)", gw_url.clone(), body("routed")),
-            ("gateway, route, first attempt 500", gw_url.clone(), body("failover")),
+        let mut cases: Vec<(String, String, Bytes)> = vec![
+            ("mock-upstream directly".into(), direct_url.clone(), body("direct")),
+            ("gateway, model (adapter only)".into(), gw_url.clone(), body("direct")),
+            ("gateway, route (policy + adapter)".into(), gw_url.clone(), body("routed")),
+            ("gateway, route, first attempt 500".into(), gw_url.clone(), body("failover")),
         ];
         // Throughput rounds run the first `rated` cases.
         let mut rated = vec![0, 1, 2];
+        // The other log variants, after the baseline's cases.
+        let first_variant = cases.len() + if baseline.is_some() { 2 } else { 0 };
         if let Some((_, addr)) = &baseline {
             let url = format!("http://{addr}/v1/chat/completions");
-            cases.push(("baseline binary, model", url.clone(), body("direct")));
-            cases.push(("baseline binary, route", url, body("routed")));
+            cases.push(("baseline binary, model".into(), url.clone(), body("direct")));
+            cases.push(("baseline binary, route".into(), url, body("routed")));
             rated.extend([4, 5]);
         }
+        for (label, _, addr) in &gateways[1..] {
+            let url = format!("http://{addr}/v1/chat/completions");
+            rated.extend([cases.len(), cases.len() + 1]);
+            cases.push((format!("gateway, model, {label}"), url.clone(), body("direct")));
+            cases.push((format!("gateway, route, {label}"), url, body("routed")));
+        }
         let stream_cases = [
-            ("stream: mock-upstream directly", direct_url.clone(), sbody("direct")),
-            ("stream: gateway, route", gw_url.clone(), sbody("routed")),
+            ("stream: mock-upstream directly".to_owned(), direct_url.clone(), sbody("direct")),
+            ("stream: gateway, route".to_owned(), gw_url.clone(), sbody("routed")),
         ];
+        println!("gateway cases without a label: {}", gateways[0].0);
         // Warm up connections, caches and the allocator.
         for (_, url, b) in cases.iter().chain(stream_cases.iter()) {
             latency(&c, url, b, 300).await?;
@@ -203,6 +243,14 @@ enabled = false
             "  failover overhead (500 from the first target, then success): {:.1} µs over the same route without it",
             medians[3] - medians[2]
         );
+        for (v, (label, _, _)) in gateways[1..].iter().enumerate() {
+            let i = first_variant + 2 * v;
+            println!(
+                "  added by the request log ({label}, median): model {:+.1} µs, route {:+.1} µs",
+                medians[i] - medians[1],
+                medians[i + 1] - medians[2]
+            );
+        }
 
         println!("concurrency 64, keep-alive, {secs} s per round, 2 alternating rounds");
         let mut rates = vec![0.0; cases.len()];
@@ -213,8 +261,16 @@ enabled = false
             }
         }
         for &i in &rated {
-            let name = cases[i].0;
+            let name = &cases[i].0;
             println!("  {name:<36} {:>9.0} req/s  ({:.2}x direct)", rates[i], rates[i] / rates[0]);
+        }
+        for (v, (label, _, _)) in gateways[1..].iter().enumerate() {
+            let i = first_variant + 2 * v;
+            println!(
+                "  {label} vs log off: model {:.3}x, route {:.3}x",
+                rates[i] / rates[1],
+                rates[i + 1] / rates[2]
+            );
         }
         anyhow::Ok(())
     })

@@ -15,6 +15,12 @@ use crate::record::Record;
 /// Longest wait for one batch's transaction.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A summary of drops is logged at most this often.
+/// After a batch smaller than `[log] batch`, the writer waits this long
+/// before taking the next: records gather in the queue without waking it,
+/// so a busy gateway writes a few large transactions a second instead of
+/// one per request, and a request's record costs it one queue push.
+const LINGER: Duration = Duration::from_millis(50);
+
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// Retries of a failing store wait from this long ...
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -230,6 +236,8 @@ impl Writer {
             c.settled.notify_waiters();
             if !backoff.is_zero() {
                 tokio::time::sleep(backoff).await;
+            } else if n < self.batch as u64 {
+                tokio::time::sleep(LINGER).await;
             }
         }
         self.report(&mut reported, &mut since);

@@ -148,6 +148,12 @@ impl Gateway {
                  refusing to serve it unauthenticated (set [server] allow_public_without_keys = true to allow)"
             );
         }
+        if config.log != self.current().config.log {
+            // The log's store is opened once, at start.
+            tracing::warn!(
+                "[log] changed: the request log keeps its settings from start until the gateway restarts"
+            );
+        }
         let prev = self.current();
         let runtime = self.router.runtime.clone();
         let cfg = config.clone();

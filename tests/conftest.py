@@ -189,8 +189,8 @@ def postgres(tmp_path: Path):
     """A factory of throwaway PostgreSQL servers, stopped at the test's end."""
     servers: list[Postgres] = []
 
-    def start() -> Postgres:
-        pg = Postgres(tmp_path / f"postgres-{len(servers)}.log")
+    def start(tls: bool = False) -> Postgres:
+        pg = Postgres(tmp_path / f"postgres-{len(servers)}.log", tls=tls)
         servers.append(pg)
         return pg
 

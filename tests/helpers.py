@@ -401,6 +401,22 @@ def make_config(
 # --- Redis --------------------------------------------------------------------------------
 
 
+def make_test_certs(d: Path) -> None:
+    """A test CA (``ca.pem``) in `d` and a certificate for 127.0.0.1 signed by
+    it (``server.pem``, ``server.key``); kept when already there."""
+    d.mkdir(parents=True, exist_ok=True)
+    if (d / "server.pem").exists():
+        return
+    (d / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for args, subject in [
+        ("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2", "/CN=Switchyard test CA"),
+        ("req -newkey rsa:2048 -nodes -keyout server.key -out server.csr", "/CN=127.0.0.1"),
+        ("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2", None),
+    ]:
+        cmd = ["openssl", *args.split(), *(["-subj", subject] if subject else ["-extfile", "ext"])]
+        subprocess.run(cmd, cwd=d, check=True, capture_output=True)
+
+
 @dataclass
 class Redis:
     port: int
@@ -421,19 +437,8 @@ class Redis:
         return self.tls_dir / "ca.pem"
 
     def _make_certs(self) -> None:
-        d = self.tls_dir
-        assert d is not None
-        d.mkdir(parents=True, exist_ok=True)
-        if (d / "server.pem").exists():
-            return
-        (d / "ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        for args, subject in [
-            ("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2", "/CN=Switchyard test CA"),
-            ("req -newkey rsa:2048 -nodes -keyout server.key -out server.csr", "/CN=127.0.0.1"),
-            ("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2", None),
-        ]:
-            cmd = ["openssl", *args.split(), *(["-subj", subject] if subject else ["-extfile", "ext"])]
-            subprocess.run(cmd, cwd=d, check=True, capture_output=True)
+        assert self.tls_dir is not None
+        make_test_certs(self.tls_dir)
 
     def _ping(self) -> bool:
         with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
@@ -503,8 +508,9 @@ class Postgres:
 
     password = "switchyard-test"
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, tls: bool = False):
         self.bin = _pg_bin()
+        self.tls = tls
         self.port = free_port()
         self.log_path = log_path
         self.dir = Path(tempfile.mkdtemp(prefix="switchyard-pg"))
@@ -518,6 +524,20 @@ class Postgres:
             *("-D", str(self.data), "-U", "switchyard", "-E", "UTF8", "--no-sync"),
             *("--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={self.dir / 'pw'}"),
         )
+        if tls:
+            # A test CA (:attr:`ca_file`) and the server's certificate for
+            # 127.0.0.1; the key must belong to the server's user, mode 0600.
+            certs = log_path.parent / f"{log_path.stem}-tls"
+            make_test_certs(certs)
+            for name in ("server.pem", "server.key"):
+                shutil.copyfile(certs / name, self.data / name)
+                os.chmod(self.data / name, 0o600)
+                if self.as_postgres:
+                    shutil.chown(self.data / name, "postgres", "postgres")
+            self.ca_file = certs / "ca.pem"
+            # TLS only over TCP: a connection that does not use it is refused.
+            hba = self.data / "pg_hba.conf"
+            hba.write_text(re.sub(r"(?m)^host\s", "hostssl ", hba.read_text()))
         self.restart()
         self.query("CREATE DATABASE switchyard")
 
@@ -567,6 +587,8 @@ class Postgres:
     def restart(self) -> None:
         """Start the server (again) on its port, and wait until it accepts connections."""
         opts = f"-p {self.port} -k {self.dir} -h 127.0.0.1 -c fsync=off"
+        if self.tls:
+            opts += " -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key"
         # pg_ctl writes its log as the server's user: the log lives in the server's directory.
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "server.log"), "-w", "start")
         with contextlib.suppress(OSError):

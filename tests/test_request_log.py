@@ -23,7 +23,7 @@ import anthropic
 import openai
 import pytest
 
-from helpers import BIN, httpx, wait_until
+from helpers import BIN, httpx, make_test_certs, wait_until
 
 HI = [{"role": "user", "content": "hello there, ledger"}]
 INPUT_PRICE, OUTPUT_PRICE = 2.5, 10.0
@@ -401,6 +401,28 @@ def test_stores_that_cannot_be_used_are_reported_and_serving_goes_on(gateway, mo
     wait_until(
         lambda: metric(gw, "switchyard_log_dropped_total") >= 1, timeout=15, what="the record counted as dropped"
     )
+
+
+def test_postgres_over_tls_checks_the_servers_certificate(gateway, mock_upstream, postgres, tmp_path: Path):
+    pg = postgres(tls=True)
+    mock = mock_upstream()
+    base = {"providers": {"up": {"base_url": mock.url}}, "models": {"m": {"provider": "up"}}}
+    # The server refuses connections without TLS (hostssl only), so a
+    # written row was written over TLS.
+    gw = gateway(log={"backend": "postgres", "url": pg.url, "ca_file": str(pg.ca_file)}, **base)
+    check = subprocess.run([BIN, "check", "--config", str(gw.config_path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    gw.client().chat.completions.create(model="m", messages=HI)
+    wait_until(lambda: pg.query("select count(*) from requests", db="switchyard") == "1", timeout=15, what="the row")
+    # Without TLS the server says no; with another CA the certificate is refused.
+    plain = gateway(log={"backend": "postgres", "url": pg.url}, **base)
+    check = subprocess.run([BIN, "check", "--config", str(plain.config_path)], capture_output=True, text=True)
+    assert check.returncode != 0 and "no encryption" in check.stderr, check.stderr
+    other = tmp_path / "other-ca"
+    make_test_certs(other)
+    wrong = gateway(log={"backend": "postgres", "url": pg.url, "ca_file": str(other / "ca.pem")}, **base)
+    check = subprocess.run([BIN, "check", "--config", str(wrong.config_path)], capture_output=True, text=True)
+    assert check.returncode != 0 and "certificate" in check.stderr.lower(), check.stderr
 
 
 def test_an_older_log_is_upgraded_at_start(gateway, mock_upstream, tmp_path: Path):

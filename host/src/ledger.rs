@@ -10,7 +10,7 @@
 //!   SQLite or PostgreSQL.
 //!
 //! A new consumer of finished requests is one more sink in
-//! [`Pending::finish`], not another branch in the handler. Ingress owns a
+//! `Pending::finish`, not another branch in the handler. Ingress owns a
 //! [`Pending`] per request; routing fills the route, plan and attempts of
 //! its record. Nothing here waits: the sinks are atomics, short locks, a
 //! limit-store write already off the path, and a non-blocking queue.

@@ -353,9 +353,10 @@ def test_a_stopped_database_costs_records_never_requests(gateway, mock_upstream,
         for t in threads:
             t.join()
     assert failures == [], failures[:3]
-    # A request never waits for the log: none took anywhere near the
-    # writer's 5 s timeouts while the database was frozen.
-    assert slowest[0] < 2.0, slowest[0]
+    # A request never waits for the log: none took as long as the writer's
+    # 5 s timeouts, which it would have while the database was frozen (the
+    # margin is for a loaded machine, not a latency figure).
+    assert slowest[0] < 4.0, slowest[0]
 
     def settled() -> bool:
         rows = int(pg.query("select count(*) from requests", db="switchyard"))

@@ -227,12 +227,14 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                         true
                     }
                     Some(StreamItem::End(ev)) => {
-                        st.enc.encode(ev.clone(), &mut out);
+                        if let Some(p) = &mut st.pending {
+                            p.observe(&ev);
+                        }
+                        st.enc.encode(ev, &mut out);
                         st.enc.finish(&mut out);
                         // Finished before the last bytes go out, so the
                         // client's next request sees this one's usage.
                         if let Some(mut p) = st.pending.take() {
-                            p.observe(&ev);
                             p.sent(out.len());
                             p.stream_ended(&st.stream, None);
                         }

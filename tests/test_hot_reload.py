@@ -145,7 +145,7 @@ def test_policy_swaps_under_load_lose_nothing(setup, lang, request):
     info = admin(gw)
     assert info["reloads"]["succeeded"] >= 5
     p = next(p for p in info["plugins"] if p["name"] == "ordered")
-    assert p["source"].endswith("ordered.wasm") and p["kind"] == "policy" and p["wit_version"] == "0.1.0"
+    assert p["source"].endswith("ordered.wasm") and p["kind"] == "policy" and p["wit_version"] == "0.2.0"
 
 
 @pytest.mark.parametrize(

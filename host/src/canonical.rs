@@ -24,6 +24,16 @@ pub fn last_user_text(req: &ChatRequest) -> Option<String> {
     Some(content_text(m.content.as_ref()?))
 }
 
+/// The text of an answer: its first choice's content (empty when it has
+/// none, e.g. only tool calls).
+pub fn answer_text(resp: &ChatResponse) -> String {
+    resp.choices
+        .first()
+        .and_then(|c| c.message.content.as_ref())
+        .map(content_text)
+        .unwrap_or_default()
+}
+
 /// The text of a content value; non-text parts are skipped.
 pub fn content_text(c: &Content) -> String {
     match c {

@@ -19,7 +19,8 @@
 //! components on disk, by content hash), [`plugin`] (loading and linking a
 //! component, its kind), [`store`] (what a store holds: WASI context, memory
 //! limiter, the policy's key-value store and model calls), [`policy`] and
-//! [`adapter`] (instances and the calls into them), [`self_check`] (the
+//! [`adapter`] (instances and the calls into them), [`evaluator`] (scoring
+//! an answer off the request path), [`self_check`] (the
 //! fixture call a new plugin must pass), [`fault`] (what a failed call was),
 //! `host_impl` (the host functions plugins import).
 //!
@@ -30,6 +31,7 @@
 pub mod adapter;
 pub mod cache;
 pub mod caps;
+pub mod evaluator;
 pub mod fault;
 mod host_impl;
 pub mod plugin;
@@ -55,7 +57,7 @@ pub use self::store::{Completer, KvStore, PluginState};
 use crate::wit;
 pub use crate::wit::{
     AdapterInfo, Attempt, BreakerState, Candidate, Completion, CompletionRequest, Decision,
-    ModelStats, Outcome, RequestView, WIT_VERSION,
+    EvalInput, ModelQuality, ModelStats, Outcome, RequestView, Score, WIT_VERSION, WIT_VERSIONS,
 };
 
 /// Options of the runtime.
@@ -130,24 +132,39 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         // The adapter world brings `types` and `host`; the policy world adds
-        // only `request` on top (its `host` is the same interface).
+        // `request`, `state`, `models` and `quality` on top (its `host` is
+        // the same interface), the evaluator world `evaluation`.
         wit::adapter::AdapterPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
-        wit::policy::switchyard::plugin::request::add_to_linker::<_, HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(anyhow::Error::from)?;
-        wit::policy::switchyard::plugin::state::add_to_linker::<_, HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(anyhow::Error::from)?;
-        wit::policy::switchyard::plugin::models::add_to_linker::<_, HasSelf<PluginState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(anyhow::Error::from)?;
+        {
+            use wit::policy::switchyard::plugin as p;
+            p::request::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::state::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::models::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::quality::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            wit::evaluator::switchyard::plugin::evaluation::add_to_linker::<
+                _,
+                HasSelf<PluginState>,
+            >(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
+        }
+        // The 0.1.0 package's interfaces, for plugins built against it.
+        {
+            use wit::v0_1::adapter::switchyard::plugin as a;
+            use wit::v0_1::policy::switchyard::plugin as p;
+            a::host::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::request::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::state::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+            p::models::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+                .map_err(anyhow::Error::from)?;
+        }
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {

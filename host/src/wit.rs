@@ -42,15 +42,76 @@ pub mod policy {
     });
 }
 
+/// The evaluator world (new in 0.2.0), sharing the policy world's `host`
+/// and `models`.
+pub mod evaluator {
+    wasmtime::component::bindgen!({
+        world: "evaluator-plugin",
+        path: "../wit",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "switchyard:plugin/types": super::adapter::switchyard::plugin::types,
+            "switchyard:plugin/host": super::adapter::switchyard::plugin::host,
+            "switchyard:plugin/models": super::policy::switchyard::plugin::models,
+            "switchyard:plugin/evaluation.eval-input": crate::wit::EvalInput,
+        },
+    });
+}
+
+/// The 0.1.0 package, frozen in `wit/v0.1.0/`: plugins built against it
+/// import and export its interfaces under `@0.1.0` names, so the host binds
+/// them too. Its `types` are the same records as 0.2.0's and are mapped onto
+/// them (wasmtime checks records structurally when a plugin is linked); the
+/// interfaces with functions get host impls that delegate to 0.2.0's
+/// (`runtime::host_impl`), and the policy's exported records are converted
+/// at the call.
+pub mod v0_1 {
+    /// The 0.1.0 adapter world.
+    pub mod adapter {
+        wasmtime::component::bindgen!({
+            world: "adapter-plugin",
+            path: "../wit/v0.1.0",
+            imports: { default: trappable },
+            exports: { default: async },
+            with: {
+                "switchyard:plugin/types": crate::wit::types,
+            },
+        });
+    }
+
+    /// The 0.1.0 policy world.
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            world: "policy-plugin",
+            path: "../wit/v0.1.0",
+            imports: {
+                "switchyard:plugin/models.complete": async | trappable,
+                default: trappable,
+            },
+            exports: { default: async },
+            with: {
+                "switchyard:plugin/host": super::adapter::switchyard::plugin::host,
+                "switchyard:plugin/request.request-view": crate::wit::RequestView,
+            },
+        });
+    }
+}
+
 pub use adapter::exports::switchyard::plugin::adapter::AdapterInfo;
 pub use adapter::switchyard::plugin::types;
 pub use policy::exports::switchyard::plugin::policy::{
     Attempt, BreakerState, Candidate, Decision, ModelStats, Outcome,
 };
 pub use policy::switchyard::plugin::models::{Completion, CompletionRequest};
+pub use policy::switchyard::plugin::quality::ModelQuality;
+pub use evaluator::exports::switchyard::plugin::evaluator::Score;
 
 /// The WIT package version this host implements.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// Every WIT package version this host loads plugins of, oldest first.
+pub const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The host side of a request view handed to a policy: the request plus what
 /// the host has already worked out about it.
@@ -61,6 +122,23 @@ pub struct RequestView {
     pub token_estimate: u32,
     /// Body metadata and `x-switchyard-meta-*` headers.
     pub metadata: Arc<Vec<(String, String)>>,
+}
+
+/// The host side of what an evaluator is handed: a finished request and its
+/// answer.
+pub struct EvalInput {
+    /// The gateway's request id.
+    pub request_id: Arc<str>,
+    /// The canonical request.
+    pub request: Arc<types::ChatRequest>,
+    /// Body metadata and `x-switchyard-meta-*` headers.
+    pub metadata: Arc<Vec<(String, String)>>,
+    /// The route that served it, if the client asked for a route.
+    pub route: Option<Arc<str>>,
+    /// The config name of the model that answered.
+    pub model: Arc<str>,
+    /// The answer.
+    pub response: Arc<types::ChatResponse>,
 }
 
 impl ModelStats {

@@ -4,7 +4,7 @@
 // through the host's request view and answers. A thrown string is the
 // policy's error result (the host then uses the route's static order).
 
-import { configJson } from "switchyard:plugin/host@0.1.0";
+import { configJson } from "switchyard:plugin/host@0.2.0";
 import { ConfigError, decide, parseConfig } from "./logic.js";
 
 // The host may keep an instance warm for many decisions of one route: parse

@@ -22,6 +22,10 @@ pub struct PluginsConfig {
     /// Wall-clock budget of one adapter call.
     #[serde(default = "default_adapter_ms")]
     pub adapter_timeout_ms: u64,
+    /// Wall-clock budget of one evaluator call, not counting the time it
+    /// waits on model calls (a judge's).
+    #[serde(default = "default_evaluator_ms")]
+    pub evaluator_timeout_ms: u64,
     /// Memory cap of one plugin instance, MiB.
     #[serde(default = "default_memory_mb")]
     pub memory_limit_mb: usize,
@@ -40,6 +44,9 @@ fn default_policy_ms() -> u64 {
 fn default_adapter_ms() -> u64 {
     100
 }
+fn default_evaluator_ms() -> u64 {
+    500
+}
 fn default_memory_mb() -> usize {
     64
 }
@@ -54,6 +61,7 @@ impl Default for PluginsConfig {
             cache_dir: None,
             policy_timeout_ms: default_policy_ms(),
             adapter_timeout_ms: default_adapter_ms(),
+            evaluator_timeout_ms: default_evaluator_ms(),
             memory_limit_mb: default_memory_mb(),
             policy_reuse: default_policy_reuse(),
             config: BTreeMap::new(),

@@ -129,7 +129,7 @@ pub fn load_plugins(
 
 fn article(kind: PluginKind) -> &'static str {
     match kind {
-        PluginKind::Adapter => "an",
+        PluginKind::Adapter | PluginKind::Evaluator => "an",
         PluginKind::Policy => "a",
     }
 }

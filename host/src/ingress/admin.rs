@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 use super::{Body, error_response, full, json_response};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
-use crate::runtime::{PluginSource, WIT_VERSION};
+use crate::runtime::PluginSource;
 
 /// `GET /metrics`: Prometheus text exposition.
 pub fn metrics(gw: &Gateway) -> Response<Body> {
@@ -56,7 +56,7 @@ pub fn plugins(gw: &Gateway) -> Response<Body> {
                 "kind": p.kind.as_str(),
                 "source": source,
                 "sha256": p.sha256,
-                "wit_version": WIT_VERSION,
+                "wit_version": p.wit_version,
                 "generation": status.plugin_generation.get(name).copied().unwrap_or(generation.id),
                 "loaded_at": secs(p.loaded_at),
                 "last_error": status.plugin_errors.get(name).or_else(|| generation.plugin_errors.get(name)),

@@ -152,7 +152,7 @@ pub(super) async fn plan(
     let calls: Arc<dyn Completer> = Arc::new(ModelCalls::new(router.clone(), generation.clone()));
     let decision = match route
         .pool
-        .decide(&router.runtime, view, &candidates, Some(calls))
+        .decide(&router.runtime, view, &candidates, Some(calls), Arc::default())
         .await
     {
         Ok(Ok(d)) => d,

@@ -21,12 +21,14 @@ use crate::wit;
 impl Runtime {
     /// Instantiate an adapter for one upstream attempt.
     pub async fn adapter(&self, plugin: &Arc<Plugin>) -> Result<AdapterInstance, PluginError> {
-        let Pre::Adapter(pre) = &plugin.pre else {
-            return Err(bad_return(plugin, "not an adapter plugin"));
-        };
         let deadline = self.caps.adapter_deadline;
         let mut store = self.store(plugin, None, deadline);
-        match pre.instantiate_async(&mut store).await {
+        let bindings = match &plugin.pre {
+            Pre::Adapter(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Now),
+            Pre::AdapterV0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
+            _ => return Err(bad_return(plugin, "not an adapter plugin")),
+        };
+        match bindings {
             Ok(bindings) => Ok(AdapterInstance {
                 store,
                 bindings,
@@ -38,11 +40,34 @@ impl Runtime {
     }
 }
 
+/// The bindings of an adapter of either WIT version: the same calls with the
+/// same canonical types (0.1.0's `types` are mapped onto 0.2.0's).
+enum Bindings {
+    Now(wit::adapter::AdapterPlugin),
+    V0_1(wit::v0_1::adapter::AdapterPlugin),
+}
+
+/// Run `$call` with `$g`, the guest's `adapter` export, of either version.
+macro_rules! guest {
+    ($self:ident, $g:ident => $call:expr) => {
+        match &$self.bindings {
+            Bindings::Now(b) => {
+                let $g = b.switchyard_plugin_adapter();
+                $call
+            }
+            Bindings::V0_1(b) => {
+                let $g = b.switchyard_plugin_adapter();
+                $call
+            }
+        }
+    };
+}
+
 /// An adapter instance serving one upstream attempt, and the stream decoder
 /// of that attempt if it streams. Dropped when the attempt ends.
 pub struct AdapterInstance {
     store: Store<PluginState>,
-    bindings: wit::adapter::AdapterPlugin,
+    bindings: Bindings,
     plugin: Arc<Plugin>,
     deadline: Duration,
 }
@@ -68,11 +93,18 @@ impl AdapterInstance {
     /// `adapter.info`.
     pub async fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .call_info(&mut self.store)
-            .await;
+        let r = match &self.bindings {
+            Bindings::Now(b) => b.switchyard_plugin_adapter().call_info(&mut self.store).await,
+            Bindings::V0_1(b) => b
+                .switchyard_plugin_adapter()
+                .call_info(&mut self.store)
+                .await
+                .map(|i| AdapterInfo {
+                    name: i.name,
+                    version: i.version,
+                    features: i.features,
+                }),
+        };
         r.map_err(|e| self.fail(e))
     }
 
@@ -83,11 +115,8 @@ impl AdapterInstance {
         target: &Target,
     ) -> Result<Result<HttpRequest, ProviderError>, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .call_build_request(&mut self.store, req, target)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.call_build_request(store, req, target).await);
         r.map_err(|e| self.fail(e))
     }
 
@@ -98,11 +127,8 @@ impl AdapterInstance {
         target: &Target,
     ) -> Result<Result<ChatResponse, ProviderError>, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .call_parse_response(&mut self.store, resp, target)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.call_parse_response(store, resp, target).await);
         r.map_err(|e| self.fail(e))
     }
 
@@ -112,23 +138,16 @@ impl AdapterInstance {
         resp: &HttpResponse,
     ) -> Result<ProviderError, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .call_classify_error(&mut self.store, resp)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.call_classify_error(store, resp).await);
         r.map_err(|e| self.fail(e))
     }
 
     /// Create the attempt's stream decoder.
     pub async fn stream_decoder(&mut self, target: &Target) -> Result<DecoderHandle, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .stream_decoder()
-            .call_constructor(&mut self.store, target)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.stream_decoder().call_constructor(store, target).await);
         r.map(DecoderHandle).map_err(|e| self.fail(e))
     }
 
@@ -139,12 +158,8 @@ impl AdapterInstance {
         bytes: &[u8],
     ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .stream_decoder()
-            .call_feed(&mut self.store, decoder.0, bytes)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.stream_decoder().call_feed(store, decoder.0, bytes).await);
         r.map_err(|e| self.fail(e))
     }
 
@@ -154,12 +169,8 @@ impl AdapterInstance {
         decoder: DecoderHandle,
     ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
         self.arm();
-        let r = self
-            .bindings
-            .switchyard_plugin_adapter()
-            .stream_decoder()
-            .call_finish(&mut self.store, decoder.0)
-            .await;
+        let store = &mut self.store;
+        let r = guest!(self, g => g.stream_decoder().call_finish(store, decoder.0).await);
         r.map_err(|e| self.fail(e))
     }
 }

@@ -16,6 +16,9 @@ pub struct PluginCaps {
     pub policy_deadline: Duration,
     /// Wall-clock budget of one adapter call (build, parse, one stream feed).
     pub adapter_deadline: Duration,
+    /// Wall-clock budget of one evaluator call (time waiting on model calls
+    /// is given back).
+    pub evaluator_deadline: Duration,
     /// Linear memory a plugin instance may grow to.
     pub memory_bytes: usize,
 }
@@ -25,6 +28,7 @@ impl Default for PluginCaps {
         PluginCaps {
             policy_deadline: Duration::from_millis(50),
             adapter_deadline: Duration::from_millis(100),
+            evaluator_deadline: Duration::from_millis(500),
             memory_bytes: 64 << 20,
         }
     }

@@ -1,6 +1,7 @@
 //! A loaded plugin: a component compiled (or taken from the cache), its kind
-//! read from its exports (policy or adapter of this WIT version), and linked
-//! into an `InstancePre` once per plugin generation. Never instantiates.
+//! and WIT package version read from its exports (a policy or adapter of
+//! 0.1.0 or 0.2.0, an evaluator of 0.2.0), and linked into an `InstancePre`
+//! once per plugin generation. Never instantiates.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +9,18 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::{PluginState, Runtime};
-use crate::wit::{adapter::AdapterPluginPre, policy::PolicyPluginPre};
+use crate::wit::{
+    adapter::AdapterPluginPre, evaluator::EvaluatorPluginPre, policy::PolicyPluginPre, v0_1,
+};
 
-const POLICY_EXPORT: &str = "switchyard:plugin/policy@0.1.0";
-const ADAPTER_EXPORT: &str = "switchyard:plugin/adapter@0.1.0";
+/// The exports that make a plugin, newest first: (export, kind, version).
+const EXPORTS: &[(&str, PluginKind, &str)] = &[
+    ("switchyard:plugin/policy@0.2.0", PluginKind::Policy, "0.2.0"),
+    ("switchyard:plugin/adapter@0.2.0", PluginKind::Adapter, "0.2.0"),
+    ("switchyard:plugin/evaluator@0.2.0", PluginKind::Evaluator, "0.2.0"),
+    ("switchyard:plugin/policy@0.1.0", PluginKind::Policy, "0.1.0"),
+    ("switchyard:plugin/adapter@0.1.0", PluginKind::Adapter, "0.1.0"),
+];
 
 /// What kind of plugin a component is, read from its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +29,8 @@ pub enum PluginKind {
     Policy,
     /// Exports `switchyard:plugin/adapter`.
     Adapter,
+    /// Exports `switchyard:plugin/evaluator` (0.2.0 on).
+    Evaluator,
 }
 
 impl PluginKind {
@@ -28,13 +39,17 @@ impl PluginKind {
         match self {
             PluginKind::Policy => "policy",
             PluginKind::Adapter => "adapter",
+            PluginKind::Evaluator => "evaluator",
         }
     }
 }
 
 pub(super) enum Pre {
     Policy(PolicyPluginPre<PluginState>),
+    PolicyV0_1(v0_1::policy::PolicyPluginPre<PluginState>),
     Adapter(AdapterPluginPre<PluginState>),
+    AdapterV0_1(v0_1::adapter::AdapterPluginPre<PluginState>),
+    Evaluator(EvaluatorPluginPre<PluginState>),
 }
 
 /// Where a plugin came from.
@@ -59,8 +74,10 @@ impl std::fmt::Display for PluginSource {
 pub struct Plugin {
     /// The plugin's name (its file stem).
     pub name: Arc<str>,
-    /// Policy or adapter.
+    /// Policy, adapter or evaluator.
     pub kind: PluginKind,
+    /// The WIT package version it was built against (`0.1.0`, `0.2.0`).
+    pub wit_version: &'static str,
     /// Embedded or a file.
     pub source: PluginSource,
     /// sha256 of the component bytes, hex.
@@ -106,25 +123,22 @@ impl Runtime {
             .compile(bytes)
             .with_context(|| format!("compiling plugin `{name}` ({source})"))?;
         let ty = component.component_type();
-        let mut kind = None;
-        for (export, _) in ty.exports(&self.engine) {
-            match export {
-                POLICY_EXPORT => kind = Some(PluginKind::Policy),
-                ADAPTER_EXPORT => kind = Some(PluginKind::Adapter),
-                _ => {}
-            }
-        }
-        let Some(kind) = kind else {
-            let exports: Vec<String> = ty
-                .exports(&self.engine)
-                .map(|(n, _)| n.to_owned())
-                .collect();
+        let exported: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        let Some(&(_, kind, wit_version)) = EXPORTS
+            .iter()
+            .find(|(export, _, _)| exported.iter().any(|e| e == export))
+        else {
+            let wanted: Vec<&str> = EXPORTS.iter().map(|(e, _, _)| *e).collect();
             anyhow::bail!(
-                "plugin `{name}` ({source}) exports neither `{POLICY_EXPORT}` nor `{ADAPTER_EXPORT}` (it exports: {})",
-                if exports.is_empty() {
+                "plugin `{name}` ({source}) exports none of {} (it exports: {})",
+                wanted.join(", "),
+                if exported.is_empty() {
                     "nothing".to_owned()
                 } else {
-                    exports.join(", ")
+                    exported.join(", ")
                 }
             );
         };
@@ -133,21 +147,29 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("linking plugin `{name}` ({source}): it imports something the host does not offer"))?;
-        let pre = match kind {
-            PluginKind::Policy => Pre::Policy(
-                PolicyPluginPre::new(pre)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| format!("plugin `{name}` does not match the policy world"))?,
-            ),
-            PluginKind::Adapter => Pre::Adapter(
-                AdapterPluginPre::new(pre)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| format!("plugin `{name}` does not match the adapter world"))?,
-            ),
+        let world = |e: wasmtime::Error| {
+            anyhow::Error::from(e).context(format!(
+                "plugin `{name}` does not match the {} world of WIT {wit_version}",
+                kind.as_str()
+            ))
+        };
+        let pre = match (kind, wit_version) {
+            (PluginKind::Policy, "0.1.0") => {
+                Pre::PolicyV0_1(v0_1::policy::PolicyPluginPre::new(pre).map_err(world)?)
+            }
+            (PluginKind::Policy, _) => Pre::Policy(PolicyPluginPre::new(pre).map_err(world)?),
+            (PluginKind::Adapter, "0.1.0") => {
+                Pre::AdapterV0_1(v0_1::adapter::AdapterPluginPre::new(pre).map_err(world)?)
+            }
+            (PluginKind::Adapter, _) => Pre::Adapter(AdapterPluginPre::new(pre).map_err(world)?),
+            (PluginKind::Evaluator, _) => {
+                Pre::Evaluator(EvaluatorPluginPre::new(pre).map_err(world)?)
+            }
         };
         Ok(Plugin {
             name: name.into(),
             kind,
+            wit_version,
             source,
             sha256,
             from_cache,

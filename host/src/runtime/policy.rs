@@ -18,7 +18,7 @@ use super::caps::ticks;
 use super::fault::{bad_return, classify_trap};
 use super::plugin::Pre;
 use super::{Completer, KvStore, Plugin, PluginError, PluginState, Runtime};
-use crate::wit::{self, Candidate, Decision, Outcome, RequestView};
+use crate::wit::{self, Candidate, Decision, ModelQuality, Outcome, RequestView};
 
 impl Runtime {
     /// Run a policy decision in a fresh instance. `config` (the route's policy
@@ -41,12 +41,14 @@ impl Runtime {
         plugin: &Plugin,
         config: Option<Arc<str>>,
     ) -> Result<PolicyInstance, PluginError> {
-        let Pre::Policy(pre) = &plugin.pre else {
-            return Err(bad_return(plugin, "not a policy plugin"));
-        };
         let deadline = self.caps.policy_deadline;
         let mut store = self.store(plugin, config, deadline);
-        match pre.instantiate_async(&mut store).await {
+        let bindings = match &plugin.pre {
+            Pre::Policy(pre) => pre.instantiate_async(&mut store).await.map(Bindings::Now),
+            Pre::PolicyV0_1(pre) => pre.instantiate_async(&mut store).await.map(Bindings::V0_1),
+            _ => return Err(bad_return(plugin, "not a policy plugin")),
+        };
+        match bindings {
             Ok(bindings) => Ok(PolicyInstance {
                 store,
                 bindings,
@@ -60,11 +62,18 @@ impl Runtime {
     }
 }
 
+/// The bindings of a policy of either WIT version. 0.1.0's exported records
+/// are its own Rust types, converted at the call (`v0_1`).
+enum Bindings {
+    Now(wit::policy::PolicyPlugin),
+    V0_1(wit::v0_1::policy::PolicyPlugin),
+}
+
 /// A policy instance. After a trap it refuses further calls: a trapped
 /// instance cannot be entered again.
 pub struct PolicyInstance {
     store: Store<PluginState>,
-    bindings: wit::policy::PolicyPlugin,
+    bindings: Bindings,
     name: Arc<str>,
     deadline: Duration,
     poisoned: bool,
@@ -77,7 +86,11 @@ impl PolicyInstance {
         self.store.data_mut().kv = kv;
     }
 
-    fn enter(&mut self, completer: Option<Arc<dyn Completer>>) -> Result<(), PluginError> {
+    fn enter(
+        &mut self,
+        completer: Option<Arc<dyn Completer>>,
+        quality: Arc<Vec<(String, ModelQuality)>>,
+    ) -> Result<(), PluginError> {
         if self.poisoned {
             return Err(PluginError::Trap {
                 plugin: self.name.to_string(),
@@ -90,12 +103,14 @@ impl PolicyInstance {
         data.call_started = Some(std::time::Instant::now());
         data.waited = Duration::ZERO;
         data.completer = completer;
+        data.quality = quality;
         Ok(())
     }
 
     fn leave<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, PluginError> {
         let data = self.store.data_mut();
         data.completer = None;
+        data.quality = Arc::default();
         // Whatever views the guest did not drop go with the call.
         data.table = ResourceTable::new();
         result.map_err(|e| {
@@ -110,23 +125,37 @@ impl PolicyInstance {
         view: RequestView,
         candidates: &[Candidate],
     ) -> Result<Result<Decision, String>, PluginError> {
-        self.decide_with(view, candidates, None).await
+        self.decide_with(view, candidates, None, Arc::default())
+            .await
     }
 
-    /// Decide the attempts, with model calls through `completer`.
+    /// Decide the attempts, with model calls through `completer` and the
+    /// route's measured `quality` per model behind the `quality` import.
     pub async fn decide_with(
         &mut self,
         view: RequestView,
         candidates: &[Candidate],
         completer: Option<Arc<dyn Completer>>,
+        quality: Arc<Vec<(String, ModelQuality)>>,
     ) -> Result<Result<Decision, String>, PluginError> {
-        self.enter(completer)?;
+        self.enter(completer, quality)?;
         let result = async {
             let view = self.store.data_mut().table.push(view)?;
-            self.bindings
-                .switchyard_plugin_policy()
-                .call_route(&mut self.store, view, candidates)
-                .await
+            match &self.bindings {
+                Bindings::Now(b) => {
+                    b.switchyard_plugin_policy()
+                        .call_route(&mut self.store, view, candidates)
+                        .await
+                }
+                Bindings::V0_1(b) => {
+                    let candidates: Vec<_> = candidates.iter().map(v0_1::candidate).collect();
+                    let r = b
+                        .switchyard_plugin_policy()
+                        .call_route(&mut self.store, view, &candidates)
+                        .await?;
+                    Ok(r.map(v0_1::decision))
+                }
+            }
         }
         .await;
         self.leave(result)
@@ -134,12 +163,19 @@ impl PolicyInstance {
 
     /// Tell the policy how a request it routed ended.
     pub async fn observe(&mut self, outcome: &Outcome) -> Result<(), PluginError> {
-        self.enter(None)?;
-        let result = self
-            .bindings
-            .switchyard_plugin_policy()
-            .call_observe(&mut self.store, outcome)
-            .await;
+        self.enter(None, Arc::default())?;
+        let result = match &self.bindings {
+            Bindings::Now(b) => {
+                b.switchyard_plugin_policy()
+                    .call_observe(&mut self.store, outcome)
+                    .await
+            }
+            Bindings::V0_1(b) => {
+                b.switchyard_plugin_policy()
+                    .call_observe(&mut self.store, &v0_1::outcome(outcome))
+                    .await
+            }
+        };
         self.leave(result)
     }
 
@@ -230,9 +266,10 @@ impl PolicyPool {
         view: RequestView,
         candidates: &[Candidate],
         completer: Option<Arc<dyn Completer>>,
+        quality: Arc<Vec<(String, ModelQuality)>>,
     ) -> Result<Result<Decision, String>, PluginError> {
         let mut inst = self.take(rt).await?;
-        let result = inst.decide_with(view, candidates, completer).await;
+        let result = inst.decide_with(view, candidates, completer, quality).await;
         self.give_back(inst);
         result
     }
@@ -243,5 +280,66 @@ impl PolicyPool {
         let result = inst.observe(outcome).await;
         self.give_back(inst);
         result
+    }
+}
+
+/// The policy records of 0.1.0: the same fields as 0.2.0's, their own types.
+mod v0_1 {
+    use crate::wit::policy::exports::switchyard::plugin::policy as now;
+    use crate::wit::v0_1::policy::exports::switchyard::plugin::policy as old;
+
+    pub(super) fn candidate(c: &now::Candidate) -> old::Candidate {
+        let s = &c.stats;
+        old::Candidate {
+            model: c.model.clone(),
+            provider: c.provider.clone(),
+            capabilities: c.capabilities.clone(),
+            context_window: c.context_window,
+            input_price: c.input_price,
+            output_price: c.output_price,
+            quality: c.quality,
+            stats: old::ModelStats {
+                requests: s.requests,
+                latency_ewma_ms: s.latency_ewma_ms,
+                latency_p95_ms: s.latency_p95_ms,
+                ttft_ewma_ms: s.ttft_ewma_ms,
+                error_rate: s.error_rate,
+                in_flight: s.in_flight,
+                breaker: match s.breaker {
+                    now::BreakerState::Closed => old::BreakerState::Closed,
+                    now::BreakerState::Open => old::BreakerState::Open,
+                    now::BreakerState::HalfOpen => old::BreakerState::HalfOpen,
+                },
+            },
+        }
+    }
+
+    pub(super) fn decision(d: old::Decision) -> now::Decision {
+        now::Decision {
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| now::Attempt {
+                    candidate: a.candidate,
+                    timeout_ms: a.timeout_ms,
+                    max_tokens: a.max_tokens,
+                    temperature: a.temperature,
+                })
+                .collect(),
+            labels: d.labels,
+        }
+    }
+
+    pub(super) fn outcome(o: &now::Outcome) -> old::Outcome {
+        old::Outcome {
+            model: o.model.clone(),
+            attempts: o.attempts,
+            success: o.success,
+            error: o.error.clone(),
+            latency_ms: o.latency_ms,
+            prompt_tokens: o.prompt_tokens,
+            completion_tokens: o.completion_tokens,
+            labels: o.labels.clone(),
+        }
     }
 }

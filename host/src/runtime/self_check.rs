@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::fault::bad_return;
 use super::{Plugin, PluginError, PluginKind, Runtime};
-use crate::canonical::{ChatRequest, Message, Role, Target};
-use crate::wit::{Candidate, ModelStats, RequestView};
+use crate::canonical::{ChatRequest, ChatResponse, Choice, Message, Role, Target};
+use crate::wit::{Candidate, EvalInput, ModelStats, RequestView};
 
 impl Runtime {
     /// A cheap call with a fixture, run before a newly loaded plugin goes
@@ -64,6 +64,31 @@ impl Runtime {
                 let _ = inst.build_request(&request, &target).await?;
                 let decoder = inst.stream_decoder(&target).await?;
                 let _ = inst.feed(decoder, b"").await?;
+                Ok(())
+            }
+            PluginKind::Evaluator => {
+                let response = ChatResponse {
+                    id: "self-check".into(),
+                    model: "self-check".into(),
+                    created: 0,
+                    choices: vec![Choice {
+                        index: 0,
+                        message: Message::text(Role::Assistant, "self-check"),
+                        finish_reason: None,
+                    }],
+                    usage: None,
+                    system_fingerprint: None,
+                };
+                let input = EvalInput {
+                    request_id: "self-check".into(),
+                    request: Arc::new(request),
+                    metadata: Arc::new(vec![]),
+                    route: None,
+                    model: "self-check".into(),
+                    response: Arc::new(response),
+                };
+                // No model calls here: a judge answers with an error value.
+                let _ = self.evaluate(plugin, None, input, None).await?;
                 Ok(())
             }
         }

@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::caps::{MemoryLimiter, ticks};
 use super::{Plugin, Runtime};
-use crate::wit::{Completion, CompletionRequest};
+use crate::wit::{Completion, CompletionRequest, ModelQuality};
 
 /// The data of one plugin store.
 pub struct PluginState {
@@ -34,6 +34,9 @@ pub struct PluginState {
     pub(super) completer: Option<Arc<dyn Completer>>,
     /// The policy's key-value store on its route.
     pub(super) kv: Option<Arc<KvStore>>,
+    /// The measured quality of the route's models for the current policy
+    /// call (set per call, like `completer`).
+    pub(super) quality: Arc<Vec<(String, ModelQuality)>>,
 }
 
 /// Runs the model calls a policy makes through the `complete` import.
@@ -117,6 +120,7 @@ impl Runtime {
             budget: deadline,
             completer: None,
             kv: None,
+            quality: Arc::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

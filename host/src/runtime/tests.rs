@@ -32,6 +32,7 @@ fn runtime(cache: Option<&std::path::Path>) -> Runtime {
         caps: PluginCaps {
             policy_deadline: Duration::from_millis(50),
             adapter_deadline: Duration::from_millis(100),
+            evaluator_deadline: Duration::from_millis(100),
             memory_bytes: 16 << 20,
         },
     })
@@ -213,12 +214,12 @@ fn garbage_and_wrong_worlds_are_refused() {
         rt.load("core", PluginSource::Embedded, &core, None)
             .is_err()
     );
-    // An empty component exports neither world.
+    // An empty component exports no world of any version.
     let empty = [0u8, 0x61, 0x73, 0x6d, 0x0d, 0, 0x01, 0];
     let e = rt
         .load("empty", PluginSource::Embedded, &empty, None)
         .unwrap_err();
-    assert!(format!("{e:#}").contains("exports neither"), "{e:#}");
+    assert!(format!("{e:#}").contains("exports none of"), "{e:#}");
 }
 
 #[test]
@@ -322,4 +323,124 @@ async fn openai_adapter_builds_parses_and_decodes() {
     let dec = inst.stream_decoder(&target()).await.unwrap();
     inst.feed(dec, &sse[..120]).await.unwrap().unwrap();
     assert!(inst.finish(dec).await.unwrap().is_err());
+}
+
+/// A plugin built against the 0.1.0 package, checked in under
+/// `host/tests/fixtures/wit-0.1.0/`.
+fn v0_1_fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wit-0.1.0")
+        .join(format!("{name}.wasm"));
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn a_0_1_0_adapter_behaves_exactly_like_its_0_2_0_build() {
+    let rt = runtime(None);
+    let old = Arc::new(
+        rt.load("openai-0.1", PluginSource::Embedded, &v0_1_fixture("openai"), None)
+            .unwrap(),
+    );
+    let new = Arc::new(
+        rt.load("openai", PluginSource::Embedded, embedded("openai"), None)
+            .unwrap(),
+    );
+    assert_eq!((old.kind, old.wit_version), (PluginKind::Adapter, "0.1.0"));
+    assert_eq!((new.kind, new.wit_version), (PluginKind::Adapter, "0.2.0"));
+    rt.self_check(&old).await.unwrap();
+
+    let mut req = request("hello");
+    req.stream = true;
+    let ok = HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: br#"{"id":"x","object":"chat.completion","created":1,"model":"up","choices":[{"index":0,"message":{"role":"assistant","content":"hey"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}"#.to_vec(),
+    };
+    let limited = HttpResponse {
+        status: 429,
+        headers: vec![("retry-after".into(), "3".into())],
+        body: br#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#.to_vec(),
+    };
+    let sse = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n";
+    let mut seen = vec![];
+    for p in [&old, &new] {
+        let mut inst = rt.adapter(p).await.unwrap();
+        let info = inst.info().await.unwrap();
+        let http = inst.build_request(&req, &target()).await.unwrap().unwrap();
+        let parsed = inst.parse_response(&ok, &target()).await.unwrap().unwrap();
+        let err = inst.classify_error(&limited).await.unwrap();
+        let d = inst.stream_decoder(&target()).await.unwrap();
+        let mut events = inst.feed(d, sse).await.unwrap().unwrap();
+        events.extend(inst.finish(d).await.unwrap().unwrap());
+        seen.push(format!(
+            "{:?}|{} {}|{:?}|{:?}|{:?}|{:?}",
+            info.features,
+            http.method,
+            http.url,
+            String::from_utf8_lossy(&http.body),
+            parsed,
+            err,
+            events
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[tokio::test]
+async fn a_0_1_0_policy_decides_and_observes_like_its_0_2_0_build() {
+    let rt = runtime(None);
+    let old = rt
+        .load(
+            "cost-aware-0.1",
+            PluginSource::Embedded,
+            &v0_1_fixture("cost-aware"),
+            None,
+        )
+        .unwrap();
+    let new = rt
+        .load("cost-aware", PluginSource::Embedded, embedded("cost-aware"), None)
+        .unwrap();
+    assert_eq!((old.kind, old.wit_version), (PluginKind::Policy, "0.1.0"));
+    assert_eq!(new.wit_version, "0.2.0");
+    let old = Arc::new(old);
+    rt.self_check(&old).await.unwrap();
+    let mut cands = candidates(3);
+    for (i, c) in cands.iter_mut().enumerate() {
+        c.input_price = 3.0 - i as f64;
+        c.output_price = 6.0 - i as f64;
+        c.quality = Some(0.5 + 0.2 * i as f64);
+    }
+    let config: Option<Arc<str>> = Some(r#"{"min_quality":0.6}"#.into());
+    let mut decisions = vec![];
+    for p in [&*old, &new] {
+        let d = rt
+            .decide(p, config.clone(), view("pick one"), &cands)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut inst = rt.policy(p, config.clone()).await.unwrap();
+        let outcome = Outcome {
+            model: "m1".into(),
+            attempts: 1,
+            success: true,
+            error: None,
+            latency_ms: 12.0,
+            prompt_tokens: Some(3),
+            completion_tokens: Some(4),
+            labels: d.labels.clone(),
+        };
+        inst.observe(&outcome).await.unwrap();
+        decisions.push(format!("{d:?}"));
+    }
+    assert_eq!(decisions[0], decisions[1]);
+    // A 0.1.0 policy that makes model calls links too (`models@0.1.0`).
+    let router = rt
+        .load(
+            "model-router-0.1",
+            PluginSource::Embedded,
+            &v0_1_fixture("model-router"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(router.wit_version, "0.1.0");
 }

@@ -106,6 +106,7 @@ pub fn runtime_options(cfg: &Config) -> RuntimeOptions {
         caps: PluginCaps {
             policy_deadline: Duration::from_millis(cfg.plugins.policy_timeout_ms),
             adapter_deadline: Duration::from_millis(cfg.plugins.adapter_timeout_ms),
+            evaluator_deadline: Duration::from_millis(cfg.plugins.evaluator_timeout_ms),
             memory_bytes: cfg.plugins.memory_limit_mb << 20,
         },
     }

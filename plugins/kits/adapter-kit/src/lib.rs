@@ -31,11 +31,11 @@ mod bindings {
         inline: "
             package switchyard:adapter-kit;
             world types-only {
-                import switchyard:plugin/types@0.1.0;
+                import switchyard:plugin/types@0.2.0;
             }
         ",
         path: "../../../wit",
-        with: { "switchyard:plugin/types@0.1.0": generate },
+        with: { "switchyard:plugin/types@0.2.0": generate },
         generate_unused_types: true,
     });
 }
@@ -65,13 +65,13 @@ macro_rules! plugin {
             ::wit_bindgen::generate!({
                 world: "adapter-plugin",
                 path: "../../../wit",
-                with: { "switchyard:plugin/types@0.1.0": ::adapter_kit::types },
+                with: { "switchyard:plugin/types@0.2.0": ::adapter_kit::types },
             });
 
             // The component's exports exist only in the wasm build. Natively
             // (unit tests, and the fuzz targets in fuzz/, which link adapters
             // as rlibs) the crate is a plain library: the exported symbols'
-            // names (`…/adapter@0.1.0#…`) are not valid in a native shared
+            // names (`…/adapter@0.2.0#…`) are not valid in a native shared
             // object's version script.
             #[cfg(target_arch = "wasm32")]
             use super::$adapter;

@@ -115,7 +115,7 @@ macro_rules! plugin {
 
             // The component's exports exist only in the wasm build. Natively
             // (the unit tests) the crate is a plain library: the exported
-            // symbols' names (`…/policy@0.1.0#…`) are not valid in a native
+            // symbols' names (`…/policy@0.2.0#…`) are not valid in a native
             // shared object's version script.
             #[cfg(target_arch = "wasm32")]
             use super::$policy;

@@ -165,4 +165,4 @@ def test_other_prompts_are_echoed_and_labels_still_prefix(mock_upstream):
     # Without a skill flag the mock echoes tasks too, and reports no skill.
     plain = mock_upstream("--seed", "1")
     assert ask(client(plain), t) == f"You said: {t['messages'][0]['content']}"
-    assert "skill" not in plain.stats()
+    assert plain.stats()["skill"] is None

@@ -16,13 +16,9 @@
 //! error status at a rate (with Retry-After), a hang, streams that break after
 //! N content chunks; errors come in the dialect's own error shape.
 //! `GET /mock/stats` counts the requests it saw.
-//!
-//! With `--skill F` (and `--skill-by-task`, `--skill-after N:F`, `--seed S`)
-//! it plays a model of known skill on the task families of
-//! `examples/bench/tasks.jsonl` (arithmetic, classification, extraction):
-//! such a prompt is answered correctly with probability F, decided by a hash
-//! of the prompt and the seed, and wrongly but plausibly otherwise; see
-//! [`skill`].
+//! With `--skill F` it plays a model of known skill on the tasks of
+//! `examples/bench` (right with probability F, plausibly wrong otherwise):
+//! see [`skill`].
 //! It is a test and benchmark tool: it never
 //! forwards anything anywhere and never stores what it is sent.
 
@@ -45,8 +41,6 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::net::TcpListener;
-
-use self::skill::{Skill, SkillAfter, SkillByTask};
 
 /// Response body type of the mock.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -99,23 +93,9 @@ pub struct MockOptions {
     /// (`Authorization: Bearer`, `api-key`, `x-api-key`, …); 401 otherwise.
     #[arg(long)]
     pub api_key: Option<String>,
-    /// Play a model of known skill: answer the tasks of
-    /// examples/bench/tasks.jsonl (arith, classify, extract) correctly with
-    /// this probability (0–1), wrongly otherwise; other prompts as without it.
-    #[arg(long, value_parser = skill::parse_fraction)]
-    pub skill: Option<f64>,
-    /// Skill per task family, overriding `--skill` for the families named:
-    /// `arith=0.3,classify=0.95,extract=0.6` (a family no flag sets: 1.0).
-    #[arg(long, value_name = "FAMILY=F,...", value_parser = skill::parse_by_task)]
-    pub skill_by_task: Option<SkillByTask>,
-    /// `N:F`: after N task requests, every family's skill becomes F (a
-    /// regression at a known point).
-    #[arg(long, value_name = "N:F", value_parser = skill::parse_after)]
-    pub skill_after: Option<SkillAfter>,
-    /// Seed of the skill's decisions: which prompts are answered wrongly
-    /// (the same prompt and seed always get the same answer).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// `--skill`, `--skill-by-task`, `--skill-after`, `--seed`: see [`skill`].
+    #[command(flatten)]
+    pub skill: skill::SkillOptions,
 }
 
 /// A request as every dialect reduces it for the mock's answer logic.
@@ -246,7 +226,7 @@ impl Dialect {
 pub struct Mock {
     opts: MockOptions,
     /// The model of known skill, when a skill flag is set.
-    skill: Option<Skill>,
+    skill: Option<skill::Skill>,
     requests: AtomicU64,
     chat_requests: AtomicU64,
     failures: AtomicU64,
@@ -273,7 +253,7 @@ pub async fn run(opts: MockOptions) -> anyhow::Result<()> {
 /// Serve on a bound listener.
 pub async fn serve(listener: TcpListener, opts: MockOptions) -> anyhow::Result<()> {
     let mock = Arc::new(Mock {
-        skill: Skill::new(&opts),
+        skill: skill::Skill::new(&opts.skill),
         opts,
         requests: AtomicU64::new(0),
         chat_requests: AtomicU64::new(0),
@@ -336,15 +316,13 @@ impl Mock {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let path = req.uri().path().to_owned();
         if path == "/mock/stats" {
-            let mut body = json!({
+            let body = json!({
                 "requests": self.requests.load(Ordering::Relaxed),
                 "chat_requests": self.chat_requests.load(Ordering::Relaxed),
                 "failures": self.failures.load(Ordering::Relaxed),
                 "late_breaks": self.late_breaks.load(Ordering::Relaxed),
+                "skill": self.skill.as_ref().map(skill::Skill::stats),
             });
-            if let Some(skill) = &self.skill {
-                body["skill"] = skill.stats();
-            }
             return json_resp(StatusCode::OK, body.to_string().into_bytes());
         }
         if path == "/v1/models" || path == "/models" {
@@ -447,16 +425,12 @@ impl Mock {
             };
         }
         // A task of known skill is answered by the solver, even with `--reply`.
-        let solved = match (&self.skill, &r.tool_result) {
-            (Some(skill), None) => skill.answer(&r.last_user),
-            _ => None,
-        };
-        let text = match (solved, &self.opts.reply, &r.tool_result) {
-            (Some(t), _, _) => t,
-            (None, Some(t), _) => t.clone(),
-            (None, None, Some(result)) => format!("The tool said: {result}"),
-            (None, None, None) => format!("You said: {}", r.last_user),
-        };
+        let solved = skill::Skill::reply(self.skill.as_ref(), r);
+        let text = solved.unwrap_or_else(|| match (&self.opts.reply, &r.tool_result) {
+            (Some(t), _) => t.clone(),
+            (None, Some(result)) => format!("The tool said: {result}"),
+            (None, None) => format!("You said: {}", r.last_user),
+        });
         Answer::Text(match &self.opts.label {
             Some(l) => format!("[{l}] {text}"),
             None => text,

@@ -3,7 +3,7 @@
 //! `examples/bench/generate.py`) in the last user message, solves them, and
 //! answers correctly with a chosen probability, wrongly otherwise.
 //!
-//! Flags (on [`MockOptions`]):
+//! Flags ([`SkillOptions`], part of `mock-upstream`'s options):
 //!
 //! - `--skill F` (0–1): the probability of a correct answer, every family;
 //! - `--skill-by-task arith=0.3,classify=0.95,extract=0.6`: per family,
@@ -50,14 +50,16 @@
 //! answered even with `--reply` set; tool calls come first as always, and
 //! anything else gets the `--reply` or the echo. `GET /mock/stats` reports
 //! the counters under `skill`: `{"answered": N, "arith": {"correct": c,
-//! "wrong": w}, "classify": …, "extract": …}`.
+//! "wrong": w}, "classify": …, "extract": …}` (`null` without a skill flag).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::MockOptions;
+mod vocab;
+
+pub use self::vocab::{CITIES, INTENT_LABELS, INTENTS, NAMES, SENTIMENT, SENTIMENT_LABELS};
 
 /// The task families of the example dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,85 +90,30 @@ impl Family {
     }
 }
 
-/// The sentiment lexicons of the generator: label, adjectives.
-pub const SENTIMENT: [(&str, &[&str]); 2] = [
-    (
-        "positive",
-        &[
-            "excellent",
-            "great",
-            "wonderful",
-            "fantastic",
-            "perfect",
-            "superb",
-            "lovely",
-            "amazing",
-        ],
-    ),
-    (
-        "negative",
-        &[
-            "terrible",
-            "awful",
-            "disappointing",
-            "horrible",
-            "useless",
-            "poor",
-            "dreadful",
-            "faulty",
-        ],
-    ),
-];
-
-/// The intent keywords of the generator: label, keywords. The last label,
-/// `other`, has none: a message without a keyword is `other`.
-pub const INTENTS: [(&str, &[&str]); 4] = [
-    (
-        "billing",
-        &["charged", "invoice", "refund", "payment", "bill", "receipt"],
-    ),
-    (
-        "technical",
-        &["error", "crashes", "login", "password", "bug", "install"],
-    ),
-    ("cancel", &["cancel", "unsubscribe", "terminate", "close"]),
-    ("other", &[]),
-];
-
-/// The people of the extraction texts.
-pub const NAMES: [&str; 24] = [
-    "Ana", "Ben", "Chen", "Dara", "Elif", "Farah", "Goran", "Hana", "Ivan", "Jonas", "Kofi",
-    "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Vera",
-    "Wei", "Yara",
-];
-
-/// The cities of the extraction texts.
-pub const CITIES: [&str; 19] = [
-    "Lima",
-    "Oslo",
-    "Nairobi",
-    "Osaka",
-    "Lisbon",
-    "Toronto",
-    "Hanoi",
-    "Quito",
-    "Accra",
-    "Dublin",
-    "Seoul",
-    "Porto",
-    "Cairo",
-    "Perth",
-    "Krakow",
-    "Buenos Aires",
-    "New York",
-    "Cape Town",
-    "Kuala Lumpur",
-];
-
-const SENTIMENT_LABELS: [&str; 2] = ["positive", "negative"];
-const INTENT_LABELS: [&str; 4] = ["billing", "technical", "cancel", "other"];
 /// Longest arithmetic expression solved (operands); longer ones are echoed.
 const MAX_OPERANDS: usize = 32;
+
+/// The skill flags of `mock-upstream`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SkillOptions {
+    /// Play a model of known skill: answer the tasks of
+    /// examples/bench/tasks.jsonl (arith, classify, extract) correctly with
+    /// this probability (0–1), wrongly otherwise; other prompts as without it.
+    #[arg(long = "skill", value_parser = parse_fraction)]
+    pub skill: Option<f64>,
+    /// Skill per task family, overriding `--skill` for the families named:
+    /// `arith=0.3,classify=0.95,extract=0.6` (a family no flag sets: 1.0).
+    #[arg(long = "skill-by-task", value_name = "FAMILY=F,...", value_parser = parse_by_task)]
+    pub by_task: Option<SkillByTask>,
+    /// `N:F`: after N task requests, every family's skill becomes F (a
+    /// regression at a known point).
+    #[arg(long = "skill-after", value_name = "N:F", value_parser = parse_after)]
+    pub after: Option<SkillAfter>,
+    /// Seed of the skill's decisions: which prompts are answered wrongly
+    /// (the same prompt and seed always get the same answer).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
 
 /// `--skill-by-task`: a skill per family ([`Family::ALL`] order), `None`
 /// where the flag names none.
@@ -505,15 +452,15 @@ pub struct Skill {
 
 impl Skill {
     /// The skill model the options ask for; `None` when no skill flag is set.
-    pub fn new(opts: &MockOptions) -> Option<Skill> {
-        if opts.skill.is_none() && opts.skill_by_task.is_none() && opts.skill_after.is_none() {
+    pub fn new(opts: &SkillOptions) -> Option<Skill> {
+        if opts.skill.is_none() && opts.by_task.is_none() && opts.after.is_none() {
             return None;
         }
-        let by_task = opts.skill_by_task.unwrap_or_default();
+        let by_task = opts.by_task.unwrap_or_default();
         let default = opts.skill.unwrap_or(1.0);
         Some(Skill {
             base: by_task.0.map(|s| s.unwrap_or(default)),
-            after: opts.skill_after,
+            after: opts.after,
             seed: opts.seed,
             answered: AtomicU64::new(0),
             correct: Default::default(),
@@ -527,6 +474,12 @@ impl Skill {
             Some(a) if n >= a.after => a.skill,
             _ => self.base[family.index()],
         }
+    }
+
+    /// The reply of `skill` (if on) to a request whose last user message is a
+    /// task; `None` when it is not one, or answers a tool result.
+    pub fn reply(skill: Option<&Skill>, r: &super::MockRequest) -> Option<String> {
+        skill?.answer(r.tool_result.is_none().then_some(r.last_user.as_str())?)
     }
 
     /// The reply to a prompt that is a task (`None`: not one), counted.
@@ -561,10 +514,10 @@ impl Skill {
 mod tests {
     use super::*;
 
-    fn opts(skill: Option<f64>) -> MockOptions {
-        MockOptions {
+    fn opts(skill: Option<f64>) -> SkillOptions {
+        SkillOptions {
             skill,
-            ..MockOptions::default()
+            ..SkillOptions::default()
         }
     }
 
@@ -678,12 +631,12 @@ mod tests {
         let p = "What is 2 + 3? Answer with the number only.";
         assert_eq!(draw(1, p), draw(1, p));
         assert_ne!(draw(1, p), draw(2, p));
-        let a = Skill::new(&MockOptions {
+        let a = Skill::new(&SkillOptions {
             seed: 7,
             ..opts(Some(0.5))
         })
         .unwrap();
-        let b = Skill::new(&MockOptions {
+        let b = Skill::new(&SkillOptions {
             seed: 7,
             ..opts(Some(0.5))
         })
@@ -718,8 +671,8 @@ mod tests {
         assert_eq!(all.answer("hello"), None, "not a task: not counted");
         assert_eq!(all.stats()["answered"], 100);
 
-        let regress = Skill::new(&MockOptions {
-            skill_after: Some(SkillAfter {
+        let regress = Skill::new(&SkillOptions {
+            after: Some(SkillAfter {
                 after: 10,
                 skill: 0.0,
             }),
@@ -733,20 +686,20 @@ mod tests {
 
     #[test]
     fn by_task_overrides_skill() {
-        let s = Skill::new(&MockOptions {
-            skill_by_task: Some(parse_by_task("arith=0,extract=1").unwrap()),
+        let s = Skill::new(&SkillOptions {
+            by_task: Some(parse_by_task("arith=0,extract=1").unwrap()),
             ..opts(Some(0.0))
         })
         .unwrap();
         assert_eq!(s.base, [0.0, 0.0, 1.0]);
-        let only_by_task = Skill::new(&MockOptions {
-            skill_by_task: Some(parse_by_task("classify=0.25").unwrap()),
+        let only_by_task = Skill::new(&SkillOptions {
+            by_task: Some(parse_by_task("classify=0.25").unwrap()),
             ..opts(None)
         })
         .unwrap();
         assert_eq!(only_by_task.base, [1.0, 0.25, 1.0]);
         assert!(
-            Skill::new(&MockOptions {
+            Skill::new(&SkillOptions {
                 seed: 3,
                 ..opts(None)
             })

@@ -9,7 +9,7 @@ Standard library only. The random numbers come from a small splitmix64
 generator of its own, not from the `random` module, so a seed gives the same
 file byte for byte on every Python version. `switchyard mock-upstream
 --skill` solves these tasks with the same lexicons and lists
-(host/src/tools/mock/skill.rs): change both together.
+(host/src/tools/mock/skill/vocab.rs): change both together.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 
 MASK = (1 << 64) - 1
 
-# --- the vocabulary (mirrored in host/src/tools/mock/skill.rs) -------------------------------
+# --- the vocabulary (mirrored in host/src/tools/mock/skill/vocab.rs) -------------------------------
 
 SENTIMENT = {
     "positive": ["excellent", "great", "wonderful", "fantastic", "perfect", "superb", "lovely", "amazing"],

@@ -16,6 +16,9 @@
 //! error status at a rate (with Retry-After), a hang, streams that break after
 //! N content chunks; errors come in the dialect's own error shape.
 //! `GET /mock/stats` counts the requests it saw.
+//! With `--skill F` it plays a model of known skill on the tasks of
+//! `examples/bench` (right with probability F, plausibly wrong otherwise):
+//! see [`skill`].
 //! It is a test and benchmark tool: it never
 //! forwards anything anywhere and never stores what it is sent.
 
@@ -23,6 +26,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub mod skill;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -89,6 +93,9 @@ pub struct MockOptions {
     /// (`Authorization: Bearer`, `api-key`, `x-api-key`, …); 401 otherwise.
     #[arg(long)]
     pub api_key: Option<String>,
+    /// `--skill`, `--skill-by-task`, `--skill-after`, `--seed`: see [`skill`].
+    #[command(flatten)]
+    pub skill: skill::SkillOptions,
 }
 
 /// A request as every dialect reduces it for the mock's answer logic.
@@ -218,6 +225,8 @@ impl Dialect {
 /// The mock's state: its options and counters.
 pub struct Mock {
     opts: MockOptions,
+    /// The model of known skill, when a skill flag is set.
+    skill: Option<skill::Skill>,
     requests: AtomicU64,
     chat_requests: AtomicU64,
     failures: AtomicU64,
@@ -244,6 +253,7 @@ pub async fn run(opts: MockOptions) -> anyhow::Result<()> {
 /// Serve on a bound listener.
 pub async fn serve(listener: TcpListener, opts: MockOptions) -> anyhow::Result<()> {
     let mock = Arc::new(Mock {
+        skill: skill::Skill::new(&opts.skill),
         opts,
         requests: AtomicU64::new(0),
         chat_requests: AtomicU64::new(0),
@@ -311,6 +321,7 @@ impl Mock {
                 "chat_requests": self.chat_requests.load(Ordering::Relaxed),
                 "failures": self.failures.load(Ordering::Relaxed),
                 "late_breaks": self.late_breaks.load(Ordering::Relaxed),
+                "skill": self.skill.as_ref().map(skill::Skill::stats),
             });
             return json_resp(StatusCode::OK, body.to_string().into_bytes());
         }
@@ -413,11 +424,13 @@ impl Mock {
                 arguments: json!({"input": r.last_user}).to_string(),
             };
         }
-        let text = match (&self.opts.reply, &r.tool_result) {
+        // A task of known skill is answered by the solver, even with `--reply`.
+        let solved = skill::Skill::reply(self.skill.as_ref(), r);
+        let text = solved.unwrap_or_else(|| match (&self.opts.reply, &r.tool_result) {
             (Some(t), _) => t.clone(),
             (None, Some(result)) => format!("The tool said: {result}"),
             (None, None) => format!("You said: {}", r.last_user),
-        };
+        });
         Answer::Text(match &self.opts.label {
             Some(l) => format!("[{l}] {text}"),
             None => text,

@@ -98,12 +98,12 @@ fn main() {
     let chosen = sim::false_alarms(
         |p0| BernoulliCusum::new(p0, DROP, 12.0),
         0.9,
-        Baseline::Learned(1000),
+        Baseline::Learned(2000),
         10_000,
         1000,
     );
     println!(
-        "defaults (bernoulli-cusum h=12, learned 1000), 1,000 stable runs of 10,000: {} alarms in {} runs",
+        "defaults (bernoulli-cusum h=12, learned 2000), 1,000 stable runs of 10,000: {} alarms in {} runs",
         chosen.alarms, chosen.runs_with_alarm
     );
 }

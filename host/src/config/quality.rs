@@ -75,7 +75,7 @@ fn default_window() -> usize {
     200
 }
 fn default_baseline_samples() -> usize {
-    1000
+    2000
 }
 fn default_drop() -> f64 {
     0.1
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(c.quality, QualityConfig::default());
         assert_eq!(
             (c.quality.window, c.quality.baseline_samples, c.quality.drop),
-            (200, 1000, 0.1)
+            (200, 2000, 0.1)
         );
         validate(&c.quality).unwrap();
     }

@@ -35,10 +35,10 @@ pub use limits::LimitsConfig;
 pub use log::LogConfig;
 pub use plugins::PluginsConfig;
 pub use prices::Prices;
-pub use quality::QualityConfig;
 pub use providers::{
     AwsCredentials, AwsCredentialsConfig, ProviderConfig, ProviderSecrets, Secret, url_host,
 };
+pub use quality::QualityConfig;
 pub use routes::{BreakerConfig, FailureKind, ModelConfig, RetryConfig, RouteConfig};
 pub use server::ServerConfig;
 

@@ -4,8 +4,9 @@
 //! responses by endpoint and status, policy fallbacks, and answer quality
 //! per route, model and score with its alerts ([`quality`]). All of it survives
 //! config reloads (keyed by name, not by generation). Recording is plain
-//! atomics and short locks, never an `.await` and never I/O; `GET /metrics`
-//! and the admin API read it at their own pace.
+//! atomics and short locks, never an `.await` and never I/O (the quality
+//! webhook sends from its own task); `GET /metrics` and the admin API read
+//! it at their own pace.
 
 pub mod breaker;
 pub mod model;

@@ -137,7 +137,10 @@ pub fn validate(q: &QualityConfig) -> anyhow::Result<()> {
         ));
     }
     if !(q.drop.is_finite() && q.drop > 0.0 && q.drop < 1.0) {
-        return Err(err("drop", "must be in (0, 1): an absolute fall of the score"));
+        return Err(err(
+            "drop",
+            "must be in (0, 1): an absolute fall of the score",
+        ));
     }
     if !(q.threshold.is_finite() && q.threshold > 0.0 && q.threshold <= 1000.0) {
         return Err(err("threshold", "must be in (0, 1000]"));
@@ -147,7 +150,10 @@ pub fn validate(q: &QualityConfig) -> anyhow::Result<()> {
     }
     for (i, b) in q.baseline.iter().enumerate() {
         if !(b.value.is_finite() && (0.0..=1.0).contains(&b.value)) {
-            return Err(err(&format!("baseline[{i}].value"), "must be between 0 and 1"));
+            return Err(err(
+                &format!("baseline[{i}].value"),
+                "must be between 0 and 1",
+            ));
         }
         if b.value < q.drop {
             return Err(err(
@@ -155,7 +161,11 @@ pub fn validate(q: &QualityConfig) -> anyhow::Result<()> {
                 "is below `drop`: no fall of that size is possible",
             ));
         }
-        for (field, v) in [("route", &b.route), ("model", &b.model), ("score", &b.score)] {
+        for (field, v) in [
+            ("route", &b.route),
+            ("model", &b.model),
+            ("score", &b.score),
+        ] {
             if v.is_empty() {
                 return Err(err(&format!("baseline[{i}].{field}"), "must not be empty"));
             }

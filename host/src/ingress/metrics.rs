@@ -401,12 +401,10 @@ impl Collector for Snapshot {
             &mut enc,
             "switchyard_quality_samples",
             "Scores in each series' rolling window.",
-            self.quality.series.iter().map(|q| {
-                (
-                    series(&q.route, &q.model, &q.score),
-                    q.rolling.count as f64,
-                )
-            }),
+            self.quality
+                .series
+                .iter()
+                .map(|q| (series(&q.route, &q.model, &q.score), q.rolling.count as f64)),
         )?;
         Ok(())
     }

@@ -70,8 +70,7 @@ struct ResetBody {
 
 /// `POST /admin/quality/baseline`.
 pub async fn reset_baseline(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
-    let timeout =
-        std::time::Duration::from_millis(gw.current().config.server.body_read_timeout_ms);
+    let timeout = std::time::Duration::from_millis(gw.current().config.server.body_read_timeout_ms);
     let body = match tokio::time::timeout(timeout, read_body(req, BODY_MAX)).await {
         Ok(Ok((_, b))) => b,
         Ok(Err(e)) => return error_response(&e),

@@ -276,7 +276,9 @@ impl Quality {
             s.trim(cfg.window);
             let pinned = cfg.pinned(&key.0, &key.1, &key.2);
             match (pinned, s.baseline()) {
-                (Some(v), b) if b.is_none_or(|b| b.source != BaselineSource::Pinned || b.value != v) => {
+                (Some(v), b)
+                    if b.is_none_or(|b| b.source != BaselineSource::Pinned || b.value != v) =>
+                {
                     s.form(&cfg, v, 0, BaselineSource::Pinned);
                 }
                 (None, Some(b)) if b.source == BaselineSource::Pinned => {
@@ -342,7 +344,9 @@ impl Quality {
             .series
             .iter()
             .filter(|((_, m, sc), _)| m == model && sc == score)
-            .fold((0.0, 0), |(sum, n), (_, s)| (sum + s.sum, n + s.window.len()));
+            .fold((0.0, 0), |(sum, n), (_, s)| {
+                (sum + s.sum, n + s.window.len())
+            });
         (count > 0).then(|| Rolling {
             mean: sum / count as f64,
             count,
@@ -352,10 +356,7 @@ impl Quality {
     /// Every alert: open ones first, then resolved ones (the newest
     /// [`alerts::KEEP_RESOLVED`]), each newest first.
     pub fn alerts(&self) -> Vec<Alert> {
-        self.inner
-            .lock()
-            .map(|i| i.book.all())
-            .unwrap_or_default()
+        self.inner.lock().map(|i| i.book.all()).unwrap_or_default()
     }
 
     /// Start the baselines of the matching series afresh (`None` matches
@@ -441,10 +442,7 @@ impl Quality {
 
     /// The config in force.
     pub fn config(&self) -> QualityConfig {
-        self.inner
-            .lock()
-            .map(|i| i.cfg.clone())
-            .unwrap_or_default()
+        self.inner.lock().map(|i| i.cfg.clone()).unwrap_or_default()
     }
 
     /// The webhook's delivery counters (delivered, failed, dropped), when

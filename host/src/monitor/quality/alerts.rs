@@ -96,7 +96,7 @@ impl Book {
     /// Open alerts then resolved ones, each newest first.
     pub fn all(&self) -> Vec<Alert> {
         let mut open: Vec<Alert> = self.open.values().cloned().collect();
-        open.sort_by(|a, b| b.id.cmp(&a.id));
+        open.sort_by_key(|a| std::cmp::Reverse(a.id));
         open.extend(self.resolved.iter().rev().cloned());
         open
     }

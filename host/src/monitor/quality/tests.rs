@@ -56,7 +56,10 @@ fn an_alert_opens_on_a_fall_and_resolves_on_recovery() {
     assert_eq!(a[0].baseline, 1.0);
     // Opened on the first failure: 50 passes since the baseline, then it.
     assert_eq!(a[0].samples, 51);
-    assert_eq!(q.alerts_total(), vec![(("r".into(), "m".into(), "match".into()), 1)]);
+    assert_eq!(
+        q.alerts_total(),
+        vec![(("r".into(), "m".into(), "match".into()), 1)]
+    );
     assert!(q.snapshot()[0].alert_open);
     // The window still holds mostly good samples, but only the samples
     // since the alert opened count: 9 failures, then passes until they are
@@ -87,10 +90,16 @@ fn a_reset_learns_again_and_resolves_open_alerts() {
     assert!(q.alerts()[0].is_open());
     assert_eq!(q.reset_baseline(Some("r"), None, 99), 1);
     let a = &q.alerts()[0];
-    assert_eq!((a.resolution, a.resolved_at_ms), (Some("baseline_reset"), Some(99)));
+    assert_eq!(
+        (a.resolution, a.resolved_at_ms),
+        (Some("baseline_reset"), Some(99))
+    );
     let s = q.snapshot();
     assert_eq!((s[1].route.as_str(), s[1].learning), ("r", Some(0)));
-    assert!(s[0].baseline.is_some(), "the other route keeps its baseline");
+    assert!(
+        s[0].baseline.is_some(),
+        "the other route keeps its baseline"
+    );
     // The new baseline is the new level: no alert at 0.
     for i in 30..100 {
         q.observe("r", "m", "s", 0.0, i);
@@ -165,12 +174,20 @@ fn default_detector_meets_its_measured_targets() {
     // 0.90 -> 0.75, learned baseline then the fall 300 samples later.
     let big = delays(0.75, learned);
     assert_eq!((big.missed, big.early), (0, 0));
-    assert!(big.quantile(0.95).unwrap() <= 250, "{:?}", big.quantile(0.95));
+    assert!(
+        big.quantile(0.95).unwrap() <= 250,
+        "{:?}",
+        big.quantile(0.95)
+    );
     // 0.90 -> 0.80: the information bound keeps p95 well over 200.
     let exact = delays(0.80, learned);
     assert_eq!(exact.missed, 0);
     assert!(exact.quantile(0.5).unwrap() <= 250);
-    assert!(exact.quantile(0.95).unwrap() <= 520, "{:?}", exact.quantile(0.95));
+    assert!(
+        exact.quantile(0.95).unwrap() <= 520,
+        "{:?}",
+        exact.quantile(0.95)
+    );
 }
 
 /// A hook receiver on 127.0.0.1: answers 500 to the first request, 200
@@ -183,21 +200,25 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(u16, serde_json::Value)>>>) {
     let seen2 = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let seen = seen2.clone();
-            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let seen = seen.clone();
-                async move {
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let mut s = seen.lock().unwrap();
-                    let status = if s.is_empty() { 500 } else { 200 };
-                    s.push((status, v));
-                    let mut r = http::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
-                    *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                    Ok::<_, std::convert::Infallible>(r)
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let mut s = seen.lock().unwrap();
+                        let status = if s.is_empty() { 500 } else { 200 };
+                        s.push((status, v));
+                        let mut r =
+                            http::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
+                        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -240,12 +261,18 @@ async fn the_webhook_retries_a_500_and_delivers_each_event_once() {
     let seen = seen.lock().unwrap().clone();
     let statuses: Vec<u16> = seen.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses, [500, 200, 200]);
-    let accepted: Vec<&serde_json::Value> =
-        seen.iter().filter(|(s, _)| *s == 200).map(|(_, v)| v).collect();
+    let accepted: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, v)| v)
+        .collect();
     assert_eq!(accepted[0]["event"], "alert.opened");
     assert_eq!(accepted[1]["event"], "alert.resolved");
     for v in &accepted {
-        assert_eq!((&v["route"], &v["model"], &v["score"]), (&"r".into(), &"m".into(), &"s".into()));
+        assert_eq!(
+            (&v["route"], &v["model"], &v["score"]),
+            (&"r".into(), &"m".into(), &"s".into())
+        );
         assert_eq!(v["baseline"], 1.0);
         assert_eq!(v["opened_at_ms"], a[0].opened_at_ms);
         assert!(v["samples"].as_u64().unwrap() >= 5);

@@ -1,10 +1,10 @@
 //! The gateway's configuration: one TOML file (server, plugins, providers,
-//! models, routes, breaker, keys, limits, log) and its validation, with errors
+//! models, routes, breaker, keys, limits, log, quality) and its validation, with errors
 //! that name the bad key (`routes.main.models[1]: no model named …`).
 //!
 //! Config is plain data plus validation: each section is a struct in its own
 //! file ([`server`], [`plugins`], [`providers`], [`routes`], [`keys`],
-//! [`limits`], [`log`]), and what is built from it (the key table, the limiter,
+//! [`limits`], [`log`], [`quality`]), and what is built from it (the key table, the limiter,
 //! breakers, the runtime's caps) lives in the modules above that use it. This
 //! module never depends on them. Secrets never live in the file: a provider
 //! or a key names the environment variable or file it comes from, read at
@@ -17,6 +17,7 @@ pub mod log;
 pub mod plugins;
 pub mod prices;
 pub mod providers;
+pub mod quality;
 pub mod routes;
 pub mod server;
 
@@ -37,6 +38,7 @@ pub use prices::Prices;
 pub use providers::{
     AwsCredentials, AwsCredentialsConfig, ProviderConfig, ProviderSecrets, Secret, url_host,
 };
+pub use quality::QualityConfig;
 pub use routes::{BreakerConfig, FailureKind, ModelConfig, RetryConfig, RouteConfig};
 pub use server::ServerConfig;
 
@@ -78,6 +80,9 @@ pub struct Config {
     /// The request log: where finished requests are recorded.
     #[serde(default)]
     pub log: LogConfig,
+    /// Answer-quality statistics, change detection and alerts.
+    #[serde(default)]
+    pub quality: QualityConfig,
 }
 
 /// `#[serde(default = "yes")]`: a flag that is on unless turned off.

@@ -1,10 +1,11 @@
 //! The running gateway: the process-wide [`Router`] (runtime, broker, live
-//! figures), the key limiter, and the current [`Generation`] behind an atomic
-//! swap, with the reload pipeline that replaces it ([`reload`] is the task
-//! that triggers it on file changes, SIGHUP and `POST /admin/reload`). A
-//! request loads the generation once and finishes on it, whatever happens to
-//! the current one meanwhile. A reload that fails any step leaves the current
-//! generation serving; this module never serves a request itself.
+//! figures), the key limiter, answer-quality statistics ([`Quality`]), and
+//! the current [`Generation`] behind an atomic swap, with the reload
+//! pipeline that replaces it ([`reload`] is the task that triggers it on
+//! file changes, SIGHUP and `POST /admin/reload`). A request loads the
+//! generation once and finishes on it, whatever happens to the current one
+//! meanwhile. A reload that fails any step leaves the current generation
+//! serving; this module never serves a request itself.
 
 pub mod reload;
 
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::generation::{Generation, assemble, build_generation, plugins::load_plugins};
 use crate::ledger::Ledger;
 use crate::limits::Limiter;
+use crate::monitor::Quality;
 use crate::routing::Router;
 use crate::runtime::Runtime;
 
@@ -56,12 +58,16 @@ pub struct Gateway {
     /// Set when the gateway listens on a non-loopback address: a reload
     /// may then not remove every client key.
     pub public: AtomicBool,
+    /// Answer-quality statistics and alerts; kept across reloads, which
+    /// hand it their `[quality]`.
+    pub quality: Arc<Quality>,
 }
 
 impl Gateway {
     /// Start from a config: build the first generation or fail.
     pub fn new(runtime: Arc<Runtime>, config: Config) -> anyhow::Result<Gateway> {
         let router = Router::new(runtime)?;
+        let quality = Arc::new(Quality::new(config.quality.clone()));
         let first = build_generation(&router.runtime, &router.stats, config, 1)?;
         let status = ReloadStatus {
             plugin_generation: first.plugins.keys().map(|k| (k.clone(), 1)).collect(),
@@ -79,6 +85,7 @@ impl Gateway {
             limiter,
             ledger,
             public: AtomicBool::new(false),
+            quality,
         })
     }
 
@@ -187,8 +194,10 @@ impl Gateway {
         let fresh = loaded.fresh.clone();
         let errors = loaded.errors.clone();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let quality = config.quality.clone();
         let g = assemble(&self.router.stats, config, loaded, id)?;
         self.generation.store(Arc::new(g));
+        self.quality.reconfigure(quality);
         if let Ok(mut st) = self.status.lock() {
             for name in &fresh {
                 st.plugin_generation.insert(name.clone(), id);
@@ -202,8 +211,10 @@ impl Gateway {
     /// current (no self-check; for tests and tools).
     pub fn swap(&self, config: Config) -> anyhow::Result<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let quality = config.quality.clone();
         let g = build_generation(&self.router.runtime, &self.router.stats, config, id)?;
         self.generation.store(Arc::new(g));
+        self.quality.reconfigure(quality);
         Ok(id)
     }
 }

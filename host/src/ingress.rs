@@ -5,7 +5,7 @@
 //! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
 //! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
-//! ([`admin`]). Every answer carries its [`request_id`].
+//! ([`admin`], [`requests`], [`quality`]). Every answer carries its [`request_id`].
 //!
 //! Everything below this module sees canonical values only: no module under
 //! it knows a client's framing or dialect, and this module never talks to an
@@ -20,6 +20,7 @@ pub mod input;
 pub mod metrics;
 pub mod models;
 pub mod openai;
+pub mod quality;
 pub mod request_id;
 pub mod requests;
 pub mod server;

@@ -1,14 +1,17 @@
 //! Live figures — the accounting end of the request path: per-model counters
 //! the router records and policies read ([`model`]), each model's circuit
 //! breaker ([`breaker`]), per-plugin error counters ([`plugins`]), HTTP
-//! responses by endpoint and status, and policy fallbacks. All of it survives
+//! responses by endpoint and status, policy fallbacks, and answer quality
+//! per route, model and score with its alerts ([`quality`]). All of it survives
 //! config reloads (keyed by name, not by generation). Recording is plain
-//! atomics and short locks, never an `.await` and never I/O; `GET /metrics`
-//! and the admin API read it at their own pace.
+//! atomics and short locks, never an `.await` and never I/O (the quality
+//! webhook sends from its own task); `GET /metrics` and the admin API read
+//! it at their own pace.
 
 pub mod breaker;
 pub mod model;
 pub mod plugins;
+pub mod quality;
 pub mod requests;
 
 use std::collections::HashMap;
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use self::breaker::Breaker;
 pub use self::model::{ATTEMPT_RESULTS, InFlight, LatencyHistogram, ModelCounters, ModelTotals};
 pub use self::plugins::PluginCounters;
+pub use self::quality::Quality;
 pub use self::requests::{RequestFigures, RequestHistograms};
 use crate::runtime::{KvStore, PluginFault};
 

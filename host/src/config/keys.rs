@@ -189,7 +189,8 @@ pub fn validate(cfg: &Config) -> anyhow::Result<()> {
         admin.validate()?;
     }
     super::limits::validate(&cfg.limits)?;
-    super::log::validate(&cfg.log)
+    super::log::validate(&cfg.log)?;
+    super::quality::validate(&cfg.quality)
 }
 
 /// The SHA-256 of a key's text.

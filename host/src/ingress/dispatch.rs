@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{Body, Dialect, admin, chat, error_response, json_response, models, requests};
+use super::{Body, Dialect, admin, chat, error_response, json_response, models, quality, requests};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
@@ -28,6 +28,9 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::GET, path) if let Some(id) = path.strip_prefix("/admin/requests/") => requests::one(gw, id).await,
         (&Method::GET, "/admin/spend") => requests::spend(gw, req.uri().query()).await,
         (&Method::POST, "/admin/reload") => admin::reload(gw).await,
+        (&Method::GET, "/admin/alerts") => quality::alerts(gw),
+        (&Method::GET, "/admin/quality") => quality::quality(gw),
+        (&Method::POST, "/admin/quality/baseline") => quality::reset_baseline(gw, req).await,
         (&Method::GET, "/admin/keys") => {
             let generation = gw.current();
             match gw.limiter.usage(&generation.quotas).await {

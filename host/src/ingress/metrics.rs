@@ -26,6 +26,9 @@
 //! | `switchyard_plugins_refused_total` | | plugin files refused |
 //! | `switchyard_generation` | | the generation serving |
 //! | `switchyard_component_compiles_total` | | components compiled (compile-cache misses) |
+//! | `switchyard_quality_alerts_total` | route, model, score | answer-quality alerts opened |
+//! | `switchyard_quality_rolling` | route, model, score | mean score over the series' rolling window |
+//! | `switchyard_quality_samples` | route, model, score | scores in the series' rolling window |
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -76,7 +79,12 @@ pub fn render(gw: &Gateway) -> Result<String, std::fmt::Error> {
         .ledger
         .log()
         .map(|l| (l.queue_depth() as u64, l.written(), l.dropped()));
+    let quality = QualitySnap {
+        series: gw.quality.snapshot(),
+        alerts: gw.quality.alerts_total(),
+    };
     let snap = Snapshot {
+        quality,
         models,
         requests,
         failovers,
@@ -106,7 +114,13 @@ struct ModelSnap {
 
 type RequestRow = ((String, String), std::sync::Arc<RequestHistograms>);
 
+struct QualitySnap {
+    series: Vec<crate::monitor::quality::Series>,
+    alerts: Vec<(crate::monitor::quality::SeriesKey, u64)>,
+}
+
 struct Snapshot {
+    quality: QualitySnap,
     models: Vec<ModelSnap>,
     requests: Vec<RequestRow>,
     failovers: Vec<(String, String, u64)>,
@@ -356,6 +370,41 @@ impl Collector for Snapshot {
             "switchyard_component_compiles",
             "Components compiled with Cranelift (compile-cache misses).",
             [(vec![], self.compiles as f64)],
+        )?;
+        let series = |r: &str, m: &str, s: &str| {
+            vec![
+                ("route", r.to_owned()),
+                ("model", m.to_owned()),
+                ("score", s.to_owned()),
+            ]
+        };
+        counter(
+            &mut enc,
+            "switchyard_quality_alerts",
+            "Answer-quality alerts opened, by route, model and score.",
+            self.quality
+                .alerts
+                .iter()
+                .map(|((r, m, s), n)| (series(r, m, s), *n as f64)),
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_quality_rolling",
+            "Mean score over each series' rolling window.",
+            self.quality
+                .series
+                .iter()
+                .filter(|q| q.rolling.count > 0)
+                .map(|q| (series(&q.route, &q.model, &q.score), q.rolling.mean)),
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_quality_samples",
+            "Scores in each series' rolling window.",
+            self.quality
+                .series
+                .iter()
+                .map(|q| (series(&q.route, &q.model, &q.score), q.rolling.count as f64)),
         )?;
         Ok(())
     }

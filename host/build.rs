@@ -78,7 +78,7 @@ fn run() -> Result<(), String> {
         .arg("--target-dir")
         .arg(&guest_target);
     for c in &crates {
-        cmd.arg("-p").arg(&c.name);
+        cmd.arg("-p").arg(&c.package);
     }
     // The host's flags and profile settings are not the guests'.
     for (k, _) in std::env::vars() {
@@ -138,8 +138,13 @@ fn run() -> Result<(), String> {
          macro_rules! foreach_test_plugin {\n    ($m:ident) => {\n",
     );
     let mut consts = String::new();
-    for Guest { name: c, test } in &crates {
-        let file = wasm_dir.join(format!("{}.wasm", c.replace('-', "_")));
+    for Guest {
+        name: c,
+        package,
+        test,
+    } in &crates
+    {
+        let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         if !file.exists() {
             return Err(format!(
                 "plugin `{c}` built but {} is missing",
@@ -182,15 +187,18 @@ fn env(k: &str) -> Result<String, String> {
 
 /// The directories under `plugins/` that group the guest crates by kind
 /// (the members of plugins/Cargo.toml).
-const KINDS: &[&str] = &["adapters", "policies", "kits", "test"];
+const KINDS: &[&str] = &["adapters", "policies", "evaluators", "kits", "test"];
 
 /// The kind directory whose plugins are test plugins.
 const TEST_KIND: &str = "test";
 
 /// A plugin crate to build.
 struct Guest {
-    /// The crate's name: its directory's, and the plugin's.
+    /// The plugin's name: its directory's.
     name: String,
+    /// The crate's name: the directory's, unless that is a Rust keyword
+    /// (the `match` evaluator is the crate `match-evaluator`).
+    package: String,
     /// A test plugin: exposed to tests by path, not embedded.
     test: bool,
 }
@@ -210,8 +218,19 @@ fn guest_crates(plugins: &Path) -> Result<Vec<Guest>, String> {
             };
             if text.contains("cdylib") {
                 let name = entry.file_name().to_string_lossy().into_owned();
+                let package = text
+                    .lines()
+                    .find_map(|l| {
+                        let v = l.trim().strip_prefix("name")?.trim().strip_prefix('=')?;
+                        Some(v.trim().trim_matches('"').to_owned())
+                    })
+                    .unwrap_or_else(|| name.clone());
                 let test = *kind == TEST_KIND || name.starts_with("test-");
-                out.push(Guest { name, test });
+                out.push(Guest {
+                    name,
+                    package,
+                    test,
+                });
             }
         }
     }

@@ -159,6 +159,41 @@ pub struct Record {
     /// The answer's text, when the log keeps bodies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
+    /// Scores of the answer: evaluators' and the application's feedback.
+    /// They arrive after the record is written (evaluations run off the
+    /// request path), so the log keeps them apart and joins them on read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<Score>,
+    /// A shadow request: the operator's comparison traffic, not a client's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
+}
+
+/// One score of a request's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Score {
+    /// The request scored.
+    pub request_id: String,
+    /// When it was scored, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// `evaluator:NAME`, or `feedback`.
+    pub source: String,
+    /// What was scored (`match`, `json`, `judge`, a feedback name, …).
+    pub name: String,
+    /// 0 (worst) to 1 (best).
+    pub value: f64,
+    /// A short verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The model that gave the answer scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The route it was served by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 impl Record {

@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::log::{Backend, LogConfig};
-use crate::record::{Attempt, Outcome, Record};
+use crate::record::{Attempt, Outcome, Record, Score};
 
 pub use writer::RequestLog;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// A request log's database.
 #[derive(Clone)]
@@ -167,7 +167,27 @@ impl Store {
             Store::Sqlite(s) => s.list(filters, 1).await?,
             Store::Postgres(p) => p.list(&filters, 1).await?,
         };
-        Ok(v.pop())
+        let Some(mut r) = v.pop() else {
+            return Ok(None);
+        };
+        r.scores = self.scores(id).await?;
+        Ok(Some(r))
+    }
+
+    /// Write scores of answers (their requests may not be written yet).
+    pub async fn write_scores(&self, scores: Vec<Score>) -> anyhow::Result<()> {
+        match self {
+            Store::Sqlite(s) => s.write_scores(scores).await,
+            Store::Postgres(p) => p.write_scores(&scores).await,
+        }
+    }
+
+    /// The scores of request `id`, oldest first.
+    pub async fn scores(&self, id: &str) -> anyhow::Result<Vec<Score>> {
+        match self {
+            Store::Sqlite(s) => s.scores(id.to_owned()).await,
+            Store::Postgres(p) => p.scores(id).await,
+        }
     }
 
     /// Requests since `since_ms` grouped, most costly group first.
@@ -206,7 +226,7 @@ pub async fn open_for_reading(cfg: &LogConfig) -> anyhow::Result<Store> {
 
 /// The `requests` table's columns, in the order every SELECT and INSERT
 /// uses; `labels`, `plan` and `attempts` hold JSON.
-const COLUMNS: [&str; 31] = [
+const COLUMNS: [&str; 32] = [
     "id",
     "started_at_ms",
     "duration_ms",
@@ -238,6 +258,20 @@ const COLUMNS: [&str; 31] = [
     "attempts",
     "prompt",
     "answer",
+    "shadow",
+];
+
+/// The `scores` table's columns, in the order every SELECT and INSERT uses.
+const SCORE_COLUMNS: [&str; 9] = [
+    "request_id",
+    "at_ms",
+    "source",
+    "name",
+    "value",
+    "label",
+    "explanation",
+    "model",
+    "route",
 ];
 
 fn error_for_newer(place: &str, found: i64) -> anyhow::Error {

@@ -15,8 +15,8 @@ use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    COLUMNS, Filter, Param, Record, SCHEMA_VERSION, SpendBy, SpendRow, error_for_newer, to_u64,
-    where_clause,
+    COLUMNS, Filter, Param, Record, SCHEMA_VERSION, SCORE_COLUMNS, Score, SpendBy, SpendRow,
+    error_for_newer, to_u64, where_clause,
 };
 use crate::config::files::{CA_FILE_MAX, read_capped};
 use crate::config::log::LogConfig;
@@ -32,7 +32,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version i to i + 1.
-pub(super) const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE requests (
         id TEXT PRIMARY KEY,
         started_at_ms BIGINT NOT NULL,
@@ -70,6 +70,20 @@ pub(super) const MIGRATIONS: [&str; 2] = [
      CREATE INDEX requests_key ON requests (key, started_at_ms);
      CREATE INDEX requests_route ON requests (route, started_at_ms);
      CREATE INDEX requests_model ON requests (model, started_at_ms);",
+    "CREATE TABLE scores (
+        request_id TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        source TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        label TEXT,
+        explanation TEXT,
+        model TEXT,
+        route TEXT
+     );
+     CREATE INDEX scores_request ON scores (request_id);
+     CREATE INDEX scores_at ON scores (at_ms);
+     ALTER TABLE requests ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT FALSE;",
 ];
 
 /// Serializes migrations of replicas starting together.
@@ -233,6 +247,63 @@ impl PgStore {
         .await
     }
 
+    pub(super) async fn write_scores(&self, scores: &[Score]) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO scores ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            SCORE_COLUMNS.join(", ")
+        );
+        self.on_writer(async |c| {
+            let tx = c.transaction().await?;
+            let st = tx.prepare(&sql).await?;
+            for s in scores {
+                tx.execute(
+                    &st,
+                    &[
+                        &s.request_id,
+                        &s.at_ms,
+                        &s.source,
+                        &s.name,
+                        &s.value,
+                        &s.label,
+                        &s.explanation,
+                        &s.model,
+                        &s.route,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn scores(&self, request_id: &str) -> anyhow::Result<Vec<Score>> {
+        let sql = format!(
+            "SELECT {} FROM scores WHERE request_id = $1 ORDER BY at_ms, name",
+            SCORE_COLUMNS.join(", ")
+        );
+        self.on_reader(async |c| {
+            let rows = c.query(&sql, &[&request_id]).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Score {
+                        request_id: r.try_get(0)?,
+                        at_ms: r.try_get(1)?,
+                        source: r.try_get(2)?,
+                        name: r.try_get(3)?,
+                        value: r.try_get(4)?,
+                        label: r.try_get(5)?,
+                        explanation: r.try_get(6)?,
+                        model: r.try_get(7)?,
+                        route: r.try_get(8)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     pub(super) async fn list(
         &self,
         filters: &[Filter],
@@ -316,11 +387,15 @@ impl PgStore {
 
     pub(super) async fn purge(&self, before_ms: i64) -> anyhow::Result<u64> {
         self.on_writer(async |c| {
-            Ok(c.execute(
-                "DELETE FROM requests WHERE started_at_ms < $1",
-                &[&before_ms],
-            )
-            .await?)
+            let n = c
+                .execute(
+                    "DELETE FROM requests WHERE started_at_ms < $1",
+                    &[&before_ms],
+                )
+                .await?;
+            c.execute("DELETE FROM scores WHERE at_ms < $1", &[&before_ms])
+                .await?;
+            Ok(n)
         })
         .await
     }

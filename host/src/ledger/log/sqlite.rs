@@ -9,13 +9,13 @@ use anyhow::Context as _;
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::{
-    COLUMNS, Filter, Param, Record, SCHEMA_VERSION, SpendBy, SpendFold, SpendItem, SpendRow,
-    error_for_newer, json_columns, parse_json, to_i64, to_u64, where_clause,
+    COLUMNS, Filter, Param, Record, SCHEMA_VERSION, SCORE_COLUMNS, Score, SpendBy, SpendFold,
+    SpendItem, SpendRow, error_for_newer, json_columns, parse_json, to_i64, to_u64, where_clause,
 };
 use crate::record::Outcome;
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version i to i + 1.
-pub(super) const MIGRATIONS: [&str; 2] = [
+pub(super) const MIGRATIONS: [&str; 3] = [
     "CREATE TABLE requests (
         id TEXT PRIMARY KEY NOT NULL,
         started_at_ms INTEGER NOT NULL,
@@ -53,6 +53,20 @@ pub(super) const MIGRATIONS: [&str; 2] = [
      CREATE INDEX requests_key ON requests (key, started_at_ms);
      CREATE INDEX requests_route ON requests (route, started_at_ms);
      CREATE INDEX requests_model ON requests (model, started_at_ms);",
+    "CREATE TABLE scores (
+        request_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        label TEXT,
+        explanation TEXT,
+        model TEXT,
+        route TEXT
+     );
+     CREATE INDEX scores_request ON scores (request_id);
+     CREATE INDEX scores_at ON scores (at_ms);
+     ALTER TABLE requests ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;",
 ];
 
 struct Inner {
@@ -170,11 +184,64 @@ impl SqliteStore {
                         attempts,
                         r.prompt,
                         r.answer,
+                        r.shadow,
                     ])?;
                 }
             }
             tx.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn write_scores(&self, scores: Vec<Score>) -> anyhow::Result<()> {
+        self.blocking(false, move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut st = tx.prepare_cached(&format!(
+                    "INSERT INTO scores ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    SCORE_COLUMNS.join(", ")
+                ))?;
+                for s in &scores {
+                    st.execute(rusqlite::params![
+                        s.request_id,
+                        s.at_ms,
+                        s.source,
+                        s.name,
+                        s.value,
+                        s.label,
+                        s.explanation,
+                        s.model,
+                        s.route,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn scores(&self, request_id: String) -> anyhow::Result<Vec<Score>> {
+        self.blocking(true, move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {} FROM scores WHERE request_id = ?1 ORDER BY at_ms, name",
+                SCORE_COLUMNS.join(", ")
+            ))?;
+            let rows = st.query_map([request_id], |r| {
+                Ok(Score {
+                    request_id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    source: r.get(2)?,
+                    name: r.get(3)?,
+                    value: r.get(4)?,
+                    label: r.get(5)?,
+                    explanation: r.get(6)?,
+                    model: r.get(7)?,
+                    route: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
@@ -241,6 +308,7 @@ impl SqliteStore {
     pub(super) async fn purge(&self, before_ms: i64) -> anyhow::Result<u64> {
         self.blocking(false, move |c| {
             let n = c.execute("DELETE FROM requests WHERE started_at_ms < ?1", [before_ms])?;
+            c.execute("DELETE FROM scores WHERE at_ms < ?1", [before_ms])?;
             Ok(n as u64)
         })
         .await
@@ -322,5 +390,7 @@ fn record(row: &rusqlite::Row<'_>) -> anyhow::Result<Record> {
         attempts,
         prompt: row.get(29)?,
         answer: row.get(30)?,
+        shadow: row.get(31)?,
+        scores: vec![],
     })
 }

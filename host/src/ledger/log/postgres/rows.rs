@@ -34,7 +34,7 @@ impl<'a> Row<'a> {
     }
 
     /// In `COLUMNS` order.
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 31] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 32] {
         let r = self.r;
         [
             &r.id,
@@ -68,6 +68,7 @@ impl<'a> Row<'a> {
             &self.json[2],
             &r.prompt,
             &r.answer,
+            &r.shadow,
         ]
     }
 }
@@ -113,5 +114,7 @@ pub(super) fn record(row: &tokio_postgres::Row) -> anyhow::Result<Record> {
         attempts,
         prompt: row.try_get(29)?,
         answer: row.try_get(30)?,
+        shadow: row.try_get(31)?,
+        scores: vec![],
     })
 }

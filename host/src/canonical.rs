@@ -108,6 +108,81 @@ pub struct OutputTally {
     pub output_bytes: usize,
 }
 
+/// A stream's first choice rebuilt as a complete answer, for readers that
+/// need the whole answer after the stream (evaluators): text, tool calls,
+/// finish reason, usage.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseBuilder {
+    id: String,
+    model: String,
+    created: u64,
+    text: String,
+    calls: Vec<ToolCall>,
+    finish: Option<FinishReason>,
+    usage: Option<Usage>,
+}
+
+impl ResponseBuilder {
+    /// Add a batch of events (other choices than the first are skipped).
+    pub fn observe(&mut self, events: &[StreamEvent]) {
+        for e in events {
+            match e {
+                StreamEvent::Start(s) => {
+                    self.id.clone_from(&s.id);
+                    self.model.clone_from(&s.model);
+                    self.created = s.created;
+                }
+                StreamEvent::Text(t) if t.choice == 0 => self.text.push_str(&t.text),
+                StreamEvent::ToolCall(t) if t.choice == 0 => {
+                    let i = t.index as usize;
+                    if i >= self.calls.len() && i < 128 {
+                        self.calls.resize_with(i + 1, || ToolCall {
+                            id: String::new(),
+                            name: String::new(),
+                            arguments: String::new(),
+                        });
+                    }
+                    if let Some(c) = self.calls.get_mut(i) {
+                        if let Some(id) = &t.id {
+                            c.id.clone_from(id);
+                        }
+                        if let Some(name) = &t.name {
+                            c.name.clone_from(name);
+                        }
+                        c.arguments.push_str(&t.arguments);
+                    }
+                }
+                StreamEvent::Finish(f) if f.choice == 0 => self.finish = Some(f.reason.clone()),
+                StreamEvent::Usage(u) => self.usage = Some(*u),
+                _ => {}
+            }
+        }
+    }
+
+    /// The answer so far.
+    pub fn build(self) -> ChatResponse {
+        ChatResponse {
+            id: self.id,
+            model: self.model,
+            created: self.created,
+            choices: vec![Choice {
+                index: 0,
+                message: Message {
+                    role: Role::Assistant,
+                    content: (!self.text.is_empty()).then_some(Content::Text(self.text)),
+                    name: None,
+                    tool_calls: self.calls,
+                    tool_call_id: None,
+                    extra_json: None,
+                },
+                finish_reason: self.finish,
+            }],
+            usage: self.usage,
+            system_fingerprint: None,
+        }
+    }
+}
+
 impl OutputTally {
     /// Count a batch of events.
     pub fn observe(&mut self, events: &[StreamEvent]) {

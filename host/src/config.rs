@@ -10,6 +10,7 @@
 //! or a key names the environment variable or file it comes from, read at
 //! load time into a [`Secret`] or a hash.
 
+pub mod evaluators;
 pub mod files;
 pub mod keys;
 pub mod limits;
@@ -27,6 +28,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+pub use evaluators::{EvaluateRule, EvaluationConfig, EvaluatorConfig, ShadowConfig, sampled};
 pub use files::{
     CA_FILE_MAX, CONFIG_FILE_MAX, PLUGIN_FILE_MAX, SECRET_FILE_MAX, read_capped, read_text_capped,
 };
@@ -83,6 +85,12 @@ pub struct Config {
     /// Answer-quality statistics, change detection and alerts.
     #[serde(default)]
     pub quality: QualityConfig,
+    /// Evaluators by name: plugins that score answers.
+    #[serde(default)]
+    pub evaluators: BTreeMap<String, EvaluatorConfig>,
+    /// How evaluations run.
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
 }
 
 /// `#[serde(default = "yes")]`: a flag that is on unless turned off.
@@ -297,6 +305,72 @@ impl Config {
                     format!("no policy plugin named `{}`", r.policy),
                 ));
             }
+            for (i, e) in r.evaluate.iter().enumerate() {
+                if !self.evaluators.contains_key(&e.evaluator) {
+                    return Err(key_err(
+                        format!("{key}.evaluate[{i}].evaluator"),
+                        format!(
+                            "no evaluator named `{}` (evaluators: {})",
+                            e.evaluator,
+                            names(self.evaluators.keys())
+                        ),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&e.sample) {
+                    return Err(key_err(
+                        format!("{key}.evaluate[{i}].sample"),
+                        "must be between 0 and 1",
+                    ));
+                }
+            }
+            if let Some(s) = &r.shadow {
+                if !self.models.contains_key(&s.model) {
+                    return Err(key_err(
+                        format!("{key}.shadow.model"),
+                        format!("no model named `{}`", s.model),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&s.sample) {
+                    return Err(key_err(
+                        format!("{key}.shadow.sample"),
+                        "must be between 0 and 1",
+                    ));
+                }
+                if !(s.max_shadow_usd_per_day.is_finite() && s.max_shadow_usd_per_day >= 0.0) {
+                    return Err(key_err(
+                        format!("{key}.shadow.max_shadow_usd_per_day"),
+                        "must be a non-negative number",
+                    ));
+                }
+                if let Some(c) = &s.compare
+                    && !self.evaluators.contains_key(c)
+                {
+                    return Err(key_err(
+                        format!("{key}.shadow.compare"),
+                        format!("no evaluator named `{c}`"),
+                    ));
+                }
+            }
+        }
+        for (name, e) in &self.evaluators {
+            let key = format!("evaluators.{}", quote(name));
+            if !plugin_exists("evaluator", &e.plugin) {
+                return Err(key_err(
+                    format!("{key}.plugin"),
+                    format!("no evaluator plugin named `{}`", e.plugin),
+                ));
+            }
+            if let Some(c) = &e.config
+                && !c.is_table()
+            {
+                return Err(key_err(format!("{key}.config"), "must be a table"));
+            }
+        }
+        if self.evaluation.queue == 0 || self.evaluation.concurrency == 0 {
+            return Err(key_err(
+                "evaluation",
+                "queue and concurrency must be at least 1",
+            ));
         }
         if !(0.0..=1.0).contains(&self.breaker.error_rate) || self.breaker.error_rate == 0.0 {
             return Err(key_err("breaker.error_rate", "must be in (0, 1]"));

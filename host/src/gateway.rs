@@ -66,17 +66,18 @@ pub struct Gateway {
 impl Gateway {
     /// Start from a config: build the first generation or fail.
     pub fn new(runtime: Arc<Runtime>, config: Config) -> anyhow::Result<Gateway> {
-        let router = Router::new(runtime)?;
         let quality = Arc::new(Quality::new(config.quality.clone()));
+        let router = Arc::new(Router::new(runtime, quality.clone())?);
+        let evaluation = config.evaluation.clone();
         let first = build_generation(&router.runtime, &router.stats, config, 1)?;
         let status = ReloadStatus {
             plugin_generation: first.plugins.keys().map(|k| (k.clone(), 1)).collect(),
             ..ReloadStatus::default()
         };
         let limiter: Arc<Limiter> = Arc::default();
-        let ledger = Arc::new(Ledger::new(router.stats.clone(), limiter.clone()));
+        let ledger = Arc::new(Ledger::new(router.clone(), limiter.clone(), &evaluation));
         Ok(Gateway {
-            router: Arc::new(router),
+            router,
             generation: ArcSwap::from_pointee(first),
             next_id: AtomicU64::new(2),
             status: std::sync::Mutex::new(status),

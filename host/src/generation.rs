@@ -17,7 +17,7 @@ use anyhow::Context as _;
 pub use self::plugins::embedded;
 use self::plugins::{LoadedPlugins, load_plugins, toml_to_json};
 use crate::canonical::Target;
-use crate::config::{Config, Prices, ProviderConfig, ProviderSecrets, RetryConfig};
+use crate::config::{Config, Prices, ProviderConfig, ProviderSecrets, RetryConfig, ShadowConfig};
 use crate::keys::KeyTable;
 use crate::limits::Quotas;
 use crate::monitor::{ModelCounters, Stats};
@@ -65,6 +65,22 @@ pub struct Route {
     pub fallback: Vec<Arc<ModelTarget>>,
     /// Retries, failover and deadline.
     pub retry: RetryConfig,
+    /// Evaluators scoring a sample of its answers, with their sample rates.
+    pub evaluate: Vec<(Arc<Evaluator>, f64)>,
+    /// The score its quality is judged by, when set in the config.
+    pub quality_score: Option<String>,
+    /// The shadow model compared on a sample of its traffic.
+    pub shadow: Option<ShadowConfig>,
+}
+
+/// One `[evaluators.NAME]`, resolved.
+pub struct Evaluator {
+    /// Its name in the config.
+    pub name: String,
+    /// The evaluator plugin.
+    pub plugin: Arc<Plugin>,
+    /// Its config, as JSON.
+    pub config: Option<Arc<str>>,
 }
 
 /// What a client's `model` names.
@@ -91,6 +107,8 @@ pub struct Generation {
     pub models: HashMap<String, Arc<ModelTarget>>,
     /// Routes by name.
     pub routes: HashMap<String, Arc<Route>>,
+    /// Evaluators by name.
+    pub evaluators: HashMap<String, Arc<Evaluator>>,
     /// Keys and AWS credentials by provider name.
     pub secrets: BTreeMap<String, ProviderSecrets>,
     /// Client keys and the admin key.
@@ -178,6 +196,22 @@ pub fn assemble(
             }),
         );
     }
+    let mut evaluators = HashMap::new();
+    for (name, e) in &config.evaluators {
+        let plugin = plugins
+            .get(&e.plugin)
+            .filter(|p| p.kind == PluginKind::Evaluator)
+            .with_context(|| format!("evaluators.{name}.plugin"))?
+            .clone();
+        evaluators.insert(
+            name.clone(),
+            Arc::new(Evaluator {
+                name: name.clone(),
+                plugin,
+                config: e.config.as_ref().map(|v| toml_to_json(v).into()),
+            }),
+        );
+    }
     let mut routes = HashMap::new();
     for (name, r) in &config.routes {
         let pick = |list: &[String]| -> anyhow::Result<Vec<Arc<ModelTarget>>> {
@@ -220,6 +254,18 @@ pub fn assemble(
                 models: route_models,
                 fallback,
                 retry: r.retry.clone(),
+                evaluate: r
+                    .evaluate
+                    .iter()
+                    .map(|e| {
+                        evaluators
+                            .get(&e.evaluator)
+                            .map(|ev| (ev.clone(), e.sample))
+                            .with_context(|| format!("routes.{name}.evaluate: `{}`", e.evaluator))
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+                quality_score: r.quality_score.clone(),
+                shadow: r.shadow.clone(),
             }),
         );
     }
@@ -239,6 +285,7 @@ pub fn assemble(
         plugin_errors: errors,
         models,
         routes,
+        evaluators,
         secrets,
         keys,
         quotas,

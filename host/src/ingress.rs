@@ -16,6 +16,7 @@ pub mod anthropic;
 pub mod body;
 pub mod chat;
 pub mod dispatch;
+pub mod feedback;
 pub mod input;
 pub mod metrics;
 pub mod models;

@@ -7,7 +7,11 @@
 //! - **metrics**: the model's token and cost counters, and the request
 //!   histograms and failovers of [`crate::monitor::RequestFigures`];
 //! - **the request log** ([`log`]): a bounded queue to a batching writer,
-//!   SQLite or PostgreSQL.
+//!   SQLite or PostgreSQL;
+//! - **evaluations** ([`evaluate`]): a sampled answer is queued for its
+//!   route's evaluators, whose scores feed the rolling quality and the log;
+//! - **the shadow** ([`shadow`]): a sampled request of a route with a
+//!   shadow model is sent to it too, after the client has its answer.
 //!
 //! A new consumer of finished requests is one more sink in
 //! `Pending::finish`, not another branch in the handler. Ingress owns a
@@ -15,22 +19,26 @@
 //! its record. Nothing here waits: the sinks are atomics, short locks, a
 //! limit-store write already off the path, and a non-blocking queue.
 
+pub mod evaluate;
 pub mod log;
+pub mod shadow;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::canonical::{ChatResponse, OutputTally, StreamEvent};
-use crate::config::Prices;
+use crate::canonical::{ChatRequest, ChatResponse, OutputTally, StreamEvent};
+use crate::config::{EvaluationConfig, Prices, sampled};
 use crate::error::ApiError;
-use crate::generation::Generation;
+use crate::generation::{Evaluator, Generation};
 use crate::keys::ClientKey;
 use crate::limits::{Limiter, Slot, Spend};
 use crate::monitor::Stats;
-use crate::record::{Outcome, Record};
-use crate::routing::{EventStream, Served};
+use crate::record::{Outcome, Record, Score};
+use crate::routing::{EventStream, Router, Served};
 
+use self::evaluate::{Evaluations, Job};
 use self::log::RequestLog;
+use self::shadow::Shadows;
 
 /// The status a record gets when the client left before its answer: the
 /// de-facto "client closed request" code (nginx's 499).
@@ -39,7 +47,15 @@ pub const CLIENT_CLOSED: u16 = 499;
 /// Where finished requests go.
 pub struct Ledger {
     stats: Arc<Stats>,
+    router: Arc<Router>,
     limiter: Arc<Limiter>,
+    /// The evaluation queue.
+    pub evaluations: Arc<Evaluations>,
+    /// Shadow comparisons.
+    pub shadows: Arc<Shadows>,
+    /// Who made recent requests and who answered them, for feedback: by
+    /// request id.
+    recent: std::sync::Mutex<lru::LruCache<String, Owner>>,
     log: OnceLock<RequestLog>,
     /// Why there is no request log, when it could not be opened.
     log_off: OnceLock<String>,
@@ -47,12 +63,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// A ledger over the gateway's figures and key limiter, with no request
-    /// log until [`Ledger::set_log`].
-    pub fn new(stats: Arc<Stats>, limiter: Arc<Limiter>) -> Ledger {
+    /// A ledger over the router's figures and the key limiter, with no
+    /// request log until [`Ledger::set_log`].
+    pub fn new(router: Arc<Router>, limiter: Arc<Limiter>, eval: &EvaluationConfig) -> Ledger {
         Ledger {
-            stats,
+            stats: router.stats.clone(),
+            router,
             limiter,
+            evaluations: Arc::new(Evaluations::new(eval)),
+            shadows: Arc::default(),
+            recent: std::sync::Mutex::new(lru::LruCache::new(RECENT)),
             log: OnceLock::new(),
             log_off: OnceLock::new(),
             bodies: OnceLock::new(),
@@ -87,6 +107,33 @@ impl Ledger {
         }
     }
 
+    /// Scores of an answer: into the rolling quality of its (route, model).
+    pub fn scored(&self, scores: &[Score]) {
+        let now = u64::try_from(now_ms()).unwrap_or(0);
+        for s in scores {
+            if let (Some(route), Some(model)) = (&s.route, &s.model) {
+                self.router
+                    .quality
+                    .observe(route, model, &s.name, s.value, now);
+            }
+        }
+    }
+
+    /// A record made by the gateway itself (a judge's model call, a shadow
+    /// request): to the request log only — its tokens are already on the
+    /// model's figures, and no client key pays for it.
+    pub fn record_internal(&self, rec: Record) {
+        if let Some(log) = self.log.get() {
+            log.submit(rec);
+        }
+    }
+
+    /// Who made request `id` and what answered it, while it is recent
+    /// (the last [`RECENT`] requests).
+    pub fn owner(&self, id: &str) -> Option<Owner> {
+        self.recent.lock().ok()?.get(id).cloned()
+    }
+
     /// Start the record of a request that arrived now.
     pub fn begin(
         self: &Arc<Self>,
@@ -115,8 +162,40 @@ impl Ledger {
             client_wait: Duration::ZERO,
             yielded: None,
             done: false,
+            eval: None,
         }
     }
+}
+
+/// How many recent requests the ledger remembers for feedback.
+pub const RECENT: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(100_000) {
+    Some(n) => n,
+    None => std::num::NonZeroUsize::MIN,
+};
+
+/// Who made a request and what answered it.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The caller's key name.
+    pub key: Option<String>,
+    /// The route that served it.
+    pub route: Option<String>,
+    /// The model that answered.
+    pub model: Option<String>,
+}
+
+/// A request's metadata, shared.
+type Metadata = Arc<Vec<(String, String)>>;
+
+/// What a sampled request keeps for its evaluators and its shadow: the
+/// request, and the answer as it is built.
+struct EvalCapture {
+    route: Arc<str>,
+    evaluators: Vec<Arc<Evaluator>>,
+    shadow: bool,
+    request: Option<(Arc<ChatRequest>, Metadata)>,
+    response: Option<ChatResponse>,
+    stream: crate::canonical::ResponseBuilder,
 }
 
 /// A request's record while it is served; finished exactly once — by one
@@ -141,6 +220,8 @@ pub struct Pending {
     /// When the last frame of a stream was handed to the connection.
     yielded: Option<Instant>,
     done: bool,
+    /// Set when the request is sampled for evaluation or the shadow.
+    eval: Option<Box<EvalCapture>>,
 }
 
 impl Pending {
@@ -167,6 +248,29 @@ impl Pending {
 
     /// What the client asked for.
     pub fn request(&mut self, model: &str, stream: bool, body: &[u8]) {
+        if let Some(route) = self.generation.routes.get(model) {
+            let id = &self.rec.id;
+            let evaluators: Vec<Arc<Evaluator>> = route
+                .evaluate
+                .iter()
+                .filter(|(ev, rate)| sampled(id, &ev.name, *rate))
+                .map(|(ev, _)| ev.clone())
+                .collect();
+            let shadow = route
+                .shadow
+                .as_ref()
+                .is_some_and(|s| sampled(id, "shadow", s.sample));
+            if !evaluators.is_empty() || shadow {
+                self.eval = Some(Box::new(EvalCapture {
+                    route: route.name.as_str().into(),
+                    evaluators,
+                    shadow,
+                    request: None,
+                    response: None,
+                    stream: Default::default(),
+                }));
+            }
+        }
         self.rec.requested = model.to_owned();
         self.rec.stream = stream;
         self.request_bytes = body.len();
@@ -174,6 +278,19 @@ impl Pending {
         if let Some(&max) = self.ledger.bodies.get() {
             self.rec.prompt = Some(capped(&String::from_utf8_lossy(body), max));
             self.answer = Some(String::new());
+        }
+    }
+
+    /// Whether the request was sampled for evaluation or the shadow: then
+    /// it wants [`Pending::keep_request`].
+    pub fn sampled(&self) -> bool {
+        self.eval.is_some()
+    }
+
+    /// Keep the canonical request (and its metadata) of a sampled request.
+    pub fn keep_request(&mut self, req: Arc<ChatRequest>, metadata: Arc<Vec<(String, String)>>) {
+        if let Some(e) = &mut self.eval {
+            e.request = Some((req, metadata));
         }
     }
 
@@ -200,6 +317,9 @@ impl Pending {
 
     /// A complete (non-streaming) answer, before it is rendered.
     pub fn answered(&mut self, resp: &ChatResponse) {
+        if let Some(e) = &mut self.eval {
+            e.response = Some(resp.clone());
+        }
         self.tally = OutputTally {
             usage: resp.usage,
             output_bytes: resp
@@ -238,6 +358,9 @@ impl Pending {
     /// A stream's events, about to be encoded.
     pub fn observe(&mut self, events: &[StreamEvent]) {
         self.tally.observe(events);
+        if let Some(e) = &mut self.eval {
+            e.stream.observe(events);
+        }
         if let Some(answer) = &mut self.answer {
             for e in events {
                 if let StreamEvent::Text(t) = e {
@@ -374,12 +497,81 @@ impl Pending {
         }
 
         let cost = rec.cost_usd;
+        if let Ok(mut recent) = self.ledger.recent.lock() {
+            recent.put(
+                rec.id.clone(),
+                Owner {
+                    key: rec.key.clone(),
+                    route: rec.route.clone(),
+                    model: rec.model.clone(),
+                },
+            );
+        }
+        // Sinks: evaluations and the shadow, for a sampled complete answer.
+        if rec.outcome == Outcome::Ok
+            && let Some(e) = self.eval.take()
+        {
+            self.evaluate(*e);
+        }
         // Sink: the request log.
         if let Some(log) = self.ledger.log.get() {
             log.submit(std::mem::take(&mut self.rec));
         }
         self.slot = None;
         cost
+    }
+}
+
+impl Pending {
+    /// Queue the evaluations of a sampled answer, and mirror it to the
+    /// route's shadow model.
+    fn evaluate(&mut self, e: EvalCapture) {
+        let (Some((request, metadata)), Some(model)) = (e.request, self.rec.model.clone()) else {
+            return;
+        };
+        let response = match e.response {
+            Some(r) => r,
+            None => e.stream.build(),
+        };
+        let response = Arc::new(response);
+        let request_id: Arc<str> = self.rec.id.as_str().into();
+        let model: Arc<str> = model.into();
+        let on_scores = if e.shadow {
+            self.ledger.shadows.start(
+                &self.ledger,
+                &self.generation,
+                shadow::Mirror {
+                    route: e.route.clone(),
+                    model: model.clone(),
+                    request_id: request_id.clone(),
+                    request: request.clone(),
+                    metadata: metadata.clone(),
+                    response: response.clone(),
+                },
+            )
+        } else {
+            None
+        };
+        if e.evaluators.is_empty() {
+            if let Some(f) = on_scores {
+                f(vec![]);
+            }
+            return;
+        }
+        let job = Job {
+            generation: self.generation.clone(),
+            route: e.route,
+            model,
+            request_id,
+            request,
+            metadata,
+            response,
+            evaluators: e.evaluators,
+            shadow: false,
+            on_scores,
+        };
+        let ledger = self.ledger.clone();
+        ledger.evaluations.submit(&ledger, &ledger.router, job);
     }
 }
 

@@ -36,7 +36,7 @@ use crate::canonical::{ChatRequest, ChatResponse};
 use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
 use crate::generation::{Generation, Resolved, Route};
-use crate::monitor::Stats;
+use crate::monitor::{Quality, Stats};
 use crate::record::Record;
 use crate::runtime::{Outcome, Runtime};
 
@@ -55,17 +55,43 @@ pub struct Router {
     pub stats: Arc<Stats>,
     /// Recent answers of policies' model calls.
     pub completions: CompletionCache,
+    /// Answer quality per (route, model, score), for policies.
+    pub quality: Arc<Quality>,
+    /// The score each route's quality is judged by when its config names
+    /// none: the first score its evaluators reported.
+    primary_scores: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Router {
     /// A router over `runtime` with a fresh broker, figures and cache.
-    pub fn new(runtime: Arc<Runtime>) -> anyhow::Result<Router> {
+    pub fn new(runtime: Arc<Runtime>, quality: Arc<Quality>) -> anyhow::Result<Router> {
         Ok(Router {
             runtime,
             broker: Broker::new()?,
             stats: Arc::default(),
             completions: CompletionCache::default(),
+            quality,
+            primary_scores: Default::default(),
         })
+    }
+
+    /// The score `route`'s quality is judged by: `configured` (its
+    /// `quality_score`), else the first score its evaluators reported.
+    pub fn primary_score(&self, route: &str, configured: Option<&str>) -> Option<String> {
+        if let Some(c) = configured {
+            return Some(c.to_owned());
+        }
+        self.primary_scores.lock().ok()?.get(route).cloned()
+    }
+
+    /// Note a score reported for `route`; the first becomes its primary
+    /// score.
+    pub fn saw_score(&self, route: &str, score: &str) {
+        if let Ok(mut m) = self.primary_scores.lock()
+            && !m.contains_key(route)
+        {
+            m.insert(route.to_owned(), score.to_owned());
+        }
     }
 }
 

@@ -59,6 +59,17 @@ pub struct RouteConfig {
     /// Retries, failover and the request deadline.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Evaluators scoring a sample of the route's answers, off the request
+    /// path.
+    #[serde(default)]
+    pub evaluate: Vec<super::EvaluateRule>,
+    /// The score the route's quality is judged by (rolling quality handed
+    /// to its policy, alerts); default: the first score of the first
+    /// evaluator that reports one.
+    pub quality_score: Option<String>,
+    /// A candidate model answering a sample of the route's requests in the
+    /// shadow, for comparison.
+    pub shadow: Option<super::ShadowConfig>,
 }
 
 /// Kinds of attempt failure, as `retry_on` and `failover_on` name them.

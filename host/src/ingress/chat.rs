@@ -169,6 +169,10 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             metadata.push((key.to_owned(), v.to_owned()));
         }
     }
+    if pending.sampled() {
+        // Evaluators and the shadow read the request after the answer.
+        pending.keep_request(Arc::new(canonical.clone()), Arc::new(metadata.clone()));
+    }
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
     let routed = routing::chat(

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{Body, Dialect, admin, chat, error_response, json_response, models, quality, requests};
+use super::{
+    Body, Dialect, admin, chat, error_response, feedback, json_response, models, quality, requests,
+};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 
@@ -18,6 +20,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat::chat(gw, req, Dialect::OpenAi).await,
         (&Method::POST, "/v1/messages") => chat::chat(gw, req, Dialect::Anthropic).await,
         (&Method::GET, "/v1/models" | "/models") => models::models(gw, req.headers()),
+        (&Method::POST, "/v1/feedback") => feedback::feedback(gw, req).await,
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
         (_, path) if (path.starts_with("/admin/") || path == "/metrics") && let Err(e) = gw.current().keys.admin(req.headers()) => {
             error_response(&e)
@@ -30,6 +33,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::POST, "/admin/reload") => admin::reload(gw).await,
         (&Method::GET, "/admin/alerts") => quality::alerts(gw),
         (&Method::GET, "/admin/quality") => quality::quality(gw),
+        (&Method::GET, "/admin/shadow") => json_response(StatusCode::OK, gw.ledger.shadows.report().to_string().into_bytes()),
         (&Method::POST, "/admin/quality/baseline") => quality::reset_baseline(gw, req).await,
         (&Method::GET, "/admin/keys") => {
             let generation = gw.current();
@@ -38,7 +42,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
                 Err(e) => error_response(&e),
             }
         }
-        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/healthz" | "/metrics") => error_response(&ApiError::new(
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/models" | "/v1/feedback" | "/healthz" | "/metrics") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             format!("{} is not allowed on {}.", req.method(), req.uri().path()),

@@ -27,6 +27,8 @@
 //! | `switchyard_generation` | | the generation serving |
 //! | `switchyard_component_compiles_total` | | components compiled (compile-cache misses) |
 //! | `switchyard_quality_alerts_total` | route, model, score | answer-quality alerts opened |
+//! | `switchyard_evaluations_total` | evaluator, result | evaluations run: scored, skipped, error, fault |
+//! | `switchyard_evaluations_dropped_total`, `switchyard_evaluation_queue_depth` | | the evaluation queue |
 //! | `switchyard_quality_rolling` | route, model, score | mean score over the series' rolling window |
 //! | `switchyard_quality_samples` | route, model, score | scores in the series' rolling window |
 
@@ -79,9 +81,13 @@ pub fn render(gw: &Gateway) -> Result<String, std::fmt::Error> {
         .ledger
         .log()
         .map(|l| (l.queue_depth() as u64, l.written(), l.dropped()));
+    let evals = &gw.ledger.evaluations;
     let quality = QualitySnap {
         series: gw.quality.snapshot(),
         alerts: gw.quality.alerts_total(),
+        evaluations: evals.results(),
+        eval_dropped: evals.dropped(),
+        eval_queue: evals.queue_depth(),
     };
     let snap = Snapshot {
         quality,
@@ -117,6 +123,9 @@ type RequestRow = ((String, String), std::sync::Arc<RequestHistograms>);
 struct QualitySnap {
     series: Vec<crate::monitor::quality::Series>,
     alerts: Vec<(crate::monitor::quality::SeriesKey, u64)>,
+    evaluations: Vec<((String, &'static str), u64)>,
+    eval_dropped: u64,
+    eval_queue: usize,
 }
 
 struct Snapshot {
@@ -405,6 +414,29 @@ impl Collector for Snapshot {
                 .series
                 .iter()
                 .map(|q| (series(&q.route, &q.model, &q.score), q.rolling.count as f64)),
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_evaluations",
+            "Evaluations by evaluator and result (scored, skipped: nothing to score, error: the evaluator could not score, fault: trap, deadline, memory or bad value).",
+            self.quality.evaluations.iter().map(|((e, r), n)| {
+                (
+                    vec![("evaluator", e.clone()), ("result", (*r).to_owned())],
+                    *n as f64,
+                )
+            }),
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_evaluations_dropped",
+            "Evaluations dropped because the evaluation queue was full.",
+            [(vec![], self.quality.eval_dropped as f64)],
+        )?;
+        gauge(
+            &mut enc,
+            "switchyard_evaluation_queue_depth",
+            "Evaluations waiting to run.",
+            [(vec![], self.quality.eval_queue as f64)],
         )?;
         Ok(())
     }

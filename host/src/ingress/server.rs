@@ -143,6 +143,7 @@ async fn handle(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
         "/v1/chat/completions" | "/chat/completions" => "chat_completions",
         "/v1/messages" => "messages",
         "/v1/models" | "/models" => "models",
+        "/v1/feedback" => "feedback",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         p if p.starts_with("/admin/") => "admin",

@@ -336,6 +336,16 @@ impl Quality {
             .filter(|r| r.count > 0)
     }
 
+    /// What a policy is shown of one series: its rolling window, and whether
+    /// an alert is open on it; `None` before its first sample.
+    pub fn view(&self, route: &str, model: &str, score: &str) -> Option<(Rolling, bool)> {
+        let inner = self.inner.lock().ok()?;
+        let key = (route.to_owned(), model.to_owned(), score.to_owned());
+        let s = inner.series.get(&key)?;
+        let r = s.rolling();
+        (r.count > 0).then_some((r, s.open.is_some()))
+    }
+
     /// The rolling windows of `model`'s series of `score` on every route,
     /// pooled (each window's samples count once).
     pub fn rolling_for_model(&self, model: &str, score: &str) -> Option<Rolling> {

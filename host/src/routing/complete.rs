@@ -96,14 +96,24 @@ impl Completer for ModelCalls {
     ) -> Pin<Box<dyn Future<Output = Result<Completion, String>> + Send>> {
         let router = self.router.clone();
         let generation = self.generation.clone();
-        Box::pin(async move { complete(&router, &generation, req).await })
+        Box::pin(async move {
+            // A policy's model call is not a client request: it has no
+            // record of its own; its tokens and cost count on the model's
+            // figures.
+            let mut scratch = Record::default();
+            complete(&router, &generation, req, &mut scratch).await
+        })
     }
 }
 
-async fn complete(
+/// Make one model call; `rec` gets the call's route-free record: attempts,
+/// the model that answered, its tokens and cost (for callers that log it,
+/// e.g. an evaluator's judge). A cached answer leaves `rec` empty.
+pub async fn complete(
     router: &Arc<Router>,
     generation: &Arc<Generation>,
     req: CompletionRequest,
+    rec: &mut Record,
 ) -> Result<Completion, String> {
     if !generation.models.contains_key(&req.model) {
         return Err(format!(
@@ -133,10 +143,8 @@ async fn complete(
         ..ChatRequest::new(req.model.clone(), messages)
     };
     let started = Instant::now();
-    // A policy's model call is not a client request: it has no record of
-    // its own; its tokens and cost count on the model's figures below.
-    let mut scratch = Record::default();
-    let call = super::chat(router, generation, chat, vec![], &mut scratch);
+    rec.requested = req.model.clone();
+    let call = super::chat(router, generation, chat, vec![], rec);
     let reply = tokio::time::timeout(timeout, call).await.map_err(|_| {
         format!(
             "model `{}` did not answer within {} ms",
@@ -146,7 +154,8 @@ async fn complete(
     })?;
     let text = match reply {
         Ok(Reply::Complete(resp, served)) => {
-            count_call(generation, &served.model, resp.usage.as_ref());
+            count_call(generation, &served.model, resp.usage.as_ref(), rec);
+            rec.provider = Some(served.provider.clone());
             resp.choices
                 .into_iter()
                 .next()
@@ -167,13 +176,19 @@ async fn complete(
     })
 }
 
-/// Count a model call's reported usage on its model's figures.
-fn count_call(generation: &Generation, model: &str, usage: Option<&Usage>) {
+/// Count a model call's reported usage on its model's figures and `rec`.
+fn count_call(generation: &Generation, model: &str, usage: Option<&Usage>, rec: &mut Record) {
+    rec.model = Some(model.to_owned());
     if let (Some(target), Some(u)) = (generation.models.get(model), usage) {
         let (prompt, completion) = (u64::from(u.prompt_tokens), u64::from(u.completion_tokens));
         let cached = u.cached_tokens.map_or(0, u64::from);
         let cost = target.prices.cost(prompt, cached, completion);
         target.stats.count_usage(prompt, completion, cost);
+        rec.prompt_tokens = prompt;
+        rec.completion_tokens = completion;
+        rec.cached_tokens = cached.min(prompt);
+        rec.cost_usd = cost;
+        rec.cost_known = target.prices.known;
     }
 }
 

@@ -14,7 +14,7 @@ use super::Router;
 use super::complete::ModelCalls;
 use crate::canonical::ChatRequest;
 use crate::generation::{Generation, ModelTarget, Route};
-use crate::runtime::{Attempt, Candidate, Completer, PluginFault, RequestView};
+use crate::runtime::{Attempt, Candidate, Completer, ModelQuality, PluginFault, RequestView};
 
 /// Per-attempt changes a policy asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +130,26 @@ pub(super) async fn plan(
         )
     };
     let breaker = &generation.config.breaker;
+    // The measured quality of the route's models on its primary score;
+    // once a model has `[quality] min_samples` scores it replaces the
+    // config's `quality` in its candidate.
+    let mut measured = Vec::new();
+    if let Some(score) = router.primary_score(&route.name, route.quality_score.as_deref()) {
+        for m in &usable {
+            if let Some((r, alert)) = router.quality.view(&route.name, &m.name, &score) {
+                measured.push((
+                    m.name.clone(),
+                    ModelQuality {
+                        mean: r.mean,
+                        samples: u32::try_from(r.count).unwrap_or(u32::MAX),
+                        score: score.clone(),
+                        alert,
+                    },
+                ));
+            }
+        }
+    }
+    let min_samples = generation.config.quality.min_samples;
     let candidates: Vec<Candidate> = usable
         .iter()
         .map(|m| Candidate {
@@ -139,7 +159,11 @@ pub(super) async fn plan(
             context_window: m.context_window,
             input_price: m.prices.input,
             output_price: m.prices.output,
-            quality: m.quality,
+            quality: measured
+                .iter()
+                .find(|(name, q)| *name == m.name && q.samples as usize >= min_samples)
+                .map(|(_, q)| q.mean)
+                .or(m.quality),
             stats: m.stats.snapshot(breaker),
         })
         .collect();
@@ -152,7 +176,13 @@ pub(super) async fn plan(
     let calls: Arc<dyn Completer> = Arc::new(ModelCalls::new(router.clone(), generation.clone()));
     let decision = match route
         .pool
-        .decide(&router.runtime, view, &candidates, Some(calls), Arc::default())
+        .decide(
+            &router.runtime,
+            view,
+            &candidates,
+            Some(calls),
+            Arc::new(measured),
+        )
         .await
     {
         Ok(Ok(d)) => d,

@@ -173,6 +173,9 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
             policy_config: None,
             observe: false,
             retry: Default::default(),
+            evaluate: vec![],
+            quality_score: None,
+            shadow: None,
         },
     );
     let mut cfg = Config::parse("")?;

@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use switchyard::config::log::{Backend, LogConfig};
-use switchyard::ledger::log::{Query, RequestLog, SpendBy, Store};
-use switchyard::record::{Outcome, Record};
+use switchyard::ledger::log::{Query, RequestLog, SCHEMA_VERSION, SpendBy, Store};
+use switchyard::record::{Outcome, Record, Score};
 
 const PASSWORD: &str = "s3cret";
 
@@ -242,7 +242,7 @@ async fn the_request_log_on_postgres() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(v, 2);
+    assert_eq!(i64::from(v), SCHEMA_VERSION);
 
     // Writes and queries.
     let rows = vec![
@@ -262,6 +262,20 @@ async fn the_request_log_on_postgres() {
         ["c", "b", "a"]
     );
     assert_eq!(store.get("b").await.unwrap().unwrap(), rows[1]);
+    // Scores arrive later, in their own table, and come back with the record.
+    let score = Score {
+        request_id: "b".into(),
+        at_ms: T0 + 5,
+        source: "feedback".into(),
+        name: "thumbs".into(),
+        value: 1.0,
+        label: Some("up".into()),
+        explanation: None,
+        model: Some("m2".into()),
+        route: None,
+    };
+    store.write_scores(vec![score.clone()]).await.unwrap();
+    assert_eq!(store.get("b").await.unwrap().unwrap().scores, [score]);
     let errors = Query {
         status: Some("error".into()),
         ..all.clone()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::log::{Backend, LogConfig};
-use crate::record::{Attempt, Outcome, Record};
+use crate::record::{Attempt, Outcome, Record, Score};
 
 fn cfg(path: &Path) -> LogConfig {
     LogConfig {
@@ -133,6 +133,24 @@ async fn write_list_get_and_filters() {
     assert_eq!(got, sample()[3]);
     assert_eq!(store.get("a").await.unwrap().unwrap(), sample()[0]);
     assert_eq!(store.get("zz").await.unwrap(), None);
+    // Scores arrive later, in their own table, and come back with the record.
+    let scores: Vec<Score> = [("match", 1.0), ("refusal", 0.0)]
+        .into_iter()
+        .map(|(name, value)| Score {
+            request_id: "a".into(),
+            at_ms: 7,
+            source: format!("evaluator:{name}"),
+            name: name.into(),
+            value,
+            label: None,
+            explanation: Some("why".into()),
+            model: Some("m".into()),
+            route: Some("r".into()),
+        })
+        .collect();
+    store.write_scores(scores.clone()).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap().unwrap().scores, scores);
+    assert_eq!(store.scores("zz").await.unwrap(), []);
 }
 
 #[tokio::test]

@@ -139,6 +139,8 @@ pub struct EvalInput {
     pub model: Arc<str>,
     /// The answer.
     pub response: Arc<types::ChatResponse>,
+    /// In a head-to-head comparison, the other answer's text.
+    pub other: Option<Arc<str>>,
 }
 
 impl ModelStats {

@@ -75,8 +75,9 @@ pub struct ShadowConfig {
     /// request id).
     #[serde(default = "default_shadow_sample")]
     pub sample: f64,
-    /// An `[evaluators.NAME]` whose plugin is a judge in `mode = "pair"`:
-    /// judges the two answers head to head (both orders).
+    /// An `[evaluators.NAME]` whose plugin compares two answers (it reads
+    /// `other-answer`): the served answer and the candidate's are judged
+    /// head to head, in both orders.
     pub compare: Option<String>,
     /// The most the route's shadow traffic may spend per UTC day, USD.
     #[serde(default = "default_shadow_usd")]

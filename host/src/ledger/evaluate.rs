@@ -136,7 +136,7 @@ impl Evaluations {
         v
     }
 
-    fn count(&self, evaluator: &str, result: &'static str) {
+    pub(crate) fn count(&self, evaluator: &str, result: &'static str) {
         if let Ok(mut m) = self.results.lock() {
             *m.entry((evaluator.to_owned(), result)).or_default() += 1;
         }
@@ -176,6 +176,7 @@ async fn run(ctx: &Ctx, mut job: Job) {
             route: Some(job.route.clone()),
             model: job.model.clone(),
             response: job.response.clone(),
+            other: None,
         };
         let calls: Arc<dyn Completer> = Arc::new(JudgeCalls {
             router: ctx.router.clone(),

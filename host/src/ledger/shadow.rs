@@ -23,6 +23,7 @@ use crate::canonical::{ChatRequest, ChatResponse};
 use crate::generation::Generation;
 use crate::record::{Outcome, Record, Score};
 use crate::routing::Reply;
+use crate::runtime::EvalInput;
 
 /// The served side of a mirrored request.
 pub struct Mirror {
@@ -182,6 +183,16 @@ impl Shadows {
                 }
                 return;
             };
+            let resp = Arc::new(resp);
+            if let Some(compare) = cfg
+                .compare
+                .as_ref()
+                .and_then(|c| generation.evaluators.get(c))
+            {
+                shadows
+                    .head_to_head(&ledger, &m, &resp, compare, &cfg.model)
+                    .await;
+            }
             let evaluators: Vec<_> = route.evaluate.iter().map(|(e, _)| e.clone()).collect();
             if evaluators.is_empty() {
                 return;
@@ -202,7 +213,7 @@ impl Shadows {
                 request_id: format!("{}.shadow", m.request_id).into(),
                 request: m.request.clone(),
                 metadata: m.metadata.clone(),
-                response: Arc::new(resp),
+                response: resp,
                 evaluators,
                 shadow: true,
                 on_scores: Some(Box::new(move |scores| {
@@ -216,6 +227,99 @@ impl Shadows {
                 &ledger2, &pair2, true, scores, &route2, &served2, &cand2, configured,
             );
         }))
+    }
+
+    /// Judge the served answer and the candidate's head to head with the
+    /// pairwise evaluator `compare`, asked twice with the answers swapped:
+    /// the candidate wins when, over both orders, it was preferred more
+    /// often than not.
+    async fn head_to_head(
+        &self,
+        ledger: &Ledger,
+        m: &Mirror,
+        candidate: &Arc<ChatResponse>,
+        compare: &Arc<crate::generation::Evaluator>,
+        candidate_model: &str,
+    ) {
+        let text = |r: &ChatResponse| -> Arc<str> { crate::canonical::answer_text(r).into() };
+        let mut prefs = Vec::with_capacity(2);
+        for (first, second, model, candidate_first) in [
+            (&m.response, candidate, m.model.clone(), false),
+            (candidate, &m.response, Arc::from(candidate_model), true),
+        ] {
+            let input = EvalInput {
+                request_id: m.request_id.clone(),
+                request: m.request.clone(),
+                metadata: m.metadata.clone(),
+                route: Some(m.route.clone()),
+                model,
+                response: first.clone(),
+                other: Some(text(second)),
+            };
+            let r = ledger
+                .router
+                .runtime
+                .evaluate(&compare.plugin, compare.config.clone(), input, None)
+                .await;
+            match r {
+                Ok(Ok(scores)) if !scores.is_empty() => {
+                    ledger.evaluations.count(&compare.name, "scored");
+                    let v = scores[0].value;
+                    // The candidate's preference in this order.
+                    prefs.push(if candidate_first { v } else { 1.0 - v });
+                }
+                Ok(Ok(_)) => ledger.evaluations.count(&compare.name, "skipped"),
+                Ok(Err(why)) => {
+                    ledger.evaluations.count(&compare.name, "error");
+                    tracing::debug!(evaluator = %compare.name, "pairwise evaluator could not compare: {why}");
+                }
+                Err(e) => {
+                    ledger.evaluations.count(&compare.name, "fault");
+                    ledger
+                        .router
+                        .stats
+                        .plugin_fault(&compare.plugin.name, e.fault());
+                }
+            }
+        }
+        if prefs.len() == 2 {
+            let share = (prefs[0] + prefs[1]) / 2.0;
+            self.tally(
+                &m.route,
+                &m.model,
+                candidate_model,
+                format!("compare:{}", compare.name),
+                0.5,
+                share,
+            );
+        }
+    }
+
+    /// Count one comparison: a win for the candidate when its value is the
+    /// higher.
+    fn tally(
+        &self,
+        route: &str,
+        served: &str,
+        candidate: &str,
+        score: String,
+        served_value: f64,
+        candidate_value: f64,
+    ) {
+        if let Ok(mut t) = self.tallies.lock() {
+            let t = t
+                .entry((route.into(), served.into(), candidate.into(), score))
+                .or_default();
+            if (candidate_value - served_value).abs() < 1e-9 {
+                t.ties += 1;
+            } else if candidate_value > served_value {
+                t.wins += 1;
+            } else {
+                t.losses += 1;
+            }
+            t.served_sum += served_value;
+            t.candidate_sum += candidate_value;
+        }
     }
 
     /// One side's scores arrived; with both, compare them.
@@ -258,20 +362,7 @@ impl Shadows {
         ) else {
             return;
         };
-        if let Ok(mut t) = self.tallies.lock() {
-            let t = t
-                .entry((route.into(), served.into(), candidate.into(), name))
-                .or_default();
-            if (y.value - x.value).abs() < 1e-9 {
-                t.ties += 1;
-            } else if y.value > x.value {
-                t.wins += 1;
-            } else {
-                t.losses += 1;
-            }
-            t.served_sum += x.value;
-            t.candidate_sum += y.value;
-        }
+        self.tally(route, served, candidate, name, x.value, y.value);
     }
 
     /// Every comparison: route, served, candidate, score, tally, and the

@@ -216,6 +216,10 @@ impl evaluation::HostEvalInput for PluginState {
         Ok(self.table.get(&v)?.response.model.clone())
     }
 
+    fn other_answer(&mut self, v: Resource<EvalInput>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&v)?.other.as_deref().map(str::to_owned))
+    }
+
     fn drop(&mut self, v: Resource<EvalInput>) -> wasmtime::Result<()> {
         self.table.delete(v)?;
         Ok(())

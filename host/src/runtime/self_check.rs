@@ -86,6 +86,7 @@ impl Runtime {
                     route: None,
                     model: "self-check".into(),
                     response: Arc::new(response),
+                    other: None,
                 };
                 // No model calls here: a judge answers with an error value.
                 let _ = self.evaluate(plugin, None, input, None).await?;

@@ -18,7 +18,7 @@ from typing import Any
 import openai
 import pytest
 
-from helpers import httpx, make_config, wait_until
+from helpers import dump, httpx, make_config, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = [json.loads(line) for line in (ROOT / "examples/bench/tasks.jsonl").read_text().splitlines()]
@@ -53,11 +53,19 @@ def alerts(gw) -> list[dict[str, Any]]:
     return body["alerts"] if isinstance(body, dict) else body
 
 
-def config(cache_dir: Path, mocks: dict[str, Any], models: dict[str, dict[str, Any]], route: str, extra: str) -> str:
+def config(
+    cache_dir: Path,
+    mocks: dict[str, Any],
+    models: dict[str, dict[str, Any]],
+    route: str,
+    extra: str,
+    plugins: dict[str, Any] | None = None,
+) -> str:
     base = make_config(
         cache_dir=cache_dir,
         providers={name: {"base_url": m.url} for name, m in mocks.items()},
         models=models,
+        plugins=plugins,
     )
     return base + "\n" + route + "\n" + extra
 
@@ -272,3 +280,115 @@ def test_0_1_0_plugins_serve_beside_0_2_0_ones(gateway, mock_upstream, cache_dir
         model="via-old", messages=[{"role": "user", "content": "streamed"}], stream=True
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "You said: streamed"
+
+
+def test_hostile_evaluators_are_counted_and_never_touch_the_request(gateway, mock_upstream, cache_dir, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    dump("test-evaluator", plugins / "hostile-eval.wasm")
+    mock = mock_upstream("--reply", "fine")
+    modes = ["trap", "loop", "alloc", "out-of-range", "error", "length"]
+    evaluators = "".join(f'[evaluators.{m}]\nplugin = "hostile-eval"\nconfig = {{ mode = "{m}" }}\n' for m in modes)
+    rules = ", ".join(f'{{ evaluator = "{m}" }}' for m in modes)
+    text = config(
+        cache_dir,
+        {"sim": mock},
+        {"m": {"provider": "sim"}},
+        f'[routes.r]\nmodels = ["m"]\nevaluate = [{rules}]\n',
+        evaluators,
+        plugins={"dir": str(plugins), "evaluator_timeout_ms": 200, "memory_limit_mb": 16},
+    )
+    gw = gateway(raw_config=text)
+    client = gw.client()
+    for i in range(5):
+        r = client.chat.completions.create(model="r", messages=[{"role": "user", "content": f"q{i}"}])
+        assert r.choices[0].message.content == "fine"
+
+    def counts() -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for line in httpx.get(f"{gw.url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("switchyard_evaluations_total{"):
+                labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1 : line.index("}")].split(","))
+                ev, res = labels["evaluator"].strip('"'), labels["result"].strip('"')
+                out.setdefault(ev, {})[res] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    want = {"trap": "fault", "loop": "fault", "alloc": "fault", "out-of-range": "fault", "error": "error"}
+    got = wait_until(
+        lambda: (c := counts()) and all(c.get(m, {}).get(r) == 5 for m, r in want.items()) and c,
+        timeout=60,
+        what=lambda: f"every evaluator run 5 times: {counts()}",
+    )
+    assert got["length"] == {"scored": 5}, got
+    # The faults are the plugin's, as for any plugin.
+    plugin = next(p for p in gw.get("/admin/plugins").json()["plugins"] if p["name"] == "hostile-eval")
+    assert plugin["kind"] == "evaluator" and plugin["wit_version"] == "0.2.0"
+    assert plugin["errors"]["trap"] >= 5 and plugin["errors"]["deadline"] >= 5, plugin["errors"]
+    assert plugin["errors"]["memory_limit"] >= 5 and plugin["errors"]["bad_return"] >= 5, plugin["errors"]
+    # The gateway still serves, and the well-behaved evaluator scored every answer.
+    assert client.chat.completions.create(model="r", messages=[{"role": "user", "content": "still"}]).choices
+    assert samples(gw, "r", "m", "length") >= 5
+
+
+def test_a_judges_model_calls_are_logged_as_the_evaluators_own(gateway, mock_upstream, cache_dir, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    dump("test-evaluator", plugins / "judging.wasm")
+    served = mock_upstream("--reply", "an answer")
+    judge = mock_upstream("--reply", "SCORE: 5")
+    text = config(
+        cache_dir,
+        {"served": served, "judge": judge},
+        {
+            "m": {"provider": "served", "input_price": 1.0, "output_price": 1.0},
+            "judge-model": {"provider": "judge", "input_price": 3.0, "output_price": 15.0},
+        },
+        '[routes.r]\nmodels = ["m"]\nevaluate = [{ evaluator = "j" }]\n',
+        '[evaluators.j]\nplugin = "judging"\nconfig = { mode = "judge", model = "judge-model" }\n',
+        plugins={"dir": str(plugins)},
+    )
+    gw = gateway(raw_config=text)
+    r = gw.client().chat.completions.with_raw_response.create(model="r", messages=[{"role": "user", "content": "hi"}])
+    rid = r.headers["x-switchyard-request-id"]
+
+    def logged() -> list[dict[str, Any]]:
+        recs = httpx.get(f"{gw.url}/admin/requests", params={"limit": 100}, timeout=10).json()["requests"]
+        return [x for x in recs if x.get("labels", {}).get("evaluates") == rid]
+
+    (call,) = wait_until(logged, timeout=20, what="the judge's call in the log")
+    assert call["labels"]["evaluator"] == "j" and call["model"] == "judge-model" and "key" not in call
+    assert call["dialect"] == "evaluator" and call["cost_usd"] > 0
+    rec = wait_until(
+        lambda: (x := httpx.get(f"{gw.url}/admin/requests/{rid}", timeout=10).json()).get("scores") and x,
+        timeout=20,
+        what="the judge's score on the record",
+    )
+    assert rec["scores"][0]["source"] == "evaluator:j" and rec["scores"][0]["explanation"] == "SCORE: 5"
+
+
+def test_a_pairwise_evaluator_judges_the_shadow_head_to_head(gateway, mock_upstream, cache_dir, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    dump("test-evaluator", plugins / "pairwise.wasm")
+    short = mock_upstream("--reply", "short")
+    long = mock_upstream("--reply", "a much longer answer")
+    text = config(
+        cache_dir,
+        {"short": short, "long": long},
+        {"m": {"provider": "short"}, "cand": {"provider": "long"}},
+        '[routes.r]\nmodels = ["m"]\nshadow = { model = "cand", sample = 1.0, compare = "longer" }\n',
+        '[evaluators.longer]\nplugin = "pairwise"\nconfig = { mode = "pair-longer" }\n',
+        plugins={"dir": str(plugins)},
+    )
+    gw = gateway(raw_config=text)
+    for i in range(8):
+        r = gw.client().chat.completions.create(model="r", messages=[{"role": "user", "content": f"q{i}"}])
+        assert r.choices[0].message.content == "short"
+
+    def row() -> dict[str, Any] | None:
+        rows = [x for x in gw.get("/admin/shadow").json()["comparisons"] if x["score"] == "compare:longer"]
+        return rows[0] if rows and rows[0]["comparisons"] >= 8 else None
+
+    r = wait_until(row, timeout=20, what="8 head-to-head comparisons")
+    # Asked in both orders, the longer candidate is preferred every time.
+    assert (r["wins"], r["ties"], r["losses"]) == (8, 0, 0) and r["ci95"][0] > 0.6, r

@@ -8,6 +8,10 @@
 //! binary, on the same config, runs in the same alternating rounds, so a
 //! change is measured before and after in one run.
 //!
+//! Two routes measure answer quality's cost to the client: `scored` (every
+//! answer queued for the `refusal` evaluator) and `shadowed` (scored, and
+//! every request mirrored to a shadow model), beside the plain route.
+//!
 //! The gateway runs with its request log off and on SQLite (a file in a
 //! temporary directory), and on PostgreSQL when `BENCH_POSTGRES_URL` names a
 //! database, all in the same alternating rounds: what the log costs a
@@ -133,8 +137,23 @@ models = ["failing", "direct"]
 enabled = false
 "#
     );
+    // Evaluation and the shadow, on the first gateway: what scoring every
+    // answer, or mirroring every request, costs the client.
+    let scored = r#"
+[evaluators.refusal]
+plugin = "refusal"
+[routes.scored]
+policy = "ordered"
+models = ["direct", "backup"]
+evaluate = [{ evaluator = "refusal", sample = 1.0 }]
+[routes.shadowed]
+policy = "ordered"
+models = ["direct", "backup"]
+evaluate = [{ evaluator = "refusal", sample = 1.0 }]
+shadow = { model = "backup", sample = 1.0, max_shadow_usd_per_day = 1000000.0 }
+"#;
     let mut variants = vec![
-        ("log off", "[log]\nbackend = \"off\"\n".to_owned()),
+        ("log off", format!("[log]\nbackend = \"off\"\n{scored}")),
         (
             "log sqlite",
             format!(
@@ -187,13 +206,16 @@ enabled = false
         ];
         // Throughput rounds run the first `rated` cases.
         let mut rated = vec![0, 1, 2];
+        rated.extend([cases.len(), cases.len() + 1]);
+        cases.push(("gateway, route, every answer scored".into(), gw_url.clone(), body("scored")));
+        cases.push(("gateway, route, scored + shadow".into(), gw_url.clone(), body("shadowed")));
         // The other log variants, after the baseline's cases.
         let first_variant = cases.len() + if baseline.is_some() { 2 } else { 0 };
         if let Some((_, addr)) = &baseline {
             let url = format!("http://{addr}/v1/chat/completions");
             cases.push(("baseline binary, model".into(), url.clone(), body("direct")));
             cases.push(("baseline binary, route".into(), url, body("routed")));
-            rated.extend([4, 5]);
+            rated.extend([first_variant - 2, first_variant - 1]);
         }
         for (label, _, addr) in &gateways[1..] {
             let url = format!("http://{addr}/v1/chat/completions");

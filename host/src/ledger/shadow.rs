@@ -119,109 +119,115 @@ impl Shadows {
             route.quality_score.clone(),
         );
         let ledger2 = ledger.clone();
-        tokio::spawn(async move {
-            let mut req = (*m.request).clone();
-            req.model.clone_from(&cfg.model);
-            req.stream = false;
-            req.include_usage = false;
-            let mut rec = Record {
-                id: format!("{}.shadow", m.request_id),
-                started_at_ms: now_ms(),
-                dialect: "shadow".into(),
-                requested: cfg.model.clone(),
-                shadow: true,
-                ..Record::default()
-            };
-            let started = std::time::Instant::now();
-            let reply = crate::routing::chat(
-                &ledger.router,
-                &generation,
-                req,
-                m.metadata.as_ref().clone(),
-                &mut rec,
-            )
-            .await;
-            rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
-            // Routing sets the labels of its plan; these are the mirror's.
-            rec.labels
-                .insert("shadow_of".into(), m.request_id.to_string());
-            rec.labels.insert("route".into(), route_name.clone());
-            let answer = match reply {
-                Ok(Reply::Complete(resp, served)) => {
-                    rec.model = Some(served.model.clone());
-                    rec.provider = Some(served.provider.clone());
-                    if let (Some(t), Some(u)) = (generation.models.get(&served.model), resp.usage) {
-                        let (p, c) = (u64::from(u.prompt_tokens), u64::from(u.completion_tokens));
-                        let cached = u.cached_tokens.map_or(0, u64::from);
-                        rec.prompt_tokens = p;
-                        rec.completion_tokens = c;
-                        rec.cost_usd = t.prices.cost(p, cached, c);
-                        rec.cost_known = t.prices.known;
-                        t.stats.count_usage(p, c, rec.cost_usd);
+        let spawner = ledger.clone();
+        spawner
+            .evaluations
+            .spawn(&spawner, &spawner.router, async move {
+                let mut req = (*m.request).clone();
+                req.model.clone_from(&cfg.model);
+                req.stream = false;
+                req.include_usage = false;
+                let mut rec = Record {
+                    id: format!("{}.shadow", m.request_id),
+                    started_at_ms: now_ms(),
+                    dialect: "shadow".into(),
+                    requested: cfg.model.clone(),
+                    shadow: true,
+                    ..Record::default()
+                };
+                let started = std::time::Instant::now();
+                let reply = crate::routing::chat(
+                    &ledger.router,
+                    &generation,
+                    req,
+                    m.metadata.as_ref().clone(),
+                    &mut rec,
+                )
+                .await;
+                rec.duration_ms = started.elapsed().as_secs_f64() * 1e3;
+                // Routing sets the labels of its plan; these are the mirror's.
+                rec.labels
+                    .insert("shadow_of".into(), m.request_id.to_string());
+                rec.labels.insert("route".into(), route_name.clone());
+                let answer = match reply {
+                    Ok(Reply::Complete(resp, served)) => {
+                        rec.model = Some(served.model.clone());
+                        rec.provider = Some(served.provider.clone());
+                        if let (Some(t), Some(u)) =
+                            (generation.models.get(&served.model), resp.usage)
+                        {
+                            let (p, c) =
+                                (u64::from(u.prompt_tokens), u64::from(u.completion_tokens));
+                            let cached = u.cached_tokens.map_or(0, u64::from);
+                            rec.prompt_tokens = p;
+                            rec.completion_tokens = c;
+                            rec.cost_usd = t.prices.cost(p, cached, c);
+                            rec.cost_known = t.prices.known;
+                            t.stats.count_usage(p, c, rec.cost_usd);
+                        }
+                        Some(resp)
                     }
-                    Some(resp)
+                    Ok(Reply::Stream(..)) => None,
+                    Err(e) => {
+                        rec.outcome = Outcome::Error;
+                        rec.status = e.status.as_u16();
+                        rec.error = Some(e.message.clone());
+                        None
+                    }
+                };
+                if let Ok(mut spent) = shadows.spent.lock() {
+                    let e = spent.entry(route_name.clone()).or_insert((day, 0.0));
+                    if e.0 != day {
+                        *e = (day, 0.0);
+                    }
+                    e.1 += rec.cost_usd;
                 }
-                Ok(Reply::Stream(..)) => None,
-                Err(e) => {
-                    rec.outcome = Outcome::Error;
-                    rec.status = e.status.as_u16();
-                    rec.error = Some(e.message.clone());
-                    None
+                ledger.record_internal(rec);
+                let Some(resp) = answer else {
+                    if let Ok(mut f) = shadows.failed.lock() {
+                        *f.entry(route_name).or_default() += 1;
+                    }
+                    return;
+                };
+                let resp = Arc::new(resp);
+                if let Some(compare) = cfg
+                    .compare
+                    .as_ref()
+                    .and_then(|c| generation.evaluators.get(c))
+                {
+                    shadows
+                        .head_to_head(&ledger, &m, &resp, compare, &cfg.model)
+                        .await;
                 }
-            };
-            if let Ok(mut spent) = shadows.spent.lock() {
-                let e = spent.entry(route_name.clone()).or_insert((day, 0.0));
-                if e.0 != day {
-                    *e = (day, 0.0);
+                let evaluators: Vec<_> = route.evaluate.iter().map(|(e, _)| e.clone()).collect();
+                if evaluators.is_empty() {
+                    return;
                 }
-                e.1 += rec.cost_usd;
-            }
-            ledger.record_internal(rec);
-            let Some(resp) = answer else {
-                if let Ok(mut f) = shadows.failed.lock() {
-                    *f.entry(route_name).or_default() += 1;
-                }
-                return;
-            };
-            let resp = Arc::new(resp);
-            if let Some(compare) = cfg
-                .compare
-                .as_ref()
-                .and_then(|c| generation.evaluators.get(c))
-            {
-                shadows
-                    .head_to_head(&ledger, &m, &resp, compare, &cfg.model)
-                    .await;
-            }
-            let evaluators: Vec<_> = route.evaluate.iter().map(|(e, _)| e.clone()).collect();
-            if evaluators.is_empty() {
-                return;
-            }
-            let pair3 = pair.clone();
-            let shadows3 = shadows.clone();
-            let (r3, s3, c3, q3) = (
-                route_name.clone(),
-                served_model.clone(),
-                cfg.model.clone(),
-                route.quality_score.clone(),
-            );
-            let ledger3 = ledger.clone();
-            let job = Job {
-                generation: generation.clone(),
-                route: m.route.clone(),
-                model: cfg.model.as_str().into(),
-                request_id: format!("{}.shadow", m.request_id).into(),
-                request: m.request.clone(),
-                metadata: m.metadata.clone(),
-                response: resp,
-                evaluators,
-                shadow: true,
-                on_scores: Some(Box::new(move |scores| {
-                    shadows3.side(&ledger3, &pair3, false, scores, &r3, &s3, &c3, q3);
-                })),
-            };
-            ledger.evaluations.submit(&ledger, &ledger.router, job);
-        });
+                let pair3 = pair.clone();
+                let shadows3 = shadows.clone();
+                let (r3, s3, c3, q3) = (
+                    route_name.clone(),
+                    served_model.clone(),
+                    cfg.model.clone(),
+                    route.quality_score.clone(),
+                );
+                let ledger3 = ledger.clone();
+                let job = Job {
+                    generation: generation.clone(),
+                    route: m.route.clone(),
+                    model: cfg.model.as_str().into(),
+                    request_id: format!("{}.shadow", m.request_id).into(),
+                    request: m.request.clone(),
+                    metadata: m.metadata.clone(),
+                    response: resp,
+                    evaluators,
+                    shadow: true,
+                    on_scores: Some(Box::new(move |scores| {
+                        shadows3.side(&ledger3, &pair3, false, scores, &r3, &s3, &c3, q3);
+                    })),
+                };
+                ledger.evaluations.submit(&ledger, &ledger.router, job);
+            });
         Some(Box::new(move |scores| {
             shadows2.side(
                 &ledger2, &pair2, true, scores, &route2, &served2, &cand2, configured,

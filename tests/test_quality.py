@@ -392,3 +392,34 @@ def test_a_pairwise_evaluator_judges_the_shadow_head_to_head(gateway, mock_upstr
     r = wait_until(row, timeout=20, what="8 head-to-head comparisons")
     # Asked in both orders, the longer candidate is preferred every time.
     assert (r["wins"], r["ties"], r["losses"]) == (8, 0, 0) and r["ci95"][0] > 0.6, r
+
+
+def test_an_evaluator_file_replaced_on_disk_takes_over(gateway, mock_upstream, cache_dir, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    dump("test-evaluator", plugins / "mine.wasm")
+    mock = mock_upstream("--reply", "I'm sorry, but I can't help with that.")
+    text = config(
+        cache_dir,
+        {"sim": mock},
+        {"m": {"provider": "sim"}},
+        '[routes.r]\nmodels = ["m"]\nevaluate = [{ evaluator = "mine" }]\n',
+        '[evaluators.mine]\nplugin = "mine"\n',
+        plugins={"dir": str(plugins)},
+    )
+    gw = gateway(raw_config=text)
+    client = gw.client()
+    client.chat.completions.create(model="r", messages=[{"role": "user", "content": "one"}])
+    wait_until(lambda: samples(gw, "r", "m", "length") == 1, timeout=10, what="a length score")
+    # The built-in refusal evaluator, dropped in under the same name.
+    tmp = tmp_path / "refusal.wasm"
+    dump("refusal", tmp)
+    tmp.replace(plugins / "mine.wasm")
+
+    def swapped() -> bool:
+        client.chat.completions.create(model="r", messages=[{"role": "user", "content": "again"}])
+        return samples(gw, "r", "m", "refusal") >= 1
+
+    wait_until(swapped, timeout=20, interval=0.3, what="scores from the replaced evaluator")
+    series = {s["score"]: s for s in quality_series(gw) if s["route"] == "r"}
+    assert series["refusal"]["rolling"]["mean"] == 0.0, series

@@ -1,6 +1,8 @@
 //! Per-call plugin cost: a fresh instance per call (what the router does)
 //! against a reused instance, for the `ordered` policy and the `openai`
-//! adapter. Prints median and p99 in microseconds.
+//! adapter, and one evaluation (a fresh instance, as the evaluation queue
+//! runs them) by the `match` and `refusal` evaluators. Prints median and
+//! p99 in microseconds.
 //!
 //! `cargo bench --bench runtime`
 
@@ -8,9 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard::canonical::Target;
+use switchyard::canonical::{ChatResponse, Choice, Message, Role};
 use switchyard::generation::embedded::EMBEDDED;
 use switchyard::runtime::{
-    BreakerState, Candidate, ModelStats, PluginSource, RequestView, Runtime, RuntimeOptions,
+    BreakerState, Candidate, EvalInput, ModelStats, PluginSource, RequestView, Runtime,
+    RuntimeOptions,
 };
 
 const N: usize = 5_000;
@@ -117,6 +121,39 @@ fn main() -> anyhow::Result<()> {
             s.push(t.elapsed());
         }
         report("adapter openai: instantiate only", s);
+
+        let response = Arc::new(ChatResponse {
+            id: "x".into(),
+            model: "m".into(),
+            created: 0,
+            choices: vec![Choice {
+                index: 0,
+                message: Message::text(Role::Assistant, "Paris."),
+                finish_reason: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        });
+        let input = || EvalInput {
+            request_id: "r".into(),
+            request: req.clone(),
+            metadata: Arc::new(vec![("expected".into(), "paris.".into())]),
+            route: Some("route".into()),
+            model: "m".into(),
+            response: response.clone(),
+            other: None,
+        };
+        for name in ["match", "refusal"] {
+            let p = runtime.load(name, PluginSource::Embedded, bytes(name), None)?;
+            let mut s = Vec::with_capacity(N);
+            for _ in 0..N {
+                let t = Instant::now();
+                let scores = runtime.evaluate(&p, None, input(), None).await?.map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(scores.len() == 1 && scores[0].value == 1.0, "{name}: {scores:?}");
+                s.push(t.elapsed());
+            }
+            report(&format!("evaluator {name}: fresh instance + evaluate"), s);
+        }
         Ok(())
     })
 }

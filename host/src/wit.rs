@@ -100,12 +100,12 @@ pub mod v0_1 {
 
 pub use adapter::exports::switchyard::plugin::adapter::AdapterInfo;
 pub use adapter::switchyard::plugin::types;
+pub use evaluator::exports::switchyard::plugin::evaluator::Score;
 pub use policy::exports::switchyard::plugin::policy::{
     Attempt, BreakerState, Candidate, Decision, ModelStats, Outcome,
 };
 pub use policy::switchyard::plugin::models::{Completion, CompletionRequest};
 pub use policy::switchyard::plugin::quality::ModelQuality;
-pub use evaluator::exports::switchyard::plugin::evaluator::Score;
 
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.2.0";

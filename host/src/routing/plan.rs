@@ -152,7 +152,13 @@ pub(super) async fn plan(
     let calls: Arc<dyn Completer> = Arc::new(ModelCalls::new(router.clone(), generation.clone()));
     let decision = match route
         .pool
-        .decide(&router.runtime, view, &candidates, Some(calls), Arc::default())
+        .decide(
+            &router.runtime,
+            view,
+            &candidates,
+            Some(calls),
+            Arc::default(),
+        )
         .await
     {
         Ok(Ok(d)) => d,

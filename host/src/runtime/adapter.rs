@@ -94,7 +94,11 @@ impl AdapterInstance {
     pub async fn info(&mut self) -> Result<AdapterInfo, PluginError> {
         self.arm();
         let r = match &self.bindings {
-            Bindings::Now(b) => b.switchyard_plugin_adapter().call_info(&mut self.store).await,
+            Bindings::Now(b) => {
+                b.switchyard_plugin_adapter()
+                    .call_info(&mut self.store)
+                    .await
+            }
             Bindings::V0_1(b) => b
                 .switchyard_plugin_adapter()
                 .call_info(&mut self.store)

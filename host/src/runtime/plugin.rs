@@ -15,11 +15,31 @@ use crate::wit::{
 
 /// The exports that make a plugin, newest first: (export, kind, version).
 const EXPORTS: &[(&str, PluginKind, &str)] = &[
-    ("switchyard:plugin/policy@0.2.0", PluginKind::Policy, "0.2.0"),
-    ("switchyard:plugin/adapter@0.2.0", PluginKind::Adapter, "0.2.0"),
-    ("switchyard:plugin/evaluator@0.2.0", PluginKind::Evaluator, "0.2.0"),
-    ("switchyard:plugin/policy@0.1.0", PluginKind::Policy, "0.1.0"),
-    ("switchyard:plugin/adapter@0.1.0", PluginKind::Adapter, "0.1.0"),
+    (
+        "switchyard:plugin/policy@0.2.0",
+        PluginKind::Policy,
+        "0.2.0",
+    ),
+    (
+        "switchyard:plugin/adapter@0.2.0",
+        PluginKind::Adapter,
+        "0.2.0",
+    ),
+    (
+        "switchyard:plugin/evaluator@0.2.0",
+        PluginKind::Evaluator,
+        "0.2.0",
+    ),
+    (
+        "switchyard:plugin/policy@0.1.0",
+        PluginKind::Policy,
+        "0.1.0",
+    ),
+    (
+        "switchyard:plugin/adapter@0.1.0",
+        PluginKind::Adapter,
+        "0.1.0",
+    ),
 ];
 
 /// What kind of plugin a component is, read from its exports.

@@ -338,8 +338,13 @@ fn v0_1_fixture(name: &str) -> Vec<u8> {
 async fn a_0_1_0_adapter_behaves_exactly_like_its_0_2_0_build() {
     let rt = runtime(None);
     let old = Arc::new(
-        rt.load("openai-0.1", PluginSource::Embedded, &v0_1_fixture("openai"), None)
-            .unwrap(),
+        rt.load(
+            "openai-0.1",
+            PluginSource::Embedded,
+            &v0_1_fixture("openai"),
+            None,
+        )
+        .unwrap(),
     );
     let new = Arc::new(
         rt.load("openai", PluginSource::Embedded, embedded("openai"), None)
@@ -398,7 +403,12 @@ async fn a_0_1_0_policy_decides_and_observes_like_its_0_2_0_build() {
         )
         .unwrap();
     let new = rt
-        .load("cost-aware", PluginSource::Embedded, embedded("cost-aware"), None)
+        .load(
+            "cost-aware",
+            PluginSource::Embedded,
+            embedded("cost-aware"),
+            None,
+        )
         .unwrap();
     assert_eq!((old.kind, old.wit_version), (PluginKind::Policy, "0.1.0"));
     assert_eq!(new.wit_version, "0.2.0");

@@ -171,7 +171,12 @@ impl Harness {
         };
         let started = Instant::now();
         let result = inst
-            .decide_with(view, candidates, Some(self.completer.clone()), Arc::default())
+            .decide_with(
+                view,
+                candidates,
+                Some(self.completer.clone()),
+                Arc::default(),
+            )
             .await;
         let took = started.elapsed();
         self.instance = Some(inst);

@@ -24,7 +24,10 @@ const WIT: &[(&str, &str)] = &[
     ("policy.wit", include_str!("../../../../wit/policy.wit")),
     ("types.wit", include_str!("../../../../wit/types.wit")),
     ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
-    ("evaluator.wit", include_str!("../../../../wit/evaluator.wit")),
+    (
+        "evaluator.wit",
+        include_str!("../../../../wit/evaluator.wit"),
+    ),
 ];
 
 /// The versions the first-party guests are built with; a scaffold starts

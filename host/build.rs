@@ -78,7 +78,7 @@ fn run() -> Result<(), String> {
         .arg("--target-dir")
         .arg(&guest_target);
     for c in &crates {
-        cmd.arg("-p").arg(&c.name);
+        cmd.arg("-p").arg(&c.package);
     }
     // The host's flags and profile settings are not the guests'.
     for (k, _) in std::env::vars() {
@@ -138,11 +138,17 @@ fn run() -> Result<(), String> {
          macro_rules! foreach_test_plugin {\n    ($m:ident) => {\n",
     );
     let mut consts = String::new();
-    for Guest { name: c, test } in &crates {
-        let file = wasm_dir.join(format!("{}.wasm", c.replace('-', "_")));
+    for Guest {
+        name: c,
+        package,
+        test,
+    } in &crates
+    {
+        // Cargo names the component after the package.
+        let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         if !file.exists() {
             return Err(format!(
-                "plugin `{c}` built but {} is missing",
+                "plugin `{c}` (package `{package}`) built but {} is missing",
                 file.display()
             ));
         }
@@ -182,15 +188,20 @@ fn env(k: &str) -> Result<String, String> {
 
 /// The directories under `plugins/` that group the guest crates by kind
 /// (the members of plugins/Cargo.toml).
-const KINDS: &[&str] = &["adapters", "policies", "kits", "test"];
+const KINDS: &[&str] = &["adapters", "policies", "evaluators", "kits", "test"];
 
 /// The kind directory whose plugins are test plugins.
 const TEST_KIND: &str = "test";
 
 /// A plugin crate to build.
 struct Guest {
-    /// The crate's name: its directory's, and the plugin's.
+    /// The plugin's name: its directory's (`match`).
     name: String,
+    /// The crate's package name, usually the same; it differs where the
+    /// directory's name cannot be a package's (`match` is a Rust keyword, so
+    /// its package is `match-evaluator`). The component file is named after
+    /// the package.
+    package: String,
     /// A test plugin: exposed to tests by path, not embedded.
     test: bool,
 }
@@ -210,11 +221,40 @@ fn guest_crates(plugins: &Path) -> Result<Vec<Guest>, String> {
             };
             if text.contains("cdylib") {
                 let name = entry.file_name().to_string_lossy().into_owned();
+                let package = package_name(&text)
+                    .ok_or_else(|| format!("{}: no [package] name", manifest.display()))?;
                 let test = *kind == TEST_KIND || name.starts_with("test-");
-                out.push(Guest { name, test });
+                out.push(Guest {
+                    name,
+                    package,
+                    test,
+                });
             }
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The `name` of a manifest's `[package]` table (a plain `name = "…"` line,
+/// as every guest manifest writes it).
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if !in_package {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("name")
+            && let Some(value) = rest.trim_start().strip_prefix('=')
+        {
+            let value = value.trim();
+            return Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned());
+        }
+    }
+    None
 }

@@ -498,10 +498,11 @@ async fn embedded_evaluators_score_answers() {
         assert_eq!(p.kind, PluginKind::Evaluator, "{name}");
         Arc::new(p)
     };
+    for name in ["json", "match", "refusal", "length", "judge"] {
+        rt.self_check(&load(name)).await.unwrap();
+    }
     let matcher = load("match");
     let refusal = load("refusal");
-    rt.self_check(&matcher).await.unwrap();
-    rt.self_check(&refusal).await.unwrap();
 
     let scores = rt
         .evaluate(

@@ -11,8 +11,11 @@
 //!
 //! | evaluator | module | scores |
 //! |---|---|---|
+//! | `json` | [`json`] | the answer is JSON, and matches a JSON Schema |
 //! | `match` | [`matching`] | the answer matches an expected value |
 //! | `refusal` | [`refusal`] | the model answered (not refused, not empty) |
+//! | `length` | [`length`] | the answer's length is within bounds |
+//! | `judge` | [`judge`] | an LLM judge grades it against a rubric |
 //!
 //! Every evaluator reads its config from the host (`config_json`, a JSON
 //! object: the gateway's `[evaluators.NAME] config`); an unknown key is an
@@ -27,8 +30,15 @@
 //! ```ignore
 //! eval_kit::plugin!(eval_kit::refusal::evaluate);
 //! ```
+//!
+//! JSON Schema validation (the `json` evaluator) uses the `jsonschema` crate
+//! with its default features off (no remote or file references: a `$ref`
+//! must point inside the schema); it builds for `wasm32-wasip2` as it is.
 
 pub mod config;
+pub mod json;
+pub mod judge;
+pub mod length;
 pub mod matching;
 pub mod refusal;
 pub mod text;

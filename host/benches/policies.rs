@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
             let mut s = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                faults += u32::from(pool.decide(&runtime, view(), &cands, None).await.is_err());
+                faults += u32::from(pool.decide(&runtime, view(), &cands, None, Arc::default()).await.is_err());
                 s.push(t.elapsed());
             }
             report(&format!("{lang}: route's pool (reuse 1000)"), s, std::mem::take(&mut faults));

@@ -42,6 +42,7 @@ fn gateway(dir: &std::path::Path, body: &str) -> Arc<Gateway> {
             memory_bytes: 16 << 20,
             policy_deadline: std::time::Duration::from_millis(200),
             adapter_deadline: std::time::Duration::from_millis(300),
+            evaluator_deadline: std::time::Duration::from_millis(500),
         },
     )
 }

@@ -11,7 +11,7 @@
 //!
 //! | evaluator | module | scores |
 //! |---|---|---|
-//! | `json` | [`json`] | the answer is JSON, and matches a JSON Schema |
+//! | `json` | `json` (feature `json-schema`) | the answer is JSON, and matches a JSON Schema |
 //! | `match` | [`matching`] | the answer matches an expected value |
 //! | `refusal` | [`refusal`] | the model answered (not refused, not empty) |
 //! | `length` | [`length`] | the answer's length is within bounds |
@@ -34,8 +34,17 @@
 //! JSON Schema validation (the `json` evaluator) uses the `jsonschema` crate
 //! with its default features off (no remote or file references: a `$ref`
 //! must point inside the schema); it builds for `wasm32-wasip2` as it is.
+//! It is behind this crate's `json-schema` feature, which only
+//! `plugins/evaluators/json` turns on, and that crate is a cargo workspace
+//! of its own, built by a cargo invocation of its own: jsonschema enables
+//! the `regex` crate's default features and serde_json's `float_roundtrip`,
+//! and cargo unifies features across everything one invocation builds, so
+//! in the shared workspace they would change the other plugins (the
+//! task-router's regexes would accept Unicode classes; every component
+//! would grow). Natively: `cargo test -p eval-kit --features json-schema`.
 
 pub mod config;
+#[cfg(feature = "json-schema")]
 pub mod json;
 pub mod judge;
 pub mod length;

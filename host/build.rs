@@ -68,47 +68,17 @@ fn run() -> Result<(), String> {
     }
 
     let crates = guest_crates(&plugins)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--release")
-        .arg("--target=wasm32-wasip2")
-        .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&guest_target);
-    for c in &crates {
-        cmd.arg("-p").arg(&c.package);
-    }
-    // The host's flags and profile settings are not the guests'.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_PROFILE_")
-            || k.starts_with("CARGO_BUILD_")
-            || k.starts_with("CARGO_CFG_")
-            || k.starts_with("CARGO_FEATURE_")
-            || k.starts_with("CARGO_ENCODED_")
-            || k == "RUSTFLAGS"
-            || k == "CARGO_TARGET_DIR"
-            || k == "CARGO_MAKEFLAGS"
-            || k == "TARGET"
-            || k == "OUT_DIR"
-        {
-            cmd.env_remove(&k);
-        }
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running cargo for the plugins: {e}"))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
-            return Err(
-                "the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2` \
-                 (scripts/setup.sh does this)"
-                    .into(),
-            );
-        }
-        return Err(format!("building the plugins failed:\n{stderr}"));
+    // The workspace's guests in one cargo invocation; a guest that is a
+    // workspace of its own (its dependencies' features must not reach the
+    // others: cargo unifies features across one invocation) in its own.
+    let shared: Vec<&Guest> = crates.iter().filter(|c| !c.own_workspace).collect();
+    build_guests(
+        &plugins.join("Cargo.toml"),
+        shared.iter().map(|c| c.package.as_str()),
+        &guest_target,
+    )?;
+    for c in crates.iter().filter(|c| c.own_workspace) {
+        build_guests(&c.manifest, [c.package.as_str()], &guest_target)?;
     }
 
     let wasm_dir = guest_target.join("wasm32-wasip2").join("release");
@@ -142,12 +112,14 @@ fn run() -> Result<(), String> {
         name: c,
         package,
         test,
+        ..
     } in &crates
     {
+        // Cargo names the component after the package.
         let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         if !file.exists() {
             return Err(format!(
-                "plugin `{c}` built but {} is missing",
+                "plugin `{c}` (package `{package}`) built but {} is missing",
                 file.display()
             ));
         }
@@ -181,6 +153,61 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo build --release --target=wasm32-wasip2` of `packages` of the
+/// workspace of `manifest`, into `target_dir`.
+fn build_guests<'a>(
+    manifest: &Path,
+    packages: impl IntoIterator<Item = &'a str>,
+    target_dir: &Path,
+) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target=wasm32-wasip2")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    for p in packages {
+        cmd.arg("-p").arg(p);
+    }
+    // The host's flags and profile settings are not the guests'.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_PROFILE_")
+            || k.starts_with("CARGO_BUILD_")
+            || k.starts_with("CARGO_CFG_")
+            || k.starts_with("CARGO_FEATURE_")
+            || k.starts_with("CARGO_ENCODED_")
+            || k == "RUSTFLAGS"
+            || k == "CARGO_TARGET_DIR"
+            || k == "CARGO_MAKEFLAGS"
+            || k == "TARGET"
+            || k == "OUT_DIR"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running cargo for the plugins: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+            return Err(
+                "the wasm32-wasip2 target is not installed: run `rustup target add wasm32-wasip2` \
+                 (scripts/setup.sh does this)"
+                    .into(),
+            );
+        }
+        return Err(format!(
+            "building the plugins ({}) failed:\n{stderr}",
+            manifest.display()
+        ));
+    }
+    Ok(())
+}
+
 fn env(k: &str) -> Result<String, String> {
     std::env::var(k).map_err(|_| format!("{k} is not set"))
 }
@@ -194,13 +221,20 @@ const TEST_KIND: &str = "test";
 
 /// A plugin crate to build.
 struct Guest {
-    /// The plugin's name: its directory's.
+    /// The plugin's name: its directory's (`match`).
     name: String,
-    /// The crate's name: the directory's, unless that is a Rust keyword
-    /// (the `match` evaluator is the crate `match-evaluator`).
+    /// The crate's package name, usually the same; it differs where the
+    /// directory's name cannot be a package's (`match` is a Rust keyword, so
+    /// its package is `match-evaluator`). The component file is named after
+    /// the package.
     package: String,
     /// A test plugin: exposed to tests by path, not embedded.
     test: bool,
+    /// The crate is a workspace of its own (its manifest has a
+    /// `[workspace]` table), built by a cargo invocation of its own.
+    own_workspace: bool,
+    /// Its manifest.
+    manifest: PathBuf,
 }
 
 /// Plugin crates: directories under `plugins/<kind>/` whose manifest builds a
@@ -218,22 +252,43 @@ fn guest_crates(plugins: &Path) -> Result<Vec<Guest>, String> {
             };
             if text.contains("cdylib") {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let package = text
-                    .lines()
-                    .find_map(|l| {
-                        let v = l.trim().strip_prefix("name")?.trim().strip_prefix('=')?;
-                        Some(v.trim().trim_matches('"').to_owned())
-                    })
-                    .unwrap_or_else(|| name.clone());
+                let package = package_name(&text)
+                    .ok_or_else(|| format!("{}: no [package] name", manifest.display()))?;
                 let test = *kind == TEST_KIND || name.starts_with("test-");
+                let own_workspace = text.lines().any(|l| l.trim() == "[workspace]");
                 out.push(Guest {
                     name,
                     package,
                     test,
+                    own_workspace,
+                    manifest,
                 });
             }
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The `name` of a manifest's `[package]` table (a plain `name = "…"` line,
+/// as every guest manifest writes it).
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if !in_package {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("name")
+            && let Some(value) = rest.trim_start().strip_prefix('=')
+        {
+            let value = value.trim();
+            return Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned());
+        }
+    }
+    None
 }

@@ -9,6 +9,8 @@ scripts/setup.sh --test
 cargo build --release --bin switchyard
 cargo test --release --workspace
 (cd plugins && cargo test --release --workspace)
+# eval-kit's JSON Schema half (the json evaluator, a workspace of its own).
+(cd plugins && cargo test --release -p eval-kit --features json-schema)
 # The stored fuzz corpus of every adapter target, replayed on stable Rust with
 # overflow checks on (the ingress targets' corpus is replayed by the host's
 # tests above).

@@ -3,6 +3,13 @@
 * A policy scaffolded in each language (Rust, Python, JavaScript) builds with
   its own build command and the installed tool chains, and `plugin test`
   runs it: the three decide the same recorded requests the same way.
+* An evaluator scaffolded in each language builds, and `plugin eval` scores
+  the project's own sample cases the same way in all three.
+* Every scaffold ships the sample inputs its README's "try it" uses, and
+  that command, run as written in the project, works on them.
+* An adapter scaffolded in Rust builds, and a gateway on the project's own
+  `gateway.toml` serves chat, streams and tool calls through it from
+  `switchyard mock-upstream`.
 * `plugin test` on the embedded `task-router` decides every case of
   plugins/policies/task-router/testdata/cases.json as the case says (the case's token
   estimate is passed on the line, so the token rules are checked too).
@@ -23,13 +30,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from helpers import BIN, built_test_plugin
+from helpers import BIN, built_test_plugin, stream_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SWITCHYARD_CACHE_HOME", Path.home() / ".cache" / "switchyard"))
@@ -39,6 +47,8 @@ CASES = json.loads((ROOT / "plugins" / "policies" / "task-router" / "testdata" /
 # The test policy of this build (test plugins are never embedded).
 TEST_POLICY = built_test_plugin("test-policy")
 NAME = "latency-first"
+EVALUATOR = "keyword-check"
+ADAPTER = "my-adapter"
 LANGS = ["rust", "python", "js"]
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -96,9 +106,9 @@ def plugin_test(tmp: Path, plugin: str | Path, lines: list[dict], *extra: str) -
     return r.returncode, out, r.stderr
 
 
-def project_hash(project: Path, *extra: str) -> str:
+def project_hash(project: Path, files: list[Path], *extra: str) -> str:
     h = hashlib.sha256()
-    for f in sorted(p for p in project.rglob("*") if p.is_file()):
+    for f in sorted(files):
         h.update(str(f.relative_to(project)).encode() + b"\0" + f.read_bytes() + b"\0")
     for x in extra:
         h.update(x.encode())
@@ -114,14 +124,17 @@ def tool_version(cmd: list[str]) -> str:
 
 def build(lang: str, project: Path) -> Path:
     """Build the scaffolded project with its own build command, or reuse the
-    component cached for the same files and tools."""
+    component cached for the same files and tools. The project's directory
+    name is the plugin's."""
     componentize_py = VENV / "bin" / "componentize-py"
     versions = {
         "rust": lambda: tool_version(["cargo", "--version"]),
         "python": lambda: tool_version([str(componentize_py), "--version"]),
         "js": lambda: (NODE / "node_modules" / "componentize-qjs" / "package.json").read_text(),
     }
-    cached = CACHE / "policies" / f"scaffold-{lang}-{project_hash(project, versions[lang]())}.wasm"
+    skip = {"target", "__pycache__", "node_modules"}
+    files = [p for p in project.rglob("*") if p.is_file() and not skip & set(p.parts) and p.suffix != ".wasm"]
+    cached = CACHE / "policies" / f"scaffold-{lang}-{project_hash(project, files, versions[lang]())}.wasm"
     if cached.exists():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +150,7 @@ def build(lang: str, project: Path) -> Path:
         cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip2"]
         r = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=900, env=e)
         assert r.returncode == 0, f"cargo build of the Rust scaffold failed:\n{r.stderr[-4000:]}"
-        shutil.copy(target / "wasm32-wasip2" / "release" / f"{NAME.replace('-', '_')}.wasm", tmp_out)
+        shutil.copy(target / "wasm32-wasip2" / "release" / f"{project.name.replace('-', '_')}.wasm", tmp_out)
     elif lang == "python":
         if not componentize_py.exists():
             pytest.fail(f"{componentize_py} is missing: run scripts/setup.sh --test")
@@ -196,6 +209,38 @@ def test_scaffold_files(scaffolds: dict[str, Path]) -> None:
             assert (project / "wit" / wit.name).read_text() == wit.read_text(), (project, wit.name)
 
 
+@pytest.fixture(scope="module")
+def evaluator_scaffolds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for lang in LANGS:
+        d = tmp_path_factory.mktemp(f"evaluator-{lang}")
+        r = switchyard("plugin", "new", "--kind", "evaluator", "--lang", lang, EVALUATOR, "--dir", d)
+        assert r.returncode == 0, r.stderr
+        assert f"a {lang.capitalize() if lang != 'js' else 'Js'} evaluator" in r.stdout, r.stdout
+        out[lang] = d / EVALUATOR
+    return out
+
+
+def try_it(project: Path) -> str:
+    """The command of the README's "Try it" section, lines joined."""
+    readme = (project / "README.md").read_text()
+    section = readme.split("## Try it", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return block.replace("\\\n", " ").strip()
+
+
+def run_try_it(project: Path, wasm: Path) -> subprocess.CompletedProcess[str]:
+    """Put the built component where the README expects it and run the
+    README's command in the project, `switchyard` being this build's."""
+    command = try_it(project)
+    assert command.startswith("switchyard plugin "), command
+    args = shlex.split(command)
+    where = project / args[3]
+    where.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(wasm, where)
+    return subprocess.run([BIN, *args[1:]], cwd=project, capture_output=True, text=True, timeout=300, env=env())
+
+
 def test_new_refuses_bad_names_existing_dirs_and_adapters(tmp_path: Path, scaffolds: dict[str, Path]) -> None:
     before = sorted(p.name for p in scaffolds["rust"].iterdir())
     r = switchyard("plugin", "new", "--lang", "rust", NAME, "--dir", scaffolds["rust"].parent)
@@ -204,8 +249,9 @@ def test_new_refuses_bad_names_existing_dirs_and_adapters(tmp_path: Path, scaffo
     for bad in ["My-Policy", "a_b", "a-", "../up", "a--b", "9lives"]:
         r = switchyard("plugin", "new", "--lang", "python", bad, "--dir", tmp_path)
         assert r.returncode != 0 and "invalid plugin name" in r.stderr, bad
-    r = switchyard("plugin", "new", "--kind", "adapter", "--lang", "rust", "my-adapter", "--dir", tmp_path)
-    assert r.returncode != 0 and "adapter" in r.stderr
+    for lang in ["python", "js"]:
+        r = switchyard("plugin", "new", "--kind", "adapter", "--lang", lang, "my-adapter", "--dir", tmp_path)
+        assert r.returncode != 0 and "adapters are scaffolded in Rust only" in r.stderr
     assert list(tmp_path.iterdir()) == []
     # An empty directory of that name is fine.
     (tmp_path / "empty").mkdir()
@@ -237,6 +283,102 @@ def test_scaffold_builds_and_decides(lang: str, scaffolds: dict[str, Path], tmp_
     assert lines[0].startswith(f"line 1: new, fast, slow, broken  [policy={NAME} by=latency]  ")
     assert lines[0].endswith(" ms")
     assert lines[2].startswith(f"line 3 (own candidates): c, a, b  [policy={NAME} by=latency]")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_policy_readme_try_it_runs_on_the_samples(lang: str, scaffolds: dict[str, Path]) -> None:
+    project = scaffolds[lang]
+    for sample in ["requests.jsonl", "candidates.json"]:
+        assert (project / sample).is_file(), sample
+    r = run_try_it(project, build(lang, project))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    # The samples are the requests and candidates of this file's own checks.
+    assert [json.loads(line) for line in (project / "requests.jsonl").read_text().splitlines()] == REQUESTS
+    assert json.loads((project / "candidates.json").read_text()) == CANDIDATES
+    assert lines[0].startswith(f"line 1: new, fast, slow, broken  [policy={NAME} by=latency]  ")
+    assert len(lines) == 3
+
+
+# What the scaffolded keyword evaluator scores for its own cases.jsonl with
+# the README's config: (value, label, explanation) per line; None: no score.
+EVALUATOR_EXPECTED = [
+    (1.0, "2/2", None),
+    (0.5, "1/2", "missing: france"),
+    (1.0, "2/2", None),
+    (0.0, "0/2", "missing: paris, france"),
+    None,
+]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_evaluator_scaffold_builds_and_scores_its_samples(lang: str, evaluator_scaffolds: dict[str, Path]) -> None:
+    project = evaluator_scaffolds[lang]
+    assert (project / "cases.jsonl").is_file()
+    assert "wit" in {p.name for p in project.iterdir()}
+    wasm = build(lang, project)
+    # The README's command, as written.
+    r = run_try_it(project, wasm)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith(f"line 1 (all keywords): {EVALUATOR}=1 [2/2]  ")
+    assert f"  {EVALUATOR}: mean 0.625 over 4" in r.stdout
+    assert "time per call (a fresh instance + evaluate): median " in r.stdout
+    # The same, as JSON: every language scores the samples alike.
+    r = switchyard(
+        "plugin", "eval", wasm, "--cases", project / "cases.jsonl", "--json",
+        "--config", '{"keywords": ["paris", "france"], "name": "kw"}',
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    summary = out.pop()["summary"]
+    got = [
+        (o["scores"][0]["value"], o["scores"][0]["label"], o["scores"][0]["explanation"]) if o["scores"] else None
+        for o in out
+    ]
+    assert got == EVALUATOR_EXPECTED, lang
+    assert all(o["scores"][0]["name"] == "kw" for o in out if o["scores"])
+    assert summary["scores"]["kw"]["count"] == 4
+    # A config key the example does not know is an error naming it.
+    r = switchyard("plugin", "eval", wasm, "--cases", project / "cases.jsonl", "--config", '{"keyword": ["x"]}')
+    assert r.returncode != 0 and "5 of 5 cases failed" in r.stderr
+    assert "unknown config key `keyword`" in r.stdout
+
+
+def test_adapter_scaffold_serves_through_mock_upstream(tmp_path: Path, mock_upstream, gateway) -> None:
+    r = switchyard("plugin", "new", "--kind", "adapter", "--lang", "rust", ADAPTER, "--dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    project = tmp_path / ADAPTER
+    readme = (project / "README.md").read_text()
+    assert "switchyard mock-upstream --listen 127.0.0.1:9101" in readme
+    assert "switchyard serve --config gateway.toml" in readme
+    wasm = build("rust", project)
+    # The project's gateway.toml, with a free port for mock-upstream; its
+    # plugin directory (`plugins`, relative to the config) holds the build.
+    mock = mock_upstream()
+    config = (project / "gateway.toml").read_text()
+    assert 'base_url = "http://127.0.0.1:9101/v1"' in config
+    config = config.replace("http://127.0.0.1:9101/v1", mock.url)
+    (tmp_path / "plugins").mkdir()
+    shutil.copy(wasm, tmp_path / "plugins" / f"{ADAPTER}.wasm")
+    gw = gateway(raw_config=config)
+    client = gw.client()
+    raw = client.chat.completions.with_raw_response.create(
+        model="mock-model", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-switchyard-provider"] == "mock"
+    answer = raw.parse()
+    assert answer.choices[0].message.content == "You said: hi"
+    assert answer.usage is not None and answer.usage.completion_tokens > 0
+    chunks = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert stream_text(chunks) == "You said: hi"
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    called = client.chat.completions.create(
+        model="mock-model", messages=[{"role": "user", "content": "weather?"}], tools=[tool]
+    )
+    assert called.choices[0].finish_reason == "tool_calls"
+    assert called.choices[0].message.tool_calls[0].function.name == "get_weather"
+    plugins = gw.get("/admin/plugins").json()["plugins"]
+    assert any(p.get("name") == ADAPTER and p.get("kind") == "adapter" for p in plugins), plugins
 
 
 def case_line(case: dict) -> dict:

@@ -454,3 +454,119 @@ async fn a_0_1_0_policy_decides_and_observes_like_its_0_2_0_build() {
         .unwrap();
     assert_eq!(router.wit_version, "0.1.0");
 }
+
+/// An answer of `text` to `request("q")`, with metadata `meta`.
+fn eval_input(
+    text: &str,
+    finish: crate::canonical::FinishReason,
+    meta: &[(&str, &str)],
+) -> EvalInput {
+    use crate::canonical::{ChatResponse, Choice, Message, Role};
+    EvalInput {
+        request_id: "r1".into(),
+        request: Arc::new(request("q")),
+        metadata: Arc::new(
+            meta.iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+        ),
+        route: None,
+        model: "m".into(),
+        response: Arc::new(ChatResponse {
+            id: "x".into(),
+            model: "up".into(),
+            created: 0,
+            choices: vec![Choice {
+                index: 0,
+                message: Message::text(Role::Assistant, text),
+                finish_reason: Some(finish),
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }),
+        other: None,
+    }
+}
+
+#[tokio::test]
+async fn embedded_evaluators_score_answers() {
+    use crate::canonical::FinishReason;
+    let rt = runtime(None);
+    let load = |name: &str| {
+        let p = rt
+            .load(name, PluginSource::Embedded, embedded(name), None)
+            .unwrap();
+        assert_eq!(p.kind, PluginKind::Evaluator, "{name}");
+        Arc::new(p)
+    };
+    for name in ["json", "match", "refusal", "length", "judge"] {
+        rt.self_check(&load(name)).await.unwrap();
+    }
+    let matcher = load("match");
+    let refusal = load("refusal");
+
+    let scores = rt
+        .evaluate(
+            &matcher,
+            None,
+            eval_input(" Paris ", FinishReason::Stop, &[("expected", "paris")]),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scores.len(), 1);
+    assert_eq!((scores[0].name.as_str(), scores[0].value), ("match", 1.0));
+    assert_eq!(scores[0].label.as_deref(), Some("pass"));
+    // Nothing expected: nothing to score.
+    let none = rt
+        .evaluate(
+            &matcher,
+            None,
+            eval_input("Paris", FinishReason::Stop, &[]),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.is_empty());
+    // A bad config is an error value naming the key.
+    let err = rt
+        .evaluate(
+            &matcher,
+            Some(r#"{"mode":"fuzzy"}"#.into()),
+            eval_input("a", FinishReason::Stop, &[("expected", "a")]),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.contains("unknown mode `fuzzy`"), "{err}");
+
+    let refused = rt
+        .evaluate(
+            &refusal,
+            Some(r#"{"name":"answered"}"#.into()),
+            eval_input("I can’t help with that.", FinishReason::Stop, &[]),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (refused[0].name.as_str(), refused[0].value),
+        ("answered", 0.0)
+    );
+    assert_eq!(refused[0].label.as_deref(), Some("refused"));
+    let filtered = rt
+        .evaluate(
+            &refusal,
+            None,
+            eval_input("text", FinishReason::ContentFilter, &[]),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(filtered[0].label.as_deref(), Some("filtered"));
+}

@@ -63,10 +63,14 @@ enum PluginCommand {
         #[arg(long, short)]
         out: PathBuf,
     },
-    /// Create a buildable policy project (Rust, Python or JavaScript).
+    /// Create a buildable plugin project: a policy or an evaluator (Rust,
+    /// Python or JavaScript), or an adapter (Rust).
     New(crate::tools::plugin::NewArgs),
     /// Run a policy on recorded requests, without a gateway.
     Test(crate::tools::plugin::TestArgs),
+    /// Run an evaluator on recorded answers, without a gateway: each case's
+    /// scores, then a summary and the time per call.
+    Eval(crate::tools::plugin::EvalArgs),
 }
 
 async fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
@@ -88,6 +92,7 @@ async fn plugin_command(cmd: PluginCommand) -> anyhow::Result<()> {
         }
         PluginCommand::New(args) => crate::tools::plugin::new_plugin(args),
         PluginCommand::Test(args) => crate::tools::plugin::test_plugin(args).await,
+        PluginCommand::Eval(args) => crate::tools::plugin::eval_plugin(args).await,
     }
 }
 

@@ -65,8 +65,13 @@ pub struct TestArgs {
     pub memory_limit_mb: usize,
 }
 
-/// `models.complete` in a test run.
-struct Reply(Option<String>);
+/// `models.complete` in a tool's run: a fixed answer, or a fixed error.
+pub(super) struct Reply {
+    /// The answer (`--complete-reply`).
+    pub text: Option<String>,
+    /// The error when there is no answer.
+    pub none: &'static str,
+}
 
 impl Completer for Reply {
     fn complete(
@@ -74,19 +79,25 @@ impl Completer for Reply {
         _req: CompletionRequest,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Completion, String>> + Send>>
     {
-        let answer = match &self.0 {
+        let answer = match &self.text {
             Some(text) => Ok(Completion {
                 text: text.clone(),
                 cached: false,
             }),
-            None => Err(NO_MODELS.to_owned()),
+            None => Err(self.none.to_owned()),
         };
         Box::pin(std::future::ready(answer))
     }
 }
 
-/// Load the plugin: a file, else a built-in.
-fn load_plugin(rt: &Runtime, arg: &str) -> anyhow::Result<Plugin> {
+/// Load the plugin, a file or else a built-in, and check that it is of the
+/// kind `command` runs.
+pub(super) fn load_plugin(
+    rt: &Runtime,
+    arg: &str,
+    kind: PluginKind,
+    command: &str,
+) -> anyhow::Result<Plugin> {
     use crate::generation::embedded::EMBEDDED;
     let path = Path::new(arg);
     let (name, source, bytes) = if path.is_file() {
@@ -105,8 +116,25 @@ fn load_plugin(rt: &Runtime, arg: &str) -> anyhow::Result<Plugin> {
         bail!("no file `{arg}` and no built-in plugin of that name (see `switchyard plugin list`)");
     };
     let plugin = rt.load(&name, source, &bytes, None)?;
-    if plugin.kind != PluginKind::Policy {
-        bail!("`{name}` is an adapter plugin; `plugin test` runs policies");
+    if plugin.kind != kind {
+        let runs = match kind {
+            PluginKind::Policy => "policies",
+            PluginKind::Adapter => "adapters",
+            PluginKind::Evaluator => "evaluators",
+        };
+        let other = match plugin.kind {
+            PluginKind::Policy => "; `plugin test` runs policies",
+            PluginKind::Evaluator => "; `plugin eval` runs evaluators",
+            PluginKind::Adapter => "",
+        };
+        bail!(
+            "`{name}` is {} plugin; `{command}` runs {runs}{other}",
+            match plugin.kind {
+                PluginKind::Policy => "a policy",
+                PluginKind::Adapter => "an adapter",
+                PluginKind::Evaluator => "an evaluator",
+            }
+        );
     }
     Ok(plugin)
 }
@@ -117,7 +145,8 @@ enum Verdict {
     Failed { kind: &'static str, message: String },
 }
 
-fn fault(e: &PluginError) -> &'static str {
+/// The kind of a plugin fault, as the tools print it.
+pub(super) fn fault(e: &PluginError) -> &'static str {
     match e {
         PluginError::Deadline { .. } => "deadline",
         PluginError::MemoryLimit { .. } => "memory-limit",
@@ -252,7 +281,7 @@ fn model_of(cands: &[Candidate], i: u32) -> &str {
 
 /// A message on one line: a trap's wasm backtrace is left out (`--json`
 /// keeps it), other line breaks become spaces.
-fn one_line(message: &str) -> String {
+pub(super) fn one_line(message: &str) -> String {
     if !message.contains('\n') {
         return message.to_owned();
     }
@@ -341,13 +370,16 @@ pub async fn test_plugin(args: TestArgs) -> anyhow::Result<()> {
             ..PluginCaps::default()
         },
     })?;
-    let plugin = load_plugin(&rt, &args.plugin)?;
+    let plugin = load_plugin(&rt, &args.plugin, PluginKind::Policy, "plugin test")?;
     let mut harness = Harness {
         rt,
         plugin,
         config,
         kv: Arc::new(KvStore::default()),
-        completer: Arc::new(Reply(args.complete_reply.clone())),
+        completer: Arc::new(Reply {
+            text: args.complete_reply.clone(),
+            none: NO_MODELS,
+        }),
         instance: None,
     };
     let (mut total, mut failed) = (0usize, 0usize);

@@ -1,14 +1,17 @@
-//! The input files of `switchyard plugin test`: candidates (with their
-//! stats) and recorded request lines, parsed into what the runtime takes,
-//! with errors that name the offending field; and the policy config.
+//! The input files of `switchyard plugin test` and `plugin eval`:
+//! candidates (with their stats), recorded request lines and evaluation
+//! cases (a request and its answer), parsed into what the runtime takes,
+//! with errors that name the offending field; and the plugin's config.
 //! Parsing only: it never
 //! runs a plugin.
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::canonical::ChatRequest;
+use crate::canonical::{
+    ChatRequest, ChatResponse, Choice, Content, FinishReason, Message, Role, ToolCall, Usage,
+};
 use crate::runtime::{BreakerState, Candidate, ModelStats};
 
 /// The model name given to request bodies that name none.
@@ -155,7 +158,7 @@ pub fn parse_line(text: &str) -> anyhow::Result<Case> {
     };
     let (mut name, mut extra_metadata, mut candidates, mut token_estimate) =
         (None, vec![], None, None);
-    let mut body = if let Some(request) = obj.remove("request") {
+    let body = if let Some(request) = obj.remove("request") {
         for (k, v) in std::mem::take(&mut obj) {
             match k.as_str() {
                 "name" => {
@@ -165,12 +168,7 @@ pub fn parse_line(text: &str) -> anyhow::Result<Case> {
                             .ok_or_else(|| anyhow!("`name`: expected a string"))?,
                     )
                 }
-                "metadata" => {
-                    let Value::Object(m) = v else {
-                        bail!("`metadata`: expected an object of strings");
-                    };
-                    extra_metadata = m.into_iter().map(|(k, v)| (k, metadata_value(v))).collect();
-                }
+                "metadata" => extra_metadata = parse_metadata(v)?,
                 "candidates" => candidates = Some(parse_candidates(v, "candidates")?),
                 "token_estimate" => {
                     token_estimate = Some(
@@ -192,18 +190,7 @@ pub fn parse_line(text: &str) -> anyhow::Result<Case> {
     } else {
         obj
     };
-    // Recorded bodies name a model; hand-written ones need not.
-    body.entry("model")
-        .or_insert_with(|| Value::String(DEFAULT_MODEL.into()));
-    let bytes = serde_json::to_vec(&Value::Object(body))?;
-    let request = crate::ingress::openai::parse_request(&bytes).map_err(|e| {
-        let at = e
-            .param
-            .as_deref()
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default();
-        anyhow!("request{at}: {}", e.message)
-    })?;
+    let request = parse_body(body)?;
     // Body metadata first, then the line's (which play the headers' part).
     let mut metadata = request.metadata.clone();
     metadata.append(&mut extra_metadata);
@@ -213,6 +200,251 @@ pub fn parse_line(text: &str) -> anyhow::Result<Case> {
         metadata,
         candidates,
         token_estimate,
+    })
+}
+
+/// A request body as the gateway parses it; a body that names no model
+/// gets [`DEFAULT_MODEL`] (recorded bodies name one, hand-written ones need
+/// not).
+fn parse_body(mut body: Map<String, Value>) -> anyhow::Result<ChatRequest> {
+    body.entry("model")
+        .or_insert_with(|| Value::String(DEFAULT_MODEL.into()));
+    let bytes = serde_json::to_vec(&Value::Object(body))?;
+    crate::ingress::openai::parse_request(&bytes).map_err(|e| {
+        let at = e
+            .param
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        anyhow!("request{at}: {}", e.message)
+    })
+}
+
+/// A line's `metadata`: an object; values other than strings as their JSON.
+fn parse_metadata(v: Value) -> anyhow::Result<Vec<(String, String)>> {
+    let Value::Object(m) = v else {
+        bail!("`metadata`: expected an object of strings");
+    };
+    Ok(m.into_iter().map(|(k, v)| (k, metadata_value(v))).collect())
+}
+
+/// One line of `plugin eval`'s cases file, parsed.
+pub struct EvalCase {
+    /// The line's `name`.
+    pub name: Option<String>,
+    /// The parsed request.
+    pub request: ChatRequest,
+    /// The body's metadata, then the line's.
+    pub metadata: Vec<(String, String)>,
+    /// The answer.
+    pub response: ChatResponse,
+}
+
+/// Parse one line of `plugin eval`: `{"request": BODY, "answer": "text" |
+/// CHAT_COMPLETION, "metadata": {..}, "name": ".."}` (`request` and
+/// `answer` required).
+pub fn parse_eval_line(text: &str) -> anyhow::Result<EvalCase> {
+    let v: Value = serde_json::from_str(text).map_err(|e| anyhow!("not JSON: {e}"))?;
+    let Value::Object(obj) = v else {
+        bail!("expected a JSON object {{\"request\": …, \"answer\": …}}");
+    };
+    let (mut name, mut extra_metadata, mut body, mut answer) = (None, vec![], None, None);
+    for (k, v) in obj {
+        match k.as_str() {
+            "name" => {
+                name = Some(
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| anyhow!("`name`: expected a string"))?,
+                )
+            }
+            "metadata" => extra_metadata = parse_metadata(v)?,
+            "request" => {
+                let Value::Object(b) = v else {
+                    bail!("`request`: expected a chat-completions body (an object)");
+                };
+                body = Some(b);
+            }
+            "answer" => answer = Some(v),
+            other => bail!(
+                "unknown key `{other}` (a line is an object of `request`, `answer`, `metadata`, `name`)"
+            ),
+        }
+    }
+    let body = body.ok_or_else(|| anyhow!("no `request` (the chat-completions body answered)"))?;
+    let answer = answer.ok_or_else(|| {
+        anyhow!("no `answer` (the answer's text, or an OpenAI chat.completion body)")
+    })?;
+    let request = parse_body(body)?;
+    let response = parse_answer(answer, &request.model)?;
+    let mut metadata = request.metadata.clone();
+    metadata.append(&mut extra_metadata);
+    Ok(EvalCase {
+        name,
+        request,
+        metadata,
+        response,
+    })
+}
+
+/// An OpenAI chat.completion body, as far as evaluators see it.
+#[derive(Debug, Deserialize)]
+struct CompletionIn {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    created: Option<u64>,
+    choices: Vec<ChoiceIn>,
+    #[serde(default)]
+    usage: Option<UsageIn>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChoiceIn {
+    message: MessageIn,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageIn {
+    #[serde(default)]
+    content: Option<ContentIn>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ContentIn {
+    Text(String),
+    Parts(Vec<PartIn>),
+}
+
+#[derive(Debug, Deserialize)]
+struct PartIn {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ToolCallIn {
+    #[serde(default)]
+    id: String,
+    function: FunctionIn,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionIn {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct UsageIn {
+    #[serde(default)]
+    prompt_tokens: u32,
+    #[serde(default)]
+    completion_tokens: u32,
+    #[serde(default)]
+    total_tokens: Option<u32>,
+}
+
+/// A finish reason in OpenAI's spelling.
+fn finish_reason(s: &str) -> FinishReason {
+    match s {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+/// A line's `answer`: its text (finish reason `stop`, no usage), or an
+/// OpenAI chat.completion body (its first choice is the answer).
+pub fn parse_answer(v: Value, model: &str) -> anyhow::Result<ChatResponse> {
+    let (text, tool_calls, finish, usage, id, upstream, created) = match v {
+        Value::String(text) => (
+            Some(text),
+            vec![],
+            Some(FinishReason::Stop),
+            None,
+            None,
+            None,
+            None,
+        ),
+        v @ Value::Object(_) => {
+            let c: CompletionIn = serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                anyhow!("`answer.{path}`: {}", e.into_inner())
+            })?;
+            let Some(first) = c.choices.into_iter().next() else {
+                bail!("`answer.choices`: no choice");
+            };
+            let text = match first.message.content {
+                None => None,
+                Some(ContentIn::Text(t)) => Some(t),
+                Some(ContentIn::Parts(parts)) => Some(
+                    parts
+                        .into_iter()
+                        .filter_map(|p| p.text)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+            };
+            let tool_calls = first
+                .message
+                .tool_calls
+                .into_iter()
+                .map(|t| ToolCall {
+                    id: t.id,
+                    name: t.function.name,
+                    arguments: t.function.arguments,
+                })
+                .collect();
+            let usage = c.usage.map(|u| Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                total_tokens: u
+                    .total_tokens
+                    .unwrap_or(u.prompt_tokens.saturating_add(u.completion_tokens)),
+                cached_tokens: None,
+                reasoning_tokens: None,
+            });
+            (
+                text,
+                tool_calls,
+                first.finish_reason.as_deref().map(finish_reason),
+                usage,
+                c.id,
+                c.model,
+                c.created,
+            )
+        }
+        _ => bail!("`answer`: expected the answer's text or an OpenAI chat.completion body"),
+    };
+    Ok(ChatResponse {
+        id: id.unwrap_or_else(|| "plugin-eval".into()),
+        model: upstream.unwrap_or_else(|| model.to_owned()),
+        created: created.unwrap_or(0),
+        choices: vec![Choice {
+            index: 0,
+            message: Message {
+                role: Role::Assistant,
+                content: text.map(Content::Text),
+                name: None,
+                tool_calls,
+                tool_call_id: None,
+                extra_json: None,
+            },
+            finish_reason: finish,
+        }],
+        usage,
+        system_fingerprint: None,
     })
 }
 
@@ -261,6 +493,85 @@ mod tests {
         let cands = c.candidates.unwrap();
         assert_eq!(cands[0].model, "x");
         assert_eq!(cands[1].stats.breaker, BreakerState::HalfOpen);
+    }
+
+    #[test]
+    fn eval_lines_take_text_or_a_completion() {
+        let c = parse_eval_line(
+            r#"{"request":{"messages":[{"role":"user","content":"hi"}],"metadata":{"a":"1"}},
+                "answer":"hello","metadata":{"expected":"hello"},"name":"n"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.name.as_deref(), Some("n"));
+        assert_eq!(crate::canonical::answer_text(&c.response), "hello");
+        assert!(matches!(
+            c.response.choices[0].finish_reason,
+            Some(FinishReason::Stop)
+        ));
+        assert_eq!(
+            c.metadata,
+            vec![
+                ("a".into(), "1".into()),
+                ("expected".into(), "hello".into())
+            ]
+        );
+        let c = parse_eval_line(
+            r#"{"request":{"messages":[{"role":"user","content":"hi"}]},
+                "answer":{"id":"c1","object":"chat.completion","model":"gpt-x","created":5,
+                  "choices":[{"index":0,"message":{"role":"assistant","content":null,
+                    "tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                    "finish_reason":"tool_calls"}],
+                  "usage":{"prompt_tokens":3,"completion_tokens":7,"total_tokens":10}}}"#,
+        )
+        .unwrap();
+        let choice = &c.response.choices[0];
+        assert!(choice.message.content.is_none());
+        assert_eq!(choice.message.tool_calls[0].name, "f");
+        assert!(matches!(
+            choice.finish_reason,
+            Some(FinishReason::ToolCalls)
+        ));
+        assert_eq!(
+            c.response.usage.as_ref().map(|u| u.completion_tokens),
+            Some(7)
+        );
+        assert_eq!(c.response.model, "gpt-x");
+        let c = parse_eval_line(
+            r#"{"request":{"messages":[{"role":"user","content":"hi"}]},
+                "answer":{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+                  "finish_reason":"content_filter"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(crate::canonical::answer_text(&c.response), "a\nb");
+        assert!(matches!(
+            c.response.choices[0].finish_reason,
+            Some(FinishReason::ContentFilter)
+        ));
+    }
+
+    #[test]
+    fn bad_eval_lines_say_what_is_wrong() {
+        let err = |l: &str| {
+            parse_eval_line(l)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let req = r#""request":{"messages":[{"role":"user","content":"x"}]}"#;
+        assert!(err(&format!("{{{req}}}")).contains("no `answer`"));
+        assert!(err(r#"{"answer":"x"}"#).contains("no `request`"));
+        assert!(
+            err(&format!(r#"{{{req},"answer":"x","candidates":[]}}"#))
+                .contains("unknown key `candidates`")
+        );
+        assert!(err(&format!(r#"{{{req},"answer":3}}"#)).contains("`answer`: expected"));
+        assert!(err(&format!(r#"{{{req},"answer":{{"choices":[]}}}}"#)).contains("no choice"));
+        assert!(
+            err(&format!(
+                r#"{{{req},"answer":{{"choices":[{{"message":{{"content":5}}}}]}}}}"#
+            ))
+            .contains("answer.choices[0].message.content")
+        );
     }
 
     #[test]

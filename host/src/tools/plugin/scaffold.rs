@@ -1,11 +1,21 @@
-//! `switchyard plugin new`: write a policy project that builds as it is.
+//! `switchyard plugin new`: write a plugin project that builds as it is.
 //!
-//! Every language gets the same example policy (fastest model first, by the
-//! latency the host measured; time to first token for streams; open breakers
-//! last), a copy of the WIT files this binary was built with, a build
-//! command and a README. The templates are plain files with `{{name}}`-style
-//! placeholders, compiled into the binary. Writing refuses any existing
-//! non-empty directory, so a scaffold never overwrites someone's work.
+//! - a policy (Rust, Python, JavaScript): the same example in every language
+//!   (fastest model first, by the latency the host measured; time to first
+//!   token for streams; open breakers last), with sample `requests.jsonl`
+//!   and `candidates.json` for `switchyard plugin test`;
+//! - an evaluator (Rust, Python, JavaScript): the same keyword evaluator in
+//!   every language, with sample `cases.jsonl` for `switchyard plugin eval`;
+//! - an adapter (Rust): a standalone one-file OpenAI-compatible adapter
+//!   derived from the first-party `openai` one, with a `gateway.toml` that
+//!   reaches `switchyard mock-upstream` through it.
+//!
+//! Each project has a copy of the WIT files this binary was built with, a
+//! build command, and a README whose "try it" command runs on the sample
+//! files shipped with it. The templates are plain files with
+//! `{{name}}`-style placeholders, compiled into the binary. Writing refuses
+//! any existing non-empty directory, so a scaffold never overwrites
+//! someone's work.
 
 use std::path::{Path, PathBuf};
 
@@ -37,7 +47,28 @@ const PLUGINS_LOCK: &str = include_str!("../../../../plugins/Cargo.lock");
 /// (path in the project, template, executable).
 type Template = (&'static str, &'static str, bool);
 
-const RUST: &[Template] = &[
+/// The sample inputs of a policy's `plugin test`.
+const POLICY_SAMPLES: &[Template] = &[
+    (
+        "requests.jsonl",
+        include_str!("templates/samples/requests.jsonl"),
+        false,
+    ),
+    (
+        "candidates.json",
+        include_str!("templates/samples/candidates.json"),
+        false,
+    ),
+];
+
+/// The sample input of an evaluator's `plugin eval`.
+const EVALUATOR_SAMPLES: &[Template] = &[(
+    "cases.jsonl",
+    include_str!("templates/samples/cases.jsonl"),
+    false,
+)];
+
+const RUST_POLICY: &[Template] = &[
     (
         "Cargo.toml",
         include_str!("templates/rust/Cargo.toml.tmpl"),
@@ -56,7 +87,7 @@ const RUST: &[Template] = &[
     (".gitignore", "/target\n", false),
 ];
 
-const PYTHON: &[Template] = &[
+const PYTHON_POLICY: &[Template] = &[
     (
         "app.py",
         include_str!("templates/python/app.py.tmpl"),
@@ -75,7 +106,7 @@ const PYTHON: &[Template] = &[
     (".gitignore", "*.wasm\n__pycache__/\n", false),
 ];
 
-const JS: &[Template] = &[
+const JS_POLICY: &[Template] = &[
     (
         "{{name}}.js",
         include_str!("templates/js/policy.js.tmpl"),
@@ -99,13 +130,111 @@ const JS: &[Template] = &[
     (".gitignore", "*.wasm\nnode_modules/\n", false),
 ];
 
+const RUST_EVALUATOR: &[Template] = &[
+    (
+        "Cargo.toml",
+        include_str!("templates/evaluator/rust/Cargo.toml.tmpl"),
+        false,
+    ),
+    (
+        "src/lib.rs",
+        include_str!("templates/evaluator/rust/lib.rs.tmpl"),
+        false,
+    ),
+    (
+        "README.md",
+        include_str!("templates/evaluator/rust/README.md.tmpl"),
+        false,
+    ),
+    (".gitignore", "/target\n", false),
+];
+
+const PYTHON_EVALUATOR: &[Template] = &[
+    (
+        "app.py",
+        include_str!("templates/evaluator/python/app.py.tmpl"),
+        false,
+    ),
+    (
+        "build.sh",
+        include_str!("templates/evaluator/python/build.sh.tmpl"),
+        true,
+    ),
+    (
+        "README.md",
+        include_str!("templates/evaluator/python/README.md.tmpl"),
+        false,
+    ),
+    (".gitignore", "*.wasm\n__pycache__/\n", false),
+];
+
+const JS_EVALUATOR: &[Template] = &[
+    (
+        "{{name}}.js",
+        include_str!("templates/evaluator/js/evaluator.js.tmpl"),
+        false,
+    ),
+    (
+        "build.mjs",
+        include_str!("templates/evaluator/js/build.mjs.tmpl"),
+        false,
+    ),
+    (
+        "package.json",
+        include_str!("templates/evaluator/js/package.json.tmpl"),
+        false,
+    ),
+    (
+        "README.md",
+        include_str!("templates/evaluator/js/README.md.tmpl"),
+        false,
+    ),
+    (".gitignore", "*.wasm\nnode_modules/\n", false),
+];
+
+const RUST_ADAPTER: &[Template] = &[
+    (
+        "Cargo.toml",
+        include_str!("templates/adapter/rust/Cargo.toml.tmpl"),
+        false,
+    ),
+    (
+        "src/lib.rs",
+        include_str!("templates/adapter/rust/lib.rs.tmpl"),
+        false,
+    ),
+    (
+        "README.md",
+        include_str!("templates/adapter/rust/README.md.tmpl"),
+        false,
+    ),
+    (
+        "gateway.toml",
+        include_str!("templates/samples/gateway.toml"),
+        false,
+    ),
+    (".gitignore", "/target\n/plugins\n", false),
+];
+
 /// What kind of plugin to scaffold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     /// A routing policy (world `policy-plugin`).
     Policy,
-    /// A provider adapter (world `adapter-plugin`); not scaffolded yet.
+    /// An evaluator (world `evaluator-plugin`): scores answers.
+    Evaluator,
+    /// A provider adapter (world `adapter-plugin`); Rust only.
     Adapter,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Policy => "policy",
+            Kind::Evaluator => "evaluator",
+            Kind::Adapter => "adapter",
+        }
+    }
 }
 
 /// The language of the scaffold.
@@ -166,13 +295,33 @@ fn fill(template: &str, name: &str) -> String {
         .replace("{{componentize_qjs}}", COMPONENTIZE_QJS_VERSION)
 }
 
+/// The templates of a project, and the crates a Rust one depends on; an
+/// error for a combination that is not scaffolded.
+fn templates(kind: Kind, lang: Lang) -> anyhow::Result<(Vec<Template>, &'static [&'static str])> {
+    let (own, samples, deps): (&[Template], &[Template], &'static [&'static str]) =
+        match (kind, lang) {
+            (Kind::Policy, Lang::Rust) => (RUST_POLICY, POLICY_SAMPLES, &["wit-bindgen"]),
+            (Kind::Policy, Lang::Python) => (PYTHON_POLICY, POLICY_SAMPLES, &[]),
+            (Kind::Policy, Lang::Js) => (JS_POLICY, POLICY_SAMPLES, &[]),
+            (Kind::Evaluator, Lang::Rust) => (
+                RUST_EVALUATOR,
+                EVALUATOR_SAMPLES,
+                &["wit-bindgen", "serde_json"],
+            ),
+            (Kind::Evaluator, Lang::Python) => (PYTHON_EVALUATOR, EVALUATOR_SAMPLES, &[]),
+            (Kind::Evaluator, Lang::Js) => (JS_EVALUATOR, EVALUATOR_SAMPLES, &[]),
+            (Kind::Adapter, Lang::Rust) => (RUST_ADAPTER, &[], &["wit-bindgen", "serde_json"]),
+            (Kind::Adapter, _) => bail!(
+                "adapters are scaffolded in Rust only (`--kind adapter --lang rust`): an adapter \
+                 runs on every request, where Rust's instances are the cheapest"
+            ),
+        };
+    Ok((own.iter().chain(samples).copied().collect(), deps))
+}
+
 /// The files of a project: (relative path, contents, executable).
-pub fn files(lang: Lang, name: &str) -> Vec<(PathBuf, String, bool)> {
-    let templates = match lang {
-        Lang::Rust => RUST,
-        Lang::Python => PYTHON,
-        Lang::Js => JS,
-    };
+pub fn files(kind: Kind, lang: Lang, name: &str) -> anyhow::Result<Vec<(PathBuf, String, bool)>> {
+    let (templates, deps) = templates(kind, lang)?;
     let mut out: Vec<(PathBuf, String, bool)> = templates
         .iter()
         .map(|(path, t, exec)| (PathBuf::from(fill(path, name)), fill(t, name), *exec))
@@ -181,18 +330,18 @@ pub fn files(lang: Lang, name: &str) -> Vec<(PathBuf, String, bool)> {
         out.push((Path::new("wit").join(file), (*text).to_owned(), false));
     }
     if lang == Lang::Rust
-        && let Some(lock) = rust_lock(name)
+        && let Some(lock) = rust_lock(name, deps)
     {
         out.push((PathBuf::from("Cargo.lock"), lock, false));
     }
-    out
+    Ok(out)
 }
 
-/// A Cargo.lock for a crate `name` depending on wit-bindgen alone: the part
-/// of the first-party plugins' lock that wit-bindgen needs, so a scaffold
-/// builds with the very versions Switchyard's own guests use. `None` (no
-/// lock: cargo resolves afresh) if that lock cannot be read.
-fn rust_lock(name: &str) -> Option<String> {
+/// A Cargo.lock for a crate `name` depending on `deps` (names of crates in
+/// the first-party plugins' lock): the part of that lock they need, so a
+/// scaffold builds with the very versions Switchyard's own guests use.
+/// `None` (no lock: cargo resolves afresh) if that lock cannot be read.
+fn rust_lock(name: &str, deps: &[&str]) -> Option<String> {
     let lock: toml::Table = toml::from_str(PLUGINS_LOCK).ok()?;
     let packages = lock.get("package")?.as_array()?;
     // A dependency is written "name" (one version in the lock) or
@@ -204,7 +353,7 @@ fn rust_lock(name: &str) -> Option<String> {
             && v.is_none_or(|v| p.get("version").and_then(|x| x.as_str()) == Some(v))
     };
     let mut keep: Vec<usize> = Vec::new();
-    let mut todo: Vec<String> = vec!["wit-bindgen".into()];
+    let mut todo: Vec<String> = deps.iter().map(|d| (*d).to_owned()).collect();
     while let Some(dep) = todo.pop() {
         for (i, p) in packages.iter().enumerate() {
             if keep.contains(&i) || !matches(p, &dep) {
@@ -224,7 +373,7 @@ fn rust_lock(name: &str) -> Option<String> {
     root.insert("version".into(), "0.1.0".into());
     root.insert(
         "dependencies".into(),
-        toml::Value::Array(vec!["wit-bindgen".into()]),
+        toml::Value::Array(deps.iter().map(|d| (*d).into()).collect()),
     );
     let mut pkgs: Vec<&toml::Value> = keep.iter().map(|&i| &packages[i]).collect();
     let root = toml::Value::Table(root);
@@ -284,16 +433,11 @@ fn create_empty_dir(dir: &Path) -> anyhow::Result<()> {
 /// Write the project; returns its directory.
 pub fn write(args: &NewArgs) -> anyhow::Result<PathBuf> {
     validate_name(&args.name)?;
-    if args.kind == Kind::Adapter {
-        bail!(
-            "`plugin new --kind adapter` is not available yet: start from a first-party adapter \
-             (plugins/adapters/openai in the Switchyard repository, or `switchyard plugin dump \
-             openai` for its component) and the `adapter-plugin` world of wit/"
-        );
-    }
+    // Checked before anything is created.
+    let files = files(args.kind, args.lang, &args.name)?;
     let dir = args.dir.join(&args.name);
     create_empty_dir(&dir)?;
-    for (rel, text, exec) in files(args.lang, &args.name) {
+    for (rel, text, exec) in files {
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -312,33 +456,58 @@ pub fn write(args: &NewArgs) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// `switchyard plugin new`: write the project and say how to build it.
-pub fn new_plugin(args: NewArgs) -> anyhow::Result<()> {
-    let dir = write(&args)?;
-    let name = &args.name;
-    let (build, out) = match args.lang {
+/// The command that builds a project and the component it writes.
+pub fn build_command(lang: Lang, name: &str) -> (&'static str, String) {
+    match lang {
         Lang::Rust => (
-            "cargo build --release --target wasm32-wasip2".to_owned(),
+            "cargo build --release --target wasm32-wasip2",
             format!(
                 "target/wasm32-wasip2/release/{}.wasm",
                 name.replace('-', "_")
             ),
         ),
-        Lang::Python => ("./build.sh".to_owned(), format!("{name}.wasm")),
-        Lang::Js => (
-            "npm install && node build.mjs".to_owned(),
-            format!("{name}.wasm"),
-        ),
-    };
-    println!("created {} (a {:?} policy)", dir.display(), args.lang);
+        Lang::Python => ("./build.sh", format!("{name}.wasm")),
+        Lang::Js => ("npm install && node build.mjs", format!("{name}.wasm")),
+    }
+}
+
+/// `switchyard plugin new`: write the project and say how to build it.
+pub fn new_plugin(args: NewArgs) -> anyhow::Result<()> {
+    let dir = write(&args)?;
+    let name = &args.name;
+    let (build, out) = build_command(args.lang, name);
+    println!(
+        "created {} (a {:?} {})",
+        dir.display(),
+        args.lang,
+        args.kind.as_str()
+    );
     println!("build:   cd {} && {build}", dir.display());
     println!("output:  {out}");
-    println!(
-        "try it:  switchyard plugin test {out} --requests requests.jsonl --candidates candidates.json"
-    );
-    println!(
-        "deploy:  copy it to the plugin directory as {name}.wasm and set `policy = \"{name}\"` on a route"
-    );
+    match args.kind {
+        Kind::Policy => {
+            println!(
+                "try it:  switchyard plugin test {out} --requests requests.jsonl --candidates candidates.json"
+            );
+            println!(
+                "deploy:  copy it to the plugin directory as {name}.wasm and set `policy = \"{name}\"` on a route"
+            );
+        }
+        Kind::Evaluator => {
+            println!(
+                "try it:  switchyard plugin eval {out} --cases cases.jsonl --config '{{\"keywords\": [\"paris\", \"france\"]}}'"
+            );
+            println!("deploy:  copy it to the plugin directory as {name}.wasm");
+        }
+        Kind::Adapter => {
+            println!(
+                "try it:  against `switchyard mock-upstream` with gateway.toml: see README.md"
+            );
+            println!(
+                "deploy:  copy it to the plugin directory as {name}.wasm and set `adapter = \"{name}\"` on a provider"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -375,17 +544,56 @@ mod tests {
 
     #[test]
     fn no_placeholder_left() {
-        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
-            for (path, text, _) in files(lang, "my-policy") {
-                assert!(!text.contains("{{"), "{lang:?} {}", path.display());
-                assert!(!path.display().to_string().contains("{{"));
+        for kind in [Kind::Policy, Kind::Evaluator, Kind::Adapter] {
+            for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+                let Ok(files) = files(kind, lang, "my-plugin") else {
+                    assert_eq!(kind, Kind::Adapter, "{lang:?}");
+                    continue;
+                };
+                for (path, text, _) in files {
+                    assert!(!text.contains("{{"), "{kind:?} {lang:?} {}", path.display());
+                    assert!(!path.display().to_string().contains("{{"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_readme_names_only_files_the_project_has() {
+        for kind in [Kind::Policy, Kind::Evaluator, Kind::Adapter] {
+            for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+                let Ok(files) = files(kind, lang, "my-plugin") else {
+                    continue;
+                };
+                let names: Vec<String> = files
+                    .iter()
+                    .map(|(p, _, _)| p.display().to_string())
+                    .collect();
+                let readme = &files
+                    .iter()
+                    .find(|(p, _, _)| p == Path::new("README.md"))
+                    .unwrap()
+                    .1;
+                for sample in [
+                    "requests.jsonl",
+                    "candidates.json",
+                    "cases.jsonl",
+                    "gateway.toml",
+                ] {
+                    if readme.contains(sample) {
+                        assert!(
+                            names.iter().any(|n| n == sample),
+                            "{kind:?} {lang:?}: {sample} missing"
+                        );
+                    }
+                }
             }
         }
     }
 
     #[test]
     fn the_lock_holds_wit_bindgen_and_what_it_needs() {
-        let lock = rust_lock("my-policy").unwrap();
+        let lock = rust_lock("my-policy", &["wit-bindgen"]).unwrap();
         let parsed: toml::Table = toml::from_str(&lock).unwrap();
         let names: Vec<&str> = parsed["package"]
             .as_array()
@@ -405,6 +613,9 @@ mod tests {
         for n in ["ordered", "task-router", "regex"] {
             assert!(!names.contains(&n), "{n} in the lock");
         }
+        let lock = rust_lock("my-adapter", &["wit-bindgen", "serde_json"]).unwrap();
+        assert!(lock.contains("name = \"serde_json\""), "{lock}");
+        assert!(lock.contains(" \"serde_json\",\n"), "{lock}");
     }
 
     #[test]

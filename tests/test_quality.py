@@ -423,3 +423,29 @@ def test_an_evaluator_file_replaced_on_disk_takes_over(gateway, mock_upstream, c
     wait_until(swapped, timeout=20, interval=0.3, what="scores from the replaced evaluator")
     series = {s["score"]: s for s in quality_series(gw) if s["route"] == "r"}
     assert series["refusal"]["rolling"]["mean"] == 0.0, series
+
+
+def test_a_pair_judge_biased_to_one_position_gives_ties(gateway, mock_upstream, cache_dir):
+    served = mock_upstream("--reply", "Paris")
+    cand = mock_upstream("--reply", "Lyon")
+    # A judge that always prefers the first answer it is shown.
+    judge = mock_upstream("--reply", "WINNER: A\nREASON: the first one reads better.")
+    text = config(
+        cache_dir,
+        {"served": served, "cand": cand, "judge": judge},
+        {"m": {"provider": "served"}, "cand": {"provider": "cand"}, "judge-model": {"provider": "judge"}},
+        '[routes.r]\nmodels = ["m"]\nshadow = { model = "cand", sample = 1.0, compare = "pairwise" }\n',
+        '[evaluators.pairwise]\nplugin = "judge"\n'
+        'config = { mode = "pair", model = "judge-model", rubric = "Which answer is correct?" }\n',
+    )
+    gw = gateway(raw_config=text)
+    for i in range(6):
+        gw.client().chat.completions.create(model="r", messages=[{"role": "user", "content": f"capital {i}?"}])
+
+    def row() -> dict[str, Any] | None:
+        rows = [x for x in gw.get("/admin/shadow").json()["comparisons"] if x["score"] == "compare:pairwise"]
+        return rows[0] if rows and rows[0]["comparisons"] >= 6 else None
+
+    r = wait_until(row, timeout=30, what="6 judged comparisons")
+    # Asked in both orders, the bias cancels: every comparison is a tie.
+    assert (r["wins"], r["ties"], r["losses"]) == (0, 6, 0), r

@@ -322,6 +322,25 @@ async fn run(ctx: &Ctx, mut job: Job) {
     }
 }
 
+/// The model calls of evaluator `evaluator` scoring request `request_id`
+/// (see [`JudgeCalls`]).
+pub(crate) fn judge_calls(
+    router: &Arc<Router>,
+    generation: &Arc<Generation>,
+    ledger: &Arc<Ledger>,
+    evaluator: &str,
+    request_id: &Arc<str>,
+) -> Arc<dyn Completer> {
+    Arc::new(JudgeCalls {
+        router: router.clone(),
+        generation: generation.clone(),
+        ledger: Arc::downgrade(ledger),
+        evaluator: evaluator.to_owned(),
+        request_id: request_id.clone(),
+        n: AtomicU64::new(0),
+    })
+}
+
 /// A judge's model calls: through the model's adapter like a policy's, and
 /// each recorded in the request log as its own request, labelled with the
 /// evaluator and the request it judged.

@@ -196,7 +196,7 @@ impl Shadows {
                     .and_then(|c| generation.evaluators.get(c))
                 {
                     shadows
-                        .head_to_head(&ledger, &m, &resp, compare, &cfg.model)
+                        .head_to_head(&ledger, &generation, &m, &resp, compare, &cfg.model)
                         .await;
                 }
                 let evaluators: Vec<_> = route.evaluate.iter().map(|(e, _)| e.clone()).collect();
@@ -241,7 +241,8 @@ impl Shadows {
     /// often than not.
     async fn head_to_head(
         &self,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
+        generation: &Arc<Generation>,
         m: &Mirror,
         candidate: &Arc<ChatResponse>,
         compare: &Arc<crate::generation::Evaluator>,
@@ -265,7 +266,18 @@ impl Shadows {
             let r = ledger
                 .router
                 .runtime
-                .evaluate(&compare.plugin, compare.config.clone(), input, None)
+                .evaluate(
+                    &compare.plugin,
+                    compare.config.clone(),
+                    input,
+                    Some(super::evaluate::judge_calls(
+                        &ledger.router,
+                        generation,
+                        ledger,
+                        &compare.name,
+                        &m.request_id,
+                    )),
+                )
                 .await;
             match r {
                 Ok(Ok(scores)) if !scores.is_empty() => {

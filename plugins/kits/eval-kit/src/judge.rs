@@ -28,13 +28,87 @@
 //! score, or a score outside the scale, is an error quoting it (shortened),
 //! as is a failed model call. An answer with no text but tool calls has
 //! nothing to score.
+//!
+//! With `mode = "pair"` the judge compares two answers to the same request
+//! head to head (a route's shadow `compare`): the host hands it the other
+//! answer (`other-answer`), the prompt shows both (A: this answer, B: the
+//! other) and asks for `WINNER: A|B|TIE`; the score is 1 when A wins, 0
+//! when B does, 0.5 for a tie (labels `a`, `b`, `tie`). The host asks twice
+//! with the answers swapped, which cancels a preference for a position.
+//! Without an other answer there is nothing to compare (no score).
 
 use crate::config::Config;
 use crate::text::shorten;
 use crate::{Input, ModelCall, Models, Score};
 
 /// The config keys `judge` knows besides `name`.
-pub const KEYS: &[&str] = &["model", "rubric", "scale", "max_tokens", "timeout_ms"];
+pub const KEYS: &[&str] = &[
+    "model",
+    "rubric",
+    "scale",
+    "max_tokens",
+    "timeout_ms",
+    "mode",
+];
+
+/// The user prompt of a head-to-head comparison: `a` is the answer being
+/// scored, `b` the other.
+pub fn pair_prompt(rubric: &str, user: Option<&str>, a: &str, b: &str) -> String {
+    let user = user.map_or_else(|| "(none)".to_owned(), |u| shorten(u, MAX_INPUT_CHARS));
+    format!(
+        "Two assistants answered the same message. Decide which answer is better \
+         against the rubric.\n\n\
+         Rubric:\n{rubric}\n\n\
+         The user's last message:\n<<<\n{user}\n>>>\n\n\
+         Answer A:\n<<<\n{}\n>>>\n\n\
+         Answer B:\n<<<\n{}\n>>>\n\n\
+         Reply with exactly two lines and nothing else:\n\
+         WINNER: <A, B or TIE>\nREASON: <one sentence>",
+        shorten(a, MAX_INPUT_CHARS),
+        shorten(b, MAX_INPUT_CHARS)
+    )
+}
+
+/// Read a comparison's reply: 1 when A won, 0 when B did, 0.5 for a tie.
+pub fn parse_pair(reply: &str) -> Result<Verdict, String> {
+    for (i, line) in reply.lines().enumerate() {
+        let clean: String = line
+            .chars()
+            .filter(|c| !matches!(c, '*' | '_' | '#' | '`'))
+            .collect();
+        let lower = clean.trim().to_ascii_lowercase();
+        let Some(at) = lower.find("winner") else {
+            continue;
+        };
+        let rest = lower[at + "winner".len()..].trim_start();
+        let rest = rest
+            .strip_prefix(':')
+            .or_else(|| rest.strip_prefix('='))
+            .or_else(|| rest.strip_prefix("is"))
+            .unwrap_or(rest)
+            .trim_start();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let (value, label) = match word.as_str() {
+            "a" | "first" | "1" => (1.0, "a"),
+            "b" | "second" | "2" => (0.0, "b"),
+            "tie" | "draw" | "equal" | "both" | "neither" => (0.5, "tie"),
+            _ => continue,
+        };
+        let after: Vec<String> = reply.lines().skip(i + 1).map(str::to_owned).collect();
+        return Ok(Verdict {
+            value,
+            label: label.into(),
+            reason: reason("", &after),
+        });
+    }
+    Err(format!(
+        "judge: no WINNER: A|B|TIE in the judge's reply: \"{}\"",
+        shorten(reply.trim(), QUOTE)
+    ))
+}
 
 /// The longest user message and answer (each, in characters) put in the
 /// judge's prompt.
@@ -235,7 +309,43 @@ pub fn evaluate(
         return Err("judge: `max_tokens` must be at least 1".into());
     }
     let timeout_ms = c.u32("timeout_ms")?.unwrap_or(10_000);
+    let pair = match c.string("mode")?.unwrap_or("grade") {
+        "grade" => false,
+        "pair" => true,
+        other => {
+            return Err(format!(
+                "judge: unknown mode `{other}` (expected `grade` or `pair`)"
+            ));
+        }
+    };
     let answer = input.answer();
+    if pair {
+        let Some(other) = input.other_answer() else {
+            return Ok(vec![]);
+        };
+        let call = ModelCall {
+            model: model.clone(),
+            system: Some(SYSTEM.to_owned()),
+            prompt: pair_prompt(
+                &rubric,
+                input.last_user_message().as_deref(),
+                &answer,
+                &other,
+            ),
+            max_tokens,
+            timeout_ms,
+        };
+        let reply = models
+            .complete(&call)
+            .map_err(|e| format!("judge: the call to model `{model}` failed: {e}"))?;
+        let v = parse_pair(&reply)?;
+        return Ok(vec![Score {
+            name,
+            value: v.value,
+            label: Some(v.label),
+            explanation: v.reason,
+        }]);
+    }
     if crate::text::is_blank(&answer) && input.has_tool_calls() {
         return Ok(vec![]);
     }
@@ -467,8 +577,8 @@ mod tests {
             "judge: `max_tokens` must be at least 1"
         );
         assert!(
-            err(r#"{"model": "m", "rubric": "r", "mode": "pair"}"#)
-                .starts_with("judge: unknown config key `mode`")
+            err(r#"{"model": "m", "rubric": "r", "mood": "pair"}"#)
+                .starts_with("judge: unknown config key `mood`")
         );
         assert!(evaluate(None, &input, &NoModels).is_err());
         // Tool calls and no text: nothing to judge, no call made.
@@ -479,5 +589,43 @@ mod tests {
         };
         assert_eq!(evaluate(Some(CONFIG), &tools, &models).unwrap(), vec![]);
         assert!(models.calls.borrow().is_empty());
+    }
+
+    #[test]
+    fn pairs_are_judged_head_to_head() {
+        let config = r#"{"model": "grader", "rubric": "Is it correct?", "mode": "pair"}"#;
+        let mut input = Plain::answer("Paris");
+        input.last_user_message = Some("Capital of France?".into());
+        // Not a comparison: nothing to score.
+        assert_eq!(evaluate(Some(config), &input, &NoModels), Ok(vec![]));
+        input.other_answer = Some("Lyon".into());
+        for (reply, value, label) in [
+            ("WINNER: A\nREASON: Paris is right.", 1.0, "a"),
+            ("**Winner:** B\nBecause.", 0.0, "b"),
+            ("winner = tie\nboth fine", 0.5, "tie"),
+        ] {
+            let models = fixed(reply);
+            let s = evaluate(Some(config), &input, &models).unwrap();
+            assert_eq!(
+                (s[0].value, s[0].label.as_deref()),
+                (value, Some(label)),
+                "{reply}"
+            );
+            let prompt = &models.calls.borrow()[0].prompt;
+            assert!(
+                prompt.contains("Answer A:\n<<<\nParis") && prompt.contains("Answer B:\n<<<\nLyon")
+            );
+        }
+        assert!(
+            evaluate(Some(config), &input, &fixed("I like both"))
+                .unwrap_err()
+                .contains("WINNER")
+        );
+        let bad = r#"{"model": "g", "rubric": "r", "mode": "duel"}"#;
+        assert!(
+            evaluate(Some(bad), &input, &NoModels)
+                .unwrap_err()
+                .contains("duel")
+        );
     }
 }

@@ -101,6 +101,10 @@ pub trait Input {
     fn request_schema(&self) -> Option<String>;
     /// The config name of the model that answered.
     fn model(&self) -> String;
+    /// In a head-to-head comparison, the other answer's text.
+    fn other_answer(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A model call an evaluator asks the host for (the contract's
@@ -159,6 +163,8 @@ pub struct Plain {
     pub request_schema: Option<String>,
     /// See [`Input::model`].
     pub model: String,
+    /// In a comparison, the other answer.
+    pub other_answer: Option<String>,
 }
 
 impl Plain {
@@ -197,6 +203,9 @@ impl Input for Plain {
     }
     fn model(&self) -> String {
         self.model.clone()
+    }
+    fn other_answer(&self) -> Option<String> {
+        self.other_answer.clone()
     }
 }
 
@@ -295,6 +304,9 @@ macro_rules! plugin {
                     Some(ResponseFormat::JsonSchema(f)) => f.schema_json,
                     _ => None,
                 }
+            }
+            fn other_answer(&self) -> ::std::option::Option<::std::string::String> {
+                self.0.other_answer()
             }
             fn model(&self) -> ::std::string::String {
                 self.0.model()

@@ -162,6 +162,12 @@ impl Gateway {
                 "[log] changed: the request log keeps its settings from start until the gateway restarts"
             );
         }
+        if config.evaluation != self.current().config.evaluation {
+            // The evaluation queue is made once, at start.
+            tracing::warn!(
+                "[evaluation] changed: the evaluation queue keeps its size and concurrency from start until the gateway restarts"
+            );
+        }
         let prev = self.current();
         let runtime = self.router.runtime.clone();
         let cfg = config.clone();

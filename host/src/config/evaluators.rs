@@ -19,7 +19,7 @@ pub struct EvaluatorConfig {
 }
 
 /// `[evaluation]`: how evaluations run, off the request path.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationConfig {
     /// Evaluations waiting to run; when full, new ones are dropped and

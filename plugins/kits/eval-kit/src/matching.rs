@@ -20,6 +20,7 @@
 //! | `number` | the first number in the answer is within `tolerance` (absolute, default 0) of the expected number, or within `relative_tolerance` × \|expected\| when that is set |
 //! | `one-of` | the answer equals one of the expected values: a JSON array (`["yes", "y"]`), else `a\|b\|c` |
 //! | `json` | the answer, parsed as JSON (a Markdown fence around it is dropped), deep-equals the expected value parsed as JSON (numbers compare by value: `1` = `1.0`) |
+//! | `json-fields` | the answer, parsed as a JSON object (fence dropped), has each field named in `fields` (default: every field of the expected object) equal to the expected object's; other fields are ignored |
 //!
 //! Text modes (`exact`, `contains`, `regex`, `one-of`) trim surrounding
 //! whitespace from both sides first (`trim`, default true) and ignore case
@@ -50,10 +51,19 @@ pub const KEYS: &[&str] = &[
     "trim",
     "tolerance",
     "relative_tolerance",
+    "fields",
 ];
 
 /// The modes, as the config spells them.
-pub const MODES: &[&str] = &["exact", "contains", "regex", "number", "one-of", "json"];
+pub const MODES: &[&str] = &[
+    "exact",
+    "contains",
+    "regex",
+    "number",
+    "one-of",
+    "json",
+    "json-fields",
+];
 
 /// How long quoted answers and values may be in explanations.
 const QUOTE: usize = 80;
@@ -66,6 +76,7 @@ enum Mode {
     Number,
     OneOf,
     Json,
+    JsonFields,
 }
 
 /// Score one answer.
@@ -83,6 +94,7 @@ pub fn evaluate(
         "number" => Mode::Number,
         "one-of" => Mode::OneOf,
         "json" => Mode::Json,
+        "json-fields" => Mode::JsonFields,
         other => {
             return Err(format!(
                 "match: unknown mode `{other}` (expected one of {})",
@@ -98,6 +110,10 @@ pub fn evaluate(
             .find(|k| c.has(k))
     {
         return Err(format!("match: `{k}` applies to mode `number` only"));
+    }
+    let fields = c.strings("fields")?;
+    if mode != Mode::JsonFields && c.has("fields") {
+        return Err("match: `fields` applies to mode `json-fields` only".to_owned());
     }
     let case_sensitive = c.bool("case_sensitive", false)?;
     let trim = c.bool("trim", true)?;
@@ -209,6 +225,50 @@ pub fn evaluate(
                         (!pass).then(|| mismatch(&want.to_string(), &got.to_string())),
                     )
                 }
+            }
+        }
+        Mode::JsonFields => {
+            let want: Value = serde_json::from_str(strip_fences(&expected)).map_err(|e| {
+                format!(
+                    "match: expected value \"{}\" is not JSON: {e}",
+                    shorten(&expected, QUOTE)
+                )
+            })?;
+            let Value::Object(want) = want else {
+                return Err(format!(
+                    "match: expected value \"{}\" is not a JSON object",
+                    shorten(&expected, QUOTE)
+                ));
+            };
+            match serde_json::from_str::<Value>(strip_fences(&answer)) {
+                Err(e) => (false, Some(format!("the answer is not JSON: {e}"))),
+                Ok(Value::Object(got)) => {
+                    let names: Vec<&str> = if fields.is_empty() {
+                        want.keys().map(String::as_str).collect()
+                    } else {
+                        fields.iter().map(String::as_str).collect()
+                    };
+                    let wrong = names.into_iter().find(|k| {
+                        !matches!((got.get(*k), want.get(*k)), (Some(g), Some(w)) if json_equal(g, w))
+                    });
+                    match wrong {
+                        None => (true, None),
+                        Some(k) => (
+                            false,
+                            Some(match (got.get(k), want.get(k)) {
+                                (None, _) => format!("field `{k}` is missing"),
+                                (Some(g), Some(w)) => format!(
+                                    "field `{k}`: {}",
+                                    mismatch(&w.to_string(), &g.to_string())
+                                ),
+                                (Some(_), None) => {
+                                    format!("field `{k}` is not in the expected object")
+                                }
+                            }),
+                        ),
+                    }
+                }
+                Ok(_) => (false, Some("the answer is not a JSON object".to_owned())),
             }
         }
     };
@@ -508,6 +568,37 @@ mod tests {
             None,
             true,
         ),
+        // json-fields: named fields equal, others ignored, numbers by value
+        (
+            r#"{"mode": "json-fields", "fields": ["name", "age"]}"#,
+            "```json\n{\"age\": 20.0, \"name\": \"Ivan\", \"note\": 1}\n```",
+            Some(r#"{"name": "Ivan", "age": 20, "city": "Rome"}"#),
+            true,
+        ),
+        (
+            r#"{"mode": "json-fields"}"#,
+            r#"{"name": "Ivan", "age": 20}"#,
+            Some(r#"{"name": "Ivan", "age": 20, "city": "Rome"}"#),
+            false,
+        ),
+        (
+            r#"{"mode": "json-fields", "fields": ["age"]}"#,
+            r#"{"age": 21}"#,
+            Some(r#"{"age": 20}"#),
+            false,
+        ),
+        (
+            r#"{"mode": "json-fields"}"#,
+            r#"[1]"#,
+            Some(r#"{"age": 20}"#),
+            false,
+        ),
+        (
+            r#"{"mode": "json-fields"}"#,
+            "nope",
+            Some(r#"{"a": 1}"#),
+            false,
+        ),
     ];
 
     #[test]
@@ -530,6 +621,37 @@ mod tests {
             );
             assert_eq!(s.explanation.is_some(), !pass, "case {i}");
         }
+    }
+
+    #[test]
+    fn json_fields_explains_the_first_wrong_field() {
+        let why = |answer: &str| {
+            run(
+                r#"{"mode": "json-fields", "fields": ["name", "age"]}"#,
+                answer,
+                &[("expected", r#"{"name": "Ivan", "age": 20}"#)],
+            )
+            .unwrap()[0]
+                .explanation
+                .clone()
+                .unwrap_or_default()
+        };
+        assert_eq!(why(r#"{"age": 20}"#), "field `name` is missing");
+        assert_eq!(
+            why(r#"{"name": "Ivan", "age": 2}"#),
+            "field `age`: expected \"20\", got \"2\""
+        );
+        let e = run(
+            r#"{"mode": "exact", "fields": ["a"]}"#,
+            "x",
+            &[("expected", "x")],
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            "match: `fields` applies to mode `json-fields` only"
+        );
+        let e = run(r#"{"mode": "json-fields"}"#, "{}", &[("expected", "[1]")]);
+        assert!(e.unwrap_err().contains("is not a JSON object"));
     }
 
     #[test]

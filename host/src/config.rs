@@ -168,6 +168,7 @@ impl Config {
             &mut cfg.limits.ca_file,
             &mut cfg.log.path,
             &mut cfg.log.ca_file,
+            &mut cfg.server.reports_dir,
         ]
         .into_iter()
         .chain(key_files)

@@ -5,7 +5,8 @@
 //! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
 //! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
-//! ([`admin`], [`requests`], [`quality`]). Every answer carries its [`request_id`].
+//! ([`admin`], [`requests`], [`quality`]) with the operator page that reads it
+//! ([`ui`]). Every answer carries its [`request_id`].
 //!
 //! Everything below this module sees canonical values only: no module under
 //! it knows a client's framing or dialect, and this module never talks to an
@@ -25,6 +26,7 @@ pub mod quality;
 pub mod request_id;
 pub mod requests;
 pub mod server;
+pub mod ui;
 
 use std::convert::Infallible;
 

@@ -492,6 +492,14 @@ impl Pending {
         if let Some(t) = rec.ttft_ms {
             h.ttft.observe(t / 1e3);
         }
+        stats.series.observe(
+            rec.route.as_deref(),
+            rec.model.as_deref(),
+            rec.outcome == Outcome::Ok,
+            rec.duration_ms,
+            rec.ttft_ms,
+            rec.cost_usd,
+        );
         for reason in rec.failover_reasons() {
             stats.requests.count_failover(route, reason);
         }

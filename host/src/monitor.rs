@@ -2,7 +2,8 @@
 //! the router records and policies read ([`model`]), each model's circuit
 //! breaker ([`breaker`]), per-plugin error counters ([`plugins`]), HTTP
 //! responses by endpoint and status, policy fallbacks, and answer quality
-//! per route, model and score with its alerts ([`quality`]). All of it survives
+//! per route, model and score with its alerts ([`quality`]), and the last
+//! hour of traffic in 10-second buckets ([`series`]). All of it survives
 //! config reloads (keyed by name, not by generation). Recording is plain
 //! atomics and short locks, never an `.await` and never I/O (the quality
 //! webhook sends from its own task); `GET /metrics` and the admin API read
@@ -13,6 +14,7 @@ pub mod model;
 pub mod plugins;
 pub mod quality;
 pub mod requests;
+pub mod series;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +39,8 @@ pub struct Stats {
     plugins: RwLock<HashMap<String, Arc<PluginCounters>>>,
     /// Figures of finished requests.
     pub requests: RequestFigures,
+    /// The last hour of traffic, for the operator page.
+    pub series: series::Series,
 }
 
 impl Stats {

@@ -36,6 +36,10 @@ pub struct ServerConfig {
     /// On SIGTERM, how long open requests and streams may take to finish.
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// A directory of `switchyard bench` output directories (each with
+    /// `summary.json` and `report.html`) that the operator page lists.
+    #[serde(default)]
+    pub reports_dir: Option<PathBuf>,
 }
 
 fn default_max_body() -> usize {
@@ -66,6 +70,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: default_body_timeout_ms(),
             max_connections: default_max_connections(),
             drain_timeout_ms: default_drain_timeout_ms(),
+            reports_dir: None,
         }
     }
 }

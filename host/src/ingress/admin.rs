@@ -57,6 +57,7 @@ pub fn plugins(gw: &Gateway) -> Response<Body> {
                 "source": source,
                 "sha256": p.sha256,
                 "wit_version": p.wit_version,
+                "language": p.language,
                 "generation": status.plugin_generation.get(name).copied().unwrap_or(generation.id),
                 "loaded_at": secs(p.loaded_at),
                 "last_error": status.plugin_errors.get(name).or_else(|| generation.plugin_errors.get(name)),

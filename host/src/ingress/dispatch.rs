@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 
 use super::{
     Body, Dialect, admin, chat, error_response, feedback, json_response, models, quality, requests,
+    ui,
 };
 use crate::error::ApiError;
 use crate::gateway::Gateway;
@@ -21,6 +22,10 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::POST, "/v1/messages") => chat::chat(gw, req, Dialect::Anthropic).await,
         (&Method::GET, "/v1/models" | "/models") => models::models(gw, req.headers()),
         (&Method::POST, "/v1/feedback") => feedback::feedback(gw, req).await,
+        (&Method::GET, path) if path == "/ui" || path.starts_with("/ui/") => match ui::asset(path) {
+            Some(r) => r,
+            None => error_response(&ApiError::new(StatusCode::NOT_FOUND, "not_found_error", format!("No page at {path}."))),
+        },
         (&Method::GET, "/healthz") => json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
         (_, path) if (path.starts_with("/admin/") || path == "/metrics") && let Err(e) = gw.current().keys.admin(req.headers()) => {
             error_response(&e)
@@ -31,6 +36,10 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::GET, path) if let Some(id) = path.strip_prefix("/admin/requests/") => requests::one(gw, id).await,
         (&Method::GET, "/admin/spend") => requests::spend(gw, req.uri().query()).await,
         (&Method::POST, "/admin/reload") => admin::reload(gw).await,
+        (&Method::GET, "/admin/stats") => ui::stats(gw, req.uri().query()).await,
+        (&Method::GET, "/admin/events") => ui::events(gw.clone()),
+        (&Method::GET, "/admin/reports") => ui::reports(gw),
+        (&Method::GET, path) if let Some(rest) = path.strip_prefix("/admin/reports/") => ui::report(gw, rest),
         (&Method::GET, "/admin/alerts") => quality::alerts(gw),
         (&Method::GET, "/admin/quality") => quality::quality(gw),
         (&Method::GET, "/admin/shadow") => json_response(StatusCode::OK, gw.ledger.shadows.report().to_string().into_bytes()),

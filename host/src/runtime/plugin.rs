@@ -98,6 +98,9 @@ pub struct Plugin {
     pub kind: PluginKind,
     /// The WIT package version it was built against (`0.1.0`, `0.2.0`).
     pub wit_version: &'static str,
+    /// The language it was written in, as far as its bytes tell
+    /// ([`language_of`]).
+    pub language: &'static str,
     /// Embedded or a file.
     pub source: PluginSource,
     /// sha256 of the component bytes, hex.
@@ -108,6 +111,28 @@ pub struct Plugin {
     pub loaded_at: std::time::SystemTime,
     pub(super) config_json: Option<Arc<str>>,
     pub(super) pre: Pre,
+}
+
+/// The language a component was written in, from the tool chains' marks
+/// in its bytes (their `producers` sections and runtimes): `python`
+/// (componentize-py), `javascript` (componentize-qjs, componentize-js),
+/// `rust` (rustc), else `unknown`. Python and JavaScript runtimes are
+/// themselves built with rustc, so they are looked for first.
+pub fn language_of(bytes: &[u8]) -> &'static str {
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if has(b"componentize-py") {
+        "python"
+    } else if has(b"componentize-qjs")
+        || has(b"componentize-js")
+        || has(b"StarlingMonkey")
+        || has(b"quickjs")
+    {
+        "javascript"
+    } else if has(b"rustc") {
+        "rust"
+    } else {
+        "unknown"
+    }
 }
 
 impl Plugin {
@@ -190,6 +215,7 @@ impl Runtime {
             name: name.into(),
             kind,
             wit_version,
+            language: language_of(bytes),
             source,
             sha256,
             from_cache,

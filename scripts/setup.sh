@@ -42,6 +42,13 @@ if [[ "${1:-}" == "--test" ]]; then
         apt-get update -qq && apt-get install -y -qq redis-server openssl >/dev/null
     fi
 
+    # nginx and wrk for the benchmark (scripts/perf.sh, whose smoke
+    # tests/test_perf_smoke.py runs): nginx is the pass-through reference and
+    # runs from a temp prefix of its own, never as the system's service.
+    if [[ ! -x /usr/sbin/nginx ]] || ! command -v wrk >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
+    fi
+
     # Debian's Chromium for the browser tests (tests/browser.py drives it
     # with Playwright from the test venv; Playwright's own browser download
     # is never used).

@@ -110,6 +110,25 @@ def test_anthropic_sdk_raw_event_sequence(to_openai):
     assert set(events[2:-3]) == {"content_block_delta"}
 
 
+def test_anthropic_stream_reports_input_tokens_in_message_start(to_openai):
+    """Anthropic's API fills usage.input_tokens in message_start, and clients
+    read it there: an OpenAI-dialect upstream reports usage only at the end,
+    so the gateway sends its count of the prompt first."""
+    gw, _ = to_openai
+    c = gw.anthropic_client()
+    prompt = "count these words please " * 20
+    events = list(
+        c.messages.create(model="main", max_tokens=64, stream=True, messages=[{"role": "user", "content": prompt}])
+    )
+    start = events[0]
+    assert start.type == "message_start"
+    estimate = start.message.usage.input_tokens
+    # ~4 bytes a token, plus framing: the right magnitude, never 0.
+    assert len(prompt) // 8 <= estimate <= len(prompt), estimate
+    delta = next(e for e in events if e.type == "message_delta")
+    assert delta.usage.output_tokens > 0
+
+
 def test_anthropic_sdk_tools_round_trip(to_openai):
     gw, _ = to_openai
     c = gw.anthropic_client()

@@ -317,6 +317,9 @@ pub struct SseEncoder {
     open: Open,
     stop: Option<String>,
     usage: Option<Usage>,
+    /// The prompt's token estimate: `message_start`'s input tokens when
+    /// the upstream has reported none by then.
+    prompt_estimate: u32,
 }
 
 fn event(out: &mut Vec<u8>, e: &wire::StreamEvent) {
@@ -330,7 +333,12 @@ fn event(out: &mut Vec<u8>, e: &wire::StreamEvent) {
 
 impl SseEncoder {
     /// An encoder; `model` is reported until the upstream names its own.
-    pub fn new(model: &str) -> SseEncoder {
+    /// `prompt_estimate` (the gateway's count of the prompt's tokens) is
+    /// `message_start`'s `usage.input_tokens` unless the upstream reported
+    /// its own count before the first content, as Anthropic's API fills it
+    /// there and clients read it there; `message_delta` carries the final
+    /// counts.
+    pub fn new(model: &str, prompt_estimate: u32) -> SseEncoder {
         SseEncoder {
             id: String::new(),
             model: model.to_owned(),
@@ -339,6 +347,7 @@ impl SseEncoder {
             open: Open::None,
             stop: None,
             usage: None,
+            prompt_estimate,
         }
     }
 
@@ -355,7 +364,16 @@ impl SseEncoder {
             content: vec![],
             stop_reason: None,
             stop_sequence: None,
-            usage: wire::Usage::default(),
+            usage: match &self.usage {
+                Some(u) => wire::Usage {
+                    output_tokens: 0,
+                    ..wire_usage(Some(u))
+                },
+                None => wire::Usage {
+                    input_tokens: self.prompt_estimate,
+                    ..wire::Usage::default()
+                },
+            },
         };
         event(out, &wire::StreamEvent::MessageStart { message });
     }
@@ -488,6 +506,31 @@ mod tests {
     use crate::canonical::{Finish, StreamStart, TextDelta, ToolCallDelta};
 
     #[test]
+    fn message_start_carries_the_upstreams_count_when_it_came_first() {
+        let mut enc = SseEncoder::new("m", 42);
+        let mut out = Vec::new();
+        enc.encode(
+            vec![
+                StreamEvent::Usage(Usage {
+                    prompt_tokens: 17,
+                    completion_tokens: 0,
+                    total_tokens: 17,
+                    cached_tokens: None,
+                    reasoning_tokens: None,
+                }),
+                StreamEvent::Text(TextDelta {
+                    choice: 0,
+                    text: "hi".into(),
+                }),
+            ],
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap();
+        let start = text.lines().find(|l| l.starts_with("data:")).unwrap();
+        assert!(start.contains(r#""input_tokens":17"#), "{start}");
+    }
+
+    #[test]
     fn request_with_tool_results_and_images() {
         let body = br#"{
           "model": "route", "max_tokens": 100, "system": "Be brief.", "top_k": 5,
@@ -580,7 +623,7 @@ mod tests {
 
     #[test]
     fn stream_sequence() {
-        let mut enc = SseEncoder::new("route");
+        let mut enc = SseEncoder::new("route", 42);
         let mut out = Vec::new();
         enc.encode(
             vec![
@@ -652,6 +695,14 @@ mod tests {
         );
         assert!(text.contains(r#""stop_reason":"tool_use""#));
         assert!(text.contains(r#""output_tokens":3"#));
+        // The prompt's estimate in message_start (the upstream's count came
+        // only at the end), the upstream's count in message_delta.
+        let start = text
+            .lines()
+            .find(|l| l.contains("message_start") && l.starts_with("data:"))
+            .unwrap();
+        assert!(start.contains(r#""input_tokens":42"#), "{start}");
+        assert!(text.contains(r#""input_tokens":10"#));
         assert!(text.contains(
             r#""index":1,"content_block":{"type":"tool_use","id":"call_1","name":"f","input":{}}"#
         ));

@@ -175,6 +175,7 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
     }
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
+    let prompt_estimate = crate::canonical::token_estimate(&canonical);
     let routed = routing::chat(
         &gw.router,
         &generation,
@@ -207,7 +208,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             pending.served(&served);
             let encoder = match dialect {
                 Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
-                Dialect::Anthropic => Encoder::Anthropic(anthropic::SseEncoder::new(&model)),
+                Dialect::Anthropic => {
+                    Encoder::Anthropic(anthropic::SseEncoder::new(&model, prompt_estimate))
+                }
             };
             pending.headers_sent();
             let state = Streaming {

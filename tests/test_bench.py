@@ -329,7 +329,15 @@ def test_ctrl_c_stops_cleanly_with_partial_results(mock_upstream, tmp_path, cach
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
+    # Interrupt once answers are coming in (a loaded machine may take a
+    # while to start).
+    results = out / "results.jsonl"
+
+    def answering() -> bool:
+        assert p.poll() is None, p.communicate()
+        return results.is_file() and len(results.read_text().splitlines()) >= 4
+
+    wait_until(answering, timeout=60, interval=0.05, what="the first answers")
     p.send_signal(signal.SIGINT)
     stdout, stderr = p.communicate(timeout=20)
     assert p.returncode == 130, f"{stdout}\n{stderr}"

@@ -12,6 +12,7 @@ const state = {
   stats: null,
   selected: null,
   live: false,
+  recheck: 0,
 };
 
 // ---- helpers -------------------------------------------------------------
@@ -145,12 +146,15 @@ async function onTick(t) {
   const newRequests = t.finished !== state.finished;
   state.generation = t.generation;
   state.finished = t.finished;
+  // A finished request reaches the request log a moment after it is
+  // counted (the log writes in batches): look again on the next tick too.
+  if (newRequests) state.recheck = 2;
   $("generation").textContent = `generation ${t.generation}`;
   $("generation").dataset.generation = t.generation;
   try {
     if (state.view === "traffic" || state.view === "models") await refresh();
     else if (state.view === "routes" && genChanged) await renderRoutes();
-    else if (state.view === "requests" && newRequests) await renderRequests();
+    else if (state.view === "requests" && state.recheck > 0) { state.recheck -= 1; await renderRequests(); }
   } catch (e) { report(e); }
 }
 

@@ -171,6 +171,11 @@ pub async fn execute(
             writeln!(results, "{line}")
                 .map_err(|e| anyhow::anyhow!("writing {}: {e}", results_path.display()))?;
         }
+        // Whole units reach the file as they complete (readable while the
+        // run goes on, and after a crash).
+        results
+            .flush()
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", results_path.display()))?;
         fold(&mut m, &unit, repeat, bench.targets.len());
         progress.set(done, bench.spend.spent().0);
     }

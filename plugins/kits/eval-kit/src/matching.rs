@@ -705,7 +705,7 @@ mod tests {
         let err = |c: &str, e: &str| run(c, "x", &[("expected", e)]).unwrap_err();
         assert_eq!(
             err(r#"{"mode": "fuzzy"}"#, "x"),
-            "match: unknown mode `fuzzy` (expected one of exact, contains, regex, number, one-of, json)"
+            "match: unknown mode `fuzzy` (expected one of exact, contains, regex, number, one-of, json, json-fields)"
         );
         assert!(err(r#"{"mod": "exact"}"#, "x").starts_with("match: unknown config key `mod`"));
         assert_eq!(

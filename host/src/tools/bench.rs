@@ -167,17 +167,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         names.insert(spec.clone(), name);
     }
-    let runtime = Arc::new(crate::runtime::Runtime::new(
-        crate::tools::cli::runtime_options(&cfg),
-    )?);
-    let quality = Arc::new(crate::monitor::quality::Quality::new(cfg.quality.clone()));
-    let router = Arc::new(crate::routing::Router::new(runtime, quality)?);
-    let generation = Arc::new(crate::generation::build_generation(
-        &router.runtime,
-        &router.stats,
-        cfg,
-        1,
-    )?);
+    let (router, generation) = request_path(cfg)?;
     let evaluators = names
         .into_iter()
         .filter_map(|(spec, name)| generation.evaluators.get(&name).map(|e| (spec, e.clone())))
@@ -248,6 +238,28 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("name what to benchmark: --models a,b and/or --routes r");
     }
     Ok(())
+}
+
+/// The gateway's request path for `cfg`, as `serve` builds it: the
+/// runtime, the router and the config's generation.
+fn request_path(
+    cfg: Config,
+) -> anyhow::Result<(
+    Arc<crate::routing::Router>,
+    Arc<crate::generation::Generation>,
+)> {
+    let runtime = Arc::new(crate::runtime::Runtime::new(
+        crate::tools::cli::runtime_options(&cfg),
+    )?);
+    let quality = Arc::new(crate::monitor::quality::Quality::new(cfg.quality.clone()));
+    let router = Arc::new(crate::routing::Router::new(runtime, quality)?);
+    let generation = Arc::new(crate::generation::build_generation(
+        &router.runtime,
+        &router.stats,
+        cfg,
+        1,
+    )?);
+    Ok((router, generation))
 }
 
 /// A finite number above 0.

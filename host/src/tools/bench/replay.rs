@@ -98,17 +98,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     records.sort_by_cached_key(|r| hash(&salt, &r.id));
     records.truncate(args.sample.max(1));
 
-    let runtime = Arc::new(crate::runtime::Runtime::new(
-        crate::tools::cli::runtime_options(&cfg),
-    )?);
-    let quality = Arc::new(crate::monitor::quality::Quality::new(cfg.quality.clone()));
-    let router = Arc::new(crate::routing::Router::new(runtime, quality)?);
-    let generation = Arc::new(crate::generation::build_generation(
-        &router.runtime,
-        &router.stats,
-        cfg,
-        1,
-    )?);
+    let (router, generation) = super::request_path(cfg)?;
     let pair = generation.evaluators.get(PAIR).cloned();
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;

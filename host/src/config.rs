@@ -10,6 +10,7 @@
 //! or a key names the environment variable or file it comes from, read at
 //! load time into a [`Secret`] or a hash.
 
+pub mod cache;
 pub mod evaluators;
 pub mod files;
 pub mod keys;
@@ -28,6 +29,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Deserialize;
 
+pub use cache::CacheConfig;
 pub use evaluators::{EvaluateRule, EvaluationConfig, EvaluatorConfig, ShadowConfig, sampled};
 pub use files::{
     CA_FILE_MAX, CONFIG_FILE_MAX, PLUGIN_FILE_MAX, SECRET_FILE_MAX, read_capped, read_text_capped,
@@ -79,6 +81,10 @@ pub struct Config {
     /// Where the keys' rate-limit and budget counters live.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The exact response cache: where answers are kept and for how long
+    /// (which routes and models use it: their `cache`).
+    #[serde(default)]
+    pub cache: CacheConfig,
     /// The request log: where finished requests are recorded.
     #[serde(default)]
     pub log: LogConfig,
@@ -166,6 +172,7 @@ impl Config {
             &mut cfg.plugins.cache_dir,
             &mut cfg.server.admin_key_file,
             &mut cfg.limits.ca_file,
+            &mut cfg.cache.ca_file,
             &mut cfg.log.path,
             &mut cfg.log.ca_file,
             &mut cfg.server.reports_dir,
@@ -385,6 +392,24 @@ impl Config {
         if self.plugins.policy_timeout_ms == 0 || self.plugins.adapter_timeout_ms == 0 {
             return Err(key_err("plugins", "plugin timeouts must be at least 1 ms"));
         }
+        for (kind, name, cache, nondeterministic) in self
+            .routes
+            .iter()
+            .map(|(n, r)| ("routes", n, r.cache, r.cache_nondeterministic))
+            .chain(
+                self.models
+                    .iter()
+                    .map(|(n, m)| ("models", n, m.cache, m.cache_nondeterministic)),
+            )
+        {
+            if nondeterministic && !cache {
+                return Err(key_err(
+                    format!("{kind}.{}.cache_nondeterministic", quote(name)),
+                    "only used with cache = true",
+                ));
+            }
+        }
+        cache::validate(&self.cache, &self.limits)?;
         keys::validate(self)
     }
 }

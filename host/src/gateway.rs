@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::generation::{Generation, assemble, build_generation, plugins::load_plugins};
 use crate::ledger::Ledger;
@@ -61,6 +62,9 @@ pub struct Gateway {
     /// Answer-quality statistics and alerts; kept across reloads, which
     /// hand it their `[quality]`.
     pub quality: Arc<Quality>,
+    /// The exact response cache, kept across reloads while `[cache]`
+    /// stays the same.
+    pub cache: Arc<ResponseCache>,
 }
 
 impl Gateway {
@@ -87,6 +91,7 @@ impl Gateway {
             ledger,
             public: AtomicBool::new(false),
             quality,
+            cache: Arc::default(),
         })
     }
 

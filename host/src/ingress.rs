@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod anthropic;
 pub mod body;
+pub mod cached;
 pub mod chat;
 pub mod dispatch;
 pub mod feedback;

@@ -77,6 +77,9 @@ pub struct ClientKey {
     pub models: Vec<String>,
     /// Its limits and budgets.
     pub limits: KeyLimits,
+    /// Whose cached answers it may be served (`cache_scope`, default its
+    /// name).
+    pub cache_scope: String,
 }
 
 impl std::fmt::Debug for ClientKey {
@@ -97,6 +100,7 @@ impl ClientKey {
             hash: hash_key(name),
             models: vec![],
             limits,
+            cache_scope: name.into(),
         }
     }
 
@@ -191,6 +195,7 @@ impl KeyTable {
                 hash,
                 models: k.models.clone(),
                 limits: KeyLimits::of(k),
+                cache_scope: k.cache_scope.clone().unwrap_or_else(|| name.clone()),
             }));
         }
         let admin = admin_source(server);
@@ -288,6 +293,7 @@ mod tests {
                         max_parallel_requests: None,
                         daily_budget_usd: None,
                         monthly_budget_usd: None,
+                        cache_scope: None,
                     },
                 )
             })

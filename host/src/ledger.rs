@@ -163,6 +163,7 @@ impl Ledger {
             yielded: None,
             done: false,
             eval: None,
+            hit: false,
         }
     }
 }
@@ -200,7 +201,8 @@ struct EvalCapture {
 
 /// A request's record while it is served; finished exactly once — by one
 /// of [`Pending::fail`], [`Pending::complete`], [`Pending::stream_ended`],
-/// or, when the client leaves first, by being dropped.
+/// [`Pending::replay_ended`], or, when the client leaves first, by being
+/// dropped.
 pub struct Pending {
     rec: Record,
     started: Instant,
@@ -222,6 +224,8 @@ pub struct Pending {
     done: bool,
     /// Set when the request is sampled for evaluation or the shadow.
     eval: Option<Box<EvalCapture>>,
+    /// Served from the response cache: no upstream billed it.
+    hit: bool,
 }
 
 impl Pending {
@@ -340,6 +344,27 @@ impl Pending {
         }
     }
 
+    /// What the response cache did: `miss` or `bypass` (see
+    /// [`Record::cache`]); a hit is [`Pending::cache_hit`].
+    pub fn cache(&mut self, what: &str) {
+        self.rec.cache = Some(what.to_owned());
+    }
+
+    /// The answer comes from the response cache: it costs nothing (its
+    /// tokens at the model's prices are the cost saved, and no tokens count
+    /// against the key's limits), and it is not evaluated or mirrored
+    /// again. Call after [`Pending::served`].
+    pub fn cache_hit(&mut self) {
+        self.hit = true;
+        self.rec.cache = Some("hit".into());
+        self.eval = None;
+    }
+
+    /// A replayed stream (a cache hit) has been sent whole.
+    pub fn replay_ended(&mut self) {
+        self.finish();
+    }
+
     /// The complete answer of `bytes_out` body bytes is sent; what it
     /// cost, USD.
     pub fn complete(mut self, bytes_out: usize) -> f64 {
@@ -438,6 +463,13 @@ impl Pending {
             rec.tokens_estimated = self.tally.usage.is_none();
             rec.cost_usd = prices.cost(prompt, cached, completion);
             rec.cost_known = prices.known;
+            if self.hit {
+                rec.cost_saved_usd = rec.cost_usd;
+                rec.cost_usd = 0.0;
+                rec.prompt_tokens = 0;
+                rec.completion_tokens = 0;
+                rec.cached_tokens = 0;
+            }
         }
         rec.failovers = rec.failover_reasons().count() as u32;
         rec.overhead_ms = (rec.duration_ms - rec.upstream_ms - ms(self.client_wait)).max(0.0);

@@ -21,6 +21,8 @@
 //! - [`runtime`]: the plugins — engine, compile cache, policy pools, adapter
 //!   instances, caps and faults.
 //! - [`broker`]: the only outbound HTTP — egress rule, keys, timeouts.
+//! - [`cache`]: the exact response cache ingress consults before routing
+//!   (memory or Redis).
 //! - [`monitor`]: live figures per model and plugin, and each model's
 //!   circuit breaker.
 //! - [`ledger`]: each request's [`record::Record`], filled along the path
@@ -47,7 +49,7 @@
 //! ledger
 //! routing
 //! generation
-//! limits, monitor
+//! cache, limits, monitor
 //! keys, runtime, broker
 //! canonical, config, error, record
 //! wit
@@ -67,6 +69,7 @@
 
 // The request path, in order.
 pub mod broker;
+pub mod cache;
 pub mod ingress;
 pub mod keys;
 pub mod ledger;

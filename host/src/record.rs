@@ -141,6 +141,16 @@ pub struct Record {
     /// Whether the serving model has a price (configured or in the
     /// catalog); an unknown one costs 0.
     pub cost_known: bool,
+    /// The response cache's part: `hit` (served from it: no upstream call,
+    /// cost 0), `miss` (looked up, not found), `bypass` (the client said
+    /// `Cache-Control: no-cache` or `no-store`); none when the route or
+    /// model does not cache the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// What a cache hit saved: the answer's tokens at the model's prices,
+    /// USD.
+    #[serde(default)]
+    pub cost_saved_usd: f64,
     /// Request body bytes.
     pub bytes_in: u64,
     /// Answer body bytes sent to the client.

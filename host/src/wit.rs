@@ -21,6 +21,9 @@ pub mod adapter {
         path: "../wit",
         imports: { default: trappable },
         exports: { default: async },
+        // The response cache keeps canonical answers and stream events
+        // (in Redis too), so they serialize.
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 

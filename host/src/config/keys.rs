@@ -37,6 +37,10 @@ pub struct KeyConfig {
     pub daily_budget_usd: Option<f64>,
     /// Spend per UTC calendar month, USD.
     pub monthly_budget_usd: Option<f64>,
+    /// Whose cached answers the key may be served: keys with the same
+    /// scope share them (default: the key's own name, so no key sees
+    /// another's answers).
+    pub cache_scope: Option<String>,
 }
 
 pub(crate) fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {

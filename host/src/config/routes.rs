@@ -32,6 +32,13 @@ pub struct ModelConfig {
     pub cached_input_price: Option<f64>,
     /// Quality score (0–1) policies may weigh, when known.
     pub quality: Option<f64>,
+    /// Answer requests naming this model from the response cache
+    /// (`[cache]`), when they are deterministic (`temperature` 0).
+    #[serde(default)]
+    pub cache: bool,
+    /// Cache requests with `temperature` above 0 (or unset) too.
+    #[serde(default)]
+    pub cache_nondeterministic: bool,
 }
 
 fn default_context() -> u32 {
@@ -70,6 +77,13 @@ pub struct RouteConfig {
     /// A candidate model answering a sample of the route's requests in the
     /// shadow, for comparison.
     pub shadow: Option<super::ShadowConfig>,
+    /// Answer requests naming this route from the response cache
+    /// (`[cache]`), when they are deterministic (`temperature` 0).
+    #[serde(default)]
+    pub cache: bool,
+    /// Cache requests with `temperature` above 0 (or unset) too.
+    #[serde(default)]
+    pub cache_nondeterministic: bool,
 }
 
 /// Kinds of attempt failure, as `retry_on` and `failover_on` name them.

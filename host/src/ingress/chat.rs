@@ -16,7 +16,7 @@ use hyper::body::{Frame, Incoming};
 
 use super::body::read_body;
 use super::request_id::RequestId;
-use super::{Body, Dialect, anthropic, dialect_error, input, json_response, openai};
+use super::{Body, Dialect, anthropic, cached, dialect_error, input, json_response, openai};
 use crate::canonical::StreamEvent;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
@@ -45,7 +45,7 @@ fn usd_text(usd: f64) -> String {
     }
 }
 
-fn served_headers(r: &mut Response<Body>, s: &Served) {
+pub(super) fn served_headers(r: &mut Response<Body>, s: &Served) {
     let h = r.headers_mut();
     for (name, value) in [
         ("x-switchyard-model", s.model.as_str()),
@@ -73,20 +73,35 @@ fn served_headers(r: &mut Response<Body>, s: &Served) {
 }
 
 /// A stream encoder of either dialect.
-enum Encoder {
+pub(super) enum Encoder {
     OpenAi(openai::SseEncoder),
     Anthropic(anthropic::SseEncoder),
 }
 
 impl Encoder {
-    fn encode(&mut self, events: Vec<StreamEvent>, out: &mut Vec<u8>) {
+    /// The encoder of `dialect` for a stream answering `model`.
+    pub(super) fn new(
+        dialect: Dialect,
+        model: &str,
+        include_usage: bool,
+        prompt_estimate: u32,
+    ) -> Encoder {
+        match dialect {
+            Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(model, include_usage)),
+            Dialect::Anthropic => {
+                Encoder::Anthropic(anthropic::SseEncoder::new(model, prompt_estimate))
+            }
+        }
+    }
+
+    pub(super) fn encode(&mut self, events: Vec<StreamEvent>, out: &mut Vec<u8>) {
         match self {
             Encoder::OpenAi(e) => e.encode(events, out),
             Encoder::Anthropic(e) => e.encode(events, out),
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) {
+    pub(super) fn finish(&mut self, out: &mut Vec<u8>) {
         match self {
             Encoder::OpenAi(e) => e.finish(out),
             Encoder::Anthropic(e) => e.finish(out),
@@ -176,6 +191,27 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
     let include_usage = canonical.include_usage;
     let model = canonical.model.clone();
     let prompt_estimate = crate::canonical::token_estimate(&canonical);
+    // The response cache: a hit is served here, without routing.
+    let scope = caller.as_ref().map_or("", |k| k.cache_scope.as_str());
+    let cache_plan = gw
+        .cache
+        .plan(&generation.config, &canonical, &parts.headers, scope);
+    if let Some(plan) = &cache_plan {
+        if plan.lookup {
+            let hit = plan.at.get(&plan.key).await;
+            gw.cache.looked_up(hit.is_some());
+            if let Some(hit) = hit {
+                if generation.config.routes.contains_key(&model) {
+                    pending.record_mut().route = Some(model.clone());
+                }
+                let enc = Encoder::new(dialect, &model, include_usage, prompt_estimate);
+                return cached::serve_hit(pending, hit, dialect, enc);
+            }
+            pending.cache("miss");
+        } else {
+            pending.cache("bypass");
+        }
+    }
     let routed = routing::chat(
         &gw.router,
         &generation,
@@ -192,6 +228,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
         Ok(Reply::Complete(resp, served)) => {
             pending.served(&served);
             pending.answered(&resp);
+            if let Some(plan) = &cache_plan {
+                cached::keep_complete(plan, &gw.cache.stats, &served, &resp);
+            }
             let body = match dialect {
                 Dialect::OpenAi => openai::render_response(resp),
                 Dialect::Anthropic => anthropic::render_response(resp),
@@ -202,21 +241,24 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             if let Ok(v) = HeaderValue::from_str(&usd_text(cost)) {
                 r.headers_mut().insert(COST_HEADER, v);
             }
+            if let Some(plan) = &cache_plan {
+                cached::mark(&mut r, if plan.lookup { "miss" } else { "bypass" });
+            }
             r
         }
         Ok(Reply::Stream(stream, served)) => {
             pending.served(&served);
-            let encoder = match dialect {
-                Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
-                Dialect::Anthropic => {
-                    Encoder::Anthropic(anthropic::SseEncoder::new(&model, prompt_estimate))
-                }
-            };
+            let encoder = Encoder::new(dialect, &model, include_usage, prompt_estimate);
             pending.headers_sent();
+            let cache_mark = cache_plan
+                .as_ref()
+                .map(|p| if p.lookup { "miss" } else { "bypass" });
             let state = Streaming {
                 stream,
                 enc: encoder,
                 pending: Some(pending),
+                capture: cache_plan
+                    .and_then(|plan| cached::Capture::new(plan, gw.cache.stats.clone(), &served)),
             };
             let frames = futures_util::stream::unfold(Some(state), |state| async move {
                 let mut st = state?;
@@ -230,12 +272,22 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                         if let Some(p) = &mut st.pending {
                             p.observe(&ev);
                         }
+                        if let Some(c) = &mut st.capture
+                            && !c.batch(&ev)
+                        {
+                            st.capture = None;
+                        }
                         st.enc.encode(ev, &mut out);
                         true
                     }
                     Some(StreamItem::End(ev)) => {
                         if let Some(p) = &mut st.pending {
                             p.observe(&ev);
+                        }
+                        if let Some(mut c) = st.capture.take()
+                            && c.batch(&ev)
+                        {
+                            c.ended();
                         }
                         st.enc.encode(ev, &mut out);
                         st.enc.finish(&mut out);
@@ -248,6 +300,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                         false
                     }
                     Some(StreamItem::Broken(e)) => {
+                        if let Some(c) = st.capture.take() {
+                            c.broken();
+                        }
                         st.enc.error(&e, &mut out);
                         if let Some(mut p) = st.pending.take() {
                             p.sent(out.len());
@@ -273,6 +328,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             served_headers(&mut r, &served);
+            if let Some(m) = cache_mark {
+                cached::mark(&mut r, m);
+            }
             r
         }
     }
@@ -284,6 +342,8 @@ struct Streaming {
     stream: Box<EventStream>,
     enc: Encoder,
     pending: Option<Pending>,
+    /// The batches sent so far, for the response cache.
+    capture: Option<cached::Capture>,
 }
 
 impl Drop for Streaming {

@@ -24,6 +24,8 @@
 //! | `switchyard_policy_instances_created_total` | route, policy | warm-pool misses |
 //! | `switchyard_reloads_total` | result | `succeeded` / `failed` reloads |
 //! | `switchyard_plugins_refused_total` | | plugin files refused |
+//! | `switchyard_cache_lookups_total` | result | response-cache lookups: `hit` / `miss` |
+//! | `switchyard_cache_stores_total`, `switchyard_cache_skipped_total` | | answers stored in the response cache; not stored (too large, or a stream that broke) |
 //! | `switchyard_generation` | | the generation serving |
 //! | `switchyard_component_compiles_total` | | components compiled (compile-cache misses) |
 //! | `switchyard_quality_alerts_total` | route, model, score | answer-quality alerts opened |
@@ -102,6 +104,16 @@ pub fn render(gw: &Gateway) -> Result<String, std::fmt::Error> {
         plugins_refused: status.plugins_refused,
         generation: generation.id,
         compiles: gw.router.runtime.compiles(),
+        cache: {
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = &gw.cache.stats;
+            [
+                c.hits.load(Relaxed),
+                c.misses.load(Relaxed),
+                c.stores.load(Relaxed),
+                c.skipped.load(Relaxed),
+            ]
+        },
     };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snap));
@@ -142,6 +154,8 @@ struct Snapshot {
     plugins_refused: u64,
     generation: u64,
     compiles: u64,
+    /// The response cache's hits, misses, stores and skipped stores.
+    cache: [u64; 4],
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -367,6 +381,28 @@ impl Collector for Snapshot {
             "switchyard_plugins_refused",
             "Plugin files refused by a reload.",
             [(vec![], self.plugins_refused as f64)],
+        )?;
+        let [hits, misses, stores, skipped] = self.cache;
+        counter(
+            &mut enc,
+            "switchyard_cache_lookups",
+            "Response-cache lookups by result.",
+            [
+                (vec![("result", "hit".to_owned())], hits as f64),
+                (vec![("result", "miss".to_owned())], misses as f64),
+            ],
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_cache_stores",
+            "Answers stored in the response cache.",
+            [(vec![], stores as f64)],
+        )?;
+        counter(
+            &mut enc,
+            "switchyard_cache_skipped",
+            "Answers not stored: larger than max_entry_bytes, or a stream that broke.",
+            [(vec![], skipped as f64)],
         )?;
         gauge(
             &mut enc,

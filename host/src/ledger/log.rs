@@ -25,7 +25,7 @@ use crate::record::{Attempt, Outcome, Record, Score};
 pub use writer::RequestLog;
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// A request log's database.
 #[derive(Clone)]
@@ -226,7 +226,7 @@ pub async fn open_for_reading(cfg: &LogConfig) -> anyhow::Result<Store> {
 
 /// The `requests` table's columns, in the order every SELECT and INSERT
 /// uses; `labels`, `plan` and `attempts` hold JSON.
-const COLUMNS: [&str; 32] = [
+const COLUMNS: [&str; 34] = [
     "id",
     "started_at_ms",
     "duration_ms",
@@ -259,6 +259,8 @@ const COLUMNS: [&str; 32] = [
     "prompt",
     "answer",
     "shadow",
+    "cache",
+    "cost_saved_usd",
 ];
 
 /// The `scores` table's columns, in the order every SELECT and INSERT uses.

@@ -37,6 +37,8 @@ fn model(provider: &str, caps: &[&str], context: u32, input: f64, output: f64) -
         output_price: Some(output),
         cached_input_price: None,
         quality: None,
+        cache: false,
+        cache_nondeterministic: false,
     }
 }
 
@@ -176,6 +178,8 @@ pub async fn embedded_default(listen: &str) -> anyhow::Result<Config> {
             evaluate: vec![],
             quality_score: None,
             shadow: None,
+            cache: false,
+            cache_nondeterministic: false,
         },
     );
     let mut cfg = Config::parse("")?;

@@ -32,7 +32,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version i to i + 1.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE requests (
         id TEXT PRIMARY KEY,
         started_at_ms BIGINT NOT NULL,
@@ -84,6 +84,8 @@ pub(super) const MIGRATIONS: [&str; 3] = [
      CREATE INDEX scores_request ON scores (request_id);
      CREATE INDEX scores_at ON scores (at_ms);
      ALTER TABLE requests ADD COLUMN shadow BOOLEAN NOT NULL DEFAULT FALSE;",
+    "ALTER TABLE requests ADD COLUMN cache TEXT;
+     ALTER TABLE requests ADD COLUMN cost_saved_usd DOUBLE PRECISION NOT NULL DEFAULT 0;",
 ];
 
 /// Serializes migrations of replicas starting together.

@@ -15,7 +15,7 @@ use super::{
 use crate::record::Outcome;
 
 /// Migrations: `MIGRATIONS[i]` takes the schema from version i to i + 1.
-pub(super) const MIGRATIONS: [&str; 3] = [
+pub(super) const MIGRATIONS: [&str; 4] = [
     "CREATE TABLE requests (
         id TEXT PRIMARY KEY NOT NULL,
         started_at_ms INTEGER NOT NULL,
@@ -67,6 +67,8 @@ pub(super) const MIGRATIONS: [&str; 3] = [
      CREATE INDEX scores_request ON scores (request_id);
      CREATE INDEX scores_at ON scores (at_ms);
      ALTER TABLE requests ADD COLUMN shadow INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE requests ADD COLUMN cache TEXT;
+     ALTER TABLE requests ADD COLUMN cost_saved_usd REAL NOT NULL DEFAULT 0;",
 ];
 
 struct Inner {
@@ -185,6 +187,8 @@ impl SqliteStore {
                         r.prompt,
                         r.answer,
                         r.shadow,
+                        r.cache,
+                        r.cost_saved_usd,
                     ])?;
                 }
             }
@@ -391,6 +395,8 @@ fn record(row: &rusqlite::Row<'_>) -> anyhow::Result<Record> {
         prompt: row.get(29)?,
         answer: row.get(30)?,
         shadow: row.get(31)?,
+        cache: row.get(32)?,
+        cost_saved_usd: row.get(33)?,
         scores: vec![],
     })
 }

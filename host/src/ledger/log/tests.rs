@@ -261,7 +261,7 @@ async fn a_newer_schema_is_refused() {
         .unwrap();
     let e = format!("{:#}", Store::open(&cfg(&path)).await.unwrap_err());
     let want = format!(
-        "the request log at {} has schema version 7; this build knows up to 3: upgrade switchyard",
+        "the request log at {} has schema version 7; this build knows up to {SCHEMA_VERSION}: upgrade switchyard",
         path.display()
     );
     assert!(e.contains(&want), "{e}");

@@ -34,7 +34,7 @@ impl<'a> Row<'a> {
     }
 
     /// In `COLUMNS` order.
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 32] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 34] {
         let r = self.r;
         [
             &r.id,
@@ -69,6 +69,8 @@ impl<'a> Row<'a> {
             &r.prompt,
             &r.answer,
             &r.shadow,
+            &r.cache,
+            &r.cost_saved_usd,
         ]
     }
 }
@@ -115,6 +117,8 @@ pub(super) fn record(row: &tokio_postgres::Row) -> anyhow::Result<Record> {
         prompt: row.try_get(29)?,
         answer: row.try_get(30)?,
         shadow: row.try_get(31)?,
+        cache: row.try_get(32)?,
+        cost_saved_usd: row.try_get(33)?,
         scores: vec![],
     })
 }

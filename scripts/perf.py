@@ -40,6 +40,8 @@ from pathlib import Path
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
 CHAT = "/v1/chat/completions"
+# The model the gateway answers from its response cache.
+CACHED = "cached"
 # nginx proxies /stream/… unbuffered (what an SSE pass-through needs) and
 # everything else with its default buffering.
 NGINX_STREAM_PREFIX = "/stream"
@@ -187,6 +189,8 @@ def rss_bytes(pids: list[int]) -> int:
 
 def chat_body(model: str, prompt: str, stream: bool = False) -> str:
     body: dict = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 16}
+    if model == CACHED:
+        body["temperature"] = 0  # deterministic: the response cache answers it
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":"))
@@ -306,6 +310,12 @@ provider = "mock"
 [routes.r]
 policy = "ordered"
 models = ["m"]
+
+# The response cache: after the first request, every one is a hit.
+[models.{CACHED}]
+provider = "mock"
+upstream = "m"
+cache = true
 """
         )
     return path
@@ -629,6 +639,7 @@ def main() -> int:
         Target("nginx, 2 workers", n2_addr, "m", NGINX_STREAM_PREFIX + CHAT, workers_of(n2)),
         Target("Switchyard, model", gw_addr, "m", CHAT, lambda: [gw.pid]),
         Target("Switchyard, route", gw_addr, "r", CHAT, lambda: [gw.pid]),
+        Target("Switchyard, cache hit", gw_addr, CACHED, CHAT, lambda: [gw.pid]),
     ]
     by_name = {t.name: t for t in targets}
     procs = {"upstream direct": (upstream_p, "upstream-main.log")}
@@ -670,7 +681,7 @@ def main() -> int:
             left -= chunk
             i += 1
             soak_trend.append(fmt_mb(rss_bytes([gw.pid])))
-        for t in targets[3:]:
+        for t in targets[3:5]:
             t.rss_soak = rss_bytes([gw.pid])
 
     print()
@@ -679,7 +690,7 @@ def main() -> int:
     print(table(targets))
     print()
     ratio_c = 64 if 64 in CONCURRENCY else max(CONCURRENCY)
-    best_gw = max(statistics.median(r["rps"] for r in t.runs[ratio_c]) for t in targets[3:])
+    best_gw = max(statistics.median(r["rps"] for r in t.runs[ratio_c]) for t in targets[3:5])
     direct64 = statistics.median(r["rps"] for r in targets[0].runs[ratio_c])
     headroom = direct64 / best_gw if best_gw else float("inf")
     print(f"- Command: `{COMMAND}`")
@@ -695,7 +706,8 @@ def main() -> int:
         f" (median of {ROUNDS} interleaved round(s)); the upstream is `switchyard mock-upstream`,"
         f" nginx proxies to it with upstream keepalive, the gateway serves `m` (adapter only) and `r`"
         f' (`ordered` policy + adapter) from one process (`[log] backend = "off"`, plugin deadlines'
-        f" {PLUGIN_TIMEOUT_MS} ms)."
+        f" {PLUGIN_TIMEOUT_MS} ms), and `{CACHED}`, a model with `cache = true` asked at temperature 0:"
+        " after its first request every answer is a response-cache hit (streams replayed in one burst)."
     )
     print(
         f"- Upstream headroom: direct it answers {direct64:,.0f} req/s at c={ratio_c},"

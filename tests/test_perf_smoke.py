@@ -1,5 +1,6 @@
 """`scripts/perf.sh --smoke`: the benchmark starts every target (the upstream
-direct, nginx with 1 and 2 workers, Switchyard serving a model and a route),
+direct, nginx with 1 and 2 workers, Switchyard serving a model, a route and a
+response-cache hit),
 measures each briefly without an error and prints its table. No timing is
 asserted: the figures of a smoke run on a shared machine mean nothing."""
 
@@ -11,7 +12,14 @@ from pathlib import Path
 from helpers import BIN
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = ["upstream direct", "nginx, 1 worker", "nginx, 2 workers", "Switchyard, model", "Switchyard, route"]
+ROWS = [
+    "upstream direct",
+    "nginx, 1 worker",
+    "nginx, 2 workers",
+    "Switchyard, model",
+    "Switchyard, route",
+    "Switchyard, cache hit",
+]
 
 
 def test_perf_smoke_prints_a_row_per_target(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ ROUNDS = int(env_str("PERF_ROUNDS", "3"))
 CONCURRENCY = [int(c) for c in env_str("PERF_CONCURRENCY", "1 16 64 256").split()]
 SOAK_S = int(env_str("PERF_SOAK_S", "0"))
 BIN = os.environ["SWITCHYARD_BIN"]
+# Another build of the gateway measured in the same run (before/after a change).
+BASELINE_BIN = os.environ.get("PERF_BASELINE_BIN") or None
 NGINX = env_str("PERF_NGINX", "nginx")
 WRK = env_str("PERF_WRK", "wrk")
 TMP = Path(os.environ["PERF_TMP"])
@@ -321,14 +323,16 @@ cache = true
     return path
 
 
-def start_gateway(tag: str, upstream: str, cache_dir: Path, listen: str = "127.0.0.1:0") -> subprocess.Popen:
+def start_gateway(
+    tag: str, upstream: str, cache_dir: Path, listen: str = "127.0.0.1:0", binary: str = BIN
+) -> subprocess.Popen:
     env = dict(os.environ)
     env["SWITCHYARD_CACHE_DIR"] = str(cache_dir)
     env["XDG_DATA_HOME"] = str(TMP / "data")
     env["NO_PROXY"] = "127.0.0.1,localhost"
     for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         env.pop(k, None)
-    args = [BIN, "serve", "--config", str(gateway_config(upstream)), "--listen", listen]
+    args = [binary, "serve", "--config", str(gateway_config(upstream)), "--listen", listen]
     return spawn(args, f"switchyard-{tag}.log", env)
 
 
@@ -641,9 +645,18 @@ def main() -> int:
         Target("Switchyard, route", gw_addr, "r", CHAT, lambda: [gw.pid]),
         Target("Switchyard, cache hit", gw_addr, CACHED, CHAT, lambda: [gw.pid]),
     ]
-    by_name = {t.name: t for t in targets}
     procs = {"upstream direct": (upstream_p, "upstream-main.log")}
     procs |= {"nginx, 1 worker": (n1, "nginx-1w.log"), "nginx, 2 workers": (n2, "nginx-2w.log")}
+    if BASELINE_BIN:
+        base_cache = TMP / "cache-baseline"
+        base_cache.mkdir()
+        gw_b = start_gateway("baseline", upstream, base_cache, binary=BASELINE_BIN)
+        log("starting the baseline gateway (PERF_BASELINE_BIN)")
+        gw_b_addr = wait_listening(gw_b, "switchyard-baseline.log", "switchyard serve (baseline)")
+        for name, model in (("baseline, model", "m"), ("baseline, route", "r")):
+            targets.append(Target(name, gw_b_addr, model, CHAT, lambda: [gw_b.pid]))
+            procs[name] = (gw_b, "switchyard-baseline.log")
+    by_name = {t.name: t for t in targets}
     for t in targets:
         write_lua(t)
         p, log_name = procs.get(t.name, (gw, "switchyard-main.log"))
@@ -729,6 +742,11 @@ def main() -> int:
         "- Start → first answer: spawn to the first 200 of a fresh process (Switchyard cold: an empty"
         " `SWITCHYARD_CACHE_DIR`; warm: the cache the running gateway filled)."
     )
+    if BASELINE_BIN:
+        print(
+            f"- Baseline: `{BASELINE_BIN}` ({version([BASELINE_BIN, '--version'])}), a second gateway process"
+            " with the same config, measured in the same interleaved rounds."
+        )
     if soak_trend:
         print(f"- RSS of the gateway during the soak, after each minute (and at its end): {', '.join(soak_trend)}.")
     socket_errors = [

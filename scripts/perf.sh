@@ -15,6 +15,8 @@
 #   PERF_CONCURRENCY  wrk connections, one measurement each (default "1 16 64 256"; smoke "1 64")
 #   PERF_SOAK_S       seconds of load on the gateway before a last RSS reading (default: no soak)
 #   SWITCHYARD_BIN    the binary (default $CARGO_TARGET_DIR/release/switchyard)
+#   PERF_BASELINE_BIN another build, measured in the same run as rows
+#                     "baseline, model/route" (before/after a change)
 #   PERF_DEBUG        set: keep the temp dir (configs, logs) and say where it is
 #
 # Needs nginx and wrk (Debian: apt-get install nginx-light wrk, or

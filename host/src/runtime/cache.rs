@@ -32,15 +32,30 @@ impl Runtime {
             }
         }
         self.compiles.fetch_add(1, Ordering::Relaxed);
-        let c = Component::new(&self.engine, bytes).map_err(anyhow::Error::from)?;
-        let serialized = c.serialize().map_err(anyhow::Error::from)?;
+        // Compiled to bytes, written, then mapped from the file: the code
+        // then lives in the page cache (shared, reclaimable), as it does
+        // for a warm start, instead of in the process's anonymous memory
+        // (a cold start held ~80 MB more for the first-party plugins).
+        let serialized = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(anyhow::Error::from)?;
         // Write then rename, so a concurrent reader never maps a partial file.
         let tmp = dir.join(format!(".{sha}-{}.tmp", std::process::id()));
         let written = std::fs::write(&tmp, &serialized).and_then(|_| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
+        match written {
+            Ok(()) => match load_precompiled(&self.engine, &path) {
+                Ok(c) => return Ok((c, sha, false)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not map the component just compiled")
+                }
+            },
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
+            }
         }
+        let c = load_compiled(&self.engine, &serialized)?;
         Ok((c, sha, false))
     }
 }
@@ -54,4 +69,11 @@ fn load_precompiled(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     // engine that can run it. The cache directory must not be writable by
     // anyone the gateway does not trust.
     unsafe { Component::deserialize_file(engine, path) }.map_err(anyhow::Error::from)
+}
+
+#[allow(unsafe_code)]
+fn load_compiled(engine: &Engine, serialized: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `serialized` is `engine.precompile_component`'s output of a
+    // moment ago, never written anywhere or read from outside the process.
+    unsafe { Component::deserialize(engine, serialized) }.map_err(anyhow::Error::from)
 }

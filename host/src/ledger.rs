@@ -93,6 +93,12 @@ impl Ledger {
         self.log.get()
     }
 
+    /// The request log when it keeps bodies, and the most bytes of each
+    /// text it keeps.
+    pub fn log_with_bodies(&self) -> Option<(&RequestLog, usize)> {
+        Some((self.log.get()?, *self.bodies.get()?))
+    }
+
     /// Record why the configured request log could not be opened.
     pub fn set_log_off(&self, why: String) {
         let _ = self.log_off.set(why);
@@ -337,6 +343,15 @@ impl Pending {
             {
                 answer.push_str(&crate::canonical::content_text(c));
             }
+        }
+    }
+
+    /// Keep `answer` as the answer's record instead of its text (the
+    /// Responses API keeps its output items, to continue from them), when
+    /// the log keeps bodies.
+    pub fn keep_answer(&mut self, answer: String) {
+        if let Some(a) = &mut self.answer {
+            *a = answer;
         }
     }
 

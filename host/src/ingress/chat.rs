@@ -1,4 +1,5 @@
-//! The chat endpoints, `POST /v1/chat/completions` and `POST /v1/messages`:
+//! The chat endpoints, `POST /v1/chat/completions`, `POST /v1/messages` and
+//! `POST /v1/responses`:
 //! authenticate the key (before the body is read), read and parse the body,
 //! admit the request against the key's limits, route it, and write the
 //! answer — JSON or an SSE stream — in the client's dialect with the
@@ -16,8 +17,8 @@ use hyper::body::{Frame, Incoming};
 
 use super::body::read_body;
 use super::request_id::RequestId;
-use super::{Body, Dialect, anthropic, dialect_error, input, json_response, openai};
-use crate::canonical::StreamEvent;
+use super::{Body, Dialect, anthropic, dialect_error, input, json_response, openai, responses};
+use crate::canonical::{ChatResponse, StreamEvent};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::ledger::Pending;
@@ -72,10 +73,41 @@ fn served_headers(r: &mut Response<Body>, s: &Served) {
     }
 }
 
-/// A stream encoder of either dialect.
+/// How the answer is written in the client's dialect, with what the
+/// dialect keeps of its request for it.
+enum Writer {
+    OpenAi,
+    Anthropic,
+    Responses(Box<responses::Echo>),
+}
+
+impl Writer {
+    /// A complete answer's body, and the answer the request log keeps when
+    /// it is not the answer's text.
+    fn render(&self, resp: ChatResponse) -> (Vec<u8>, Option<String>) {
+        match self {
+            Writer::OpenAi => (openai::render_response(resp), None),
+            Writer::Anthropic => (anthropic::render_response(resp), None),
+            Writer::Responses(echo) => responses::render_response(resp, echo),
+        }
+    }
+
+    fn encoder(self, model: &str, include_usage: bool, prompt_estimate: u32) -> Encoder {
+        match self {
+            Writer::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(model, include_usage)),
+            Writer::Anthropic => {
+                Encoder::Anthropic(anthropic::SseEncoder::new(model, prompt_estimate))
+            }
+            Writer::Responses(echo) => Encoder::Responses(responses::SseEncoder::new(echo)),
+        }
+    }
+}
+
+/// A stream encoder of any dialect.
 enum Encoder {
     OpenAi(openai::SseEncoder),
     Anthropic(anthropic::SseEncoder),
+    Responses(responses::SseEncoder),
 }
 
 impl Encoder {
@@ -83,6 +115,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.encode(events, out),
             Encoder::Anthropic(e) => e.encode(events, out),
+            Encoder::Responses(e) => e.encode(events, out),
         }
     }
 
@@ -90,13 +123,24 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.finish(out),
             Encoder::Anthropic(e) => e.finish(out),
+            Encoder::Responses(e) => e.finish(out),
         }
     }
 
-    fn error(&self, err: &ApiError, out: &mut Vec<u8>) {
+    fn error(&mut self, err: &ApiError, out: &mut Vec<u8>) {
         match self {
             Encoder::OpenAi(e) => e.error(err, out),
             Encoder::Anthropic(e) => e.error(err, out),
+            Encoder::Responses(e) => e.error(err, out),
+        }
+    }
+
+    /// The answer the request log keeps when it is not the text, once the
+    /// stream has ended.
+    fn kept_answer(&mut self) -> Option<String> {
+        match self {
+            Encoder::Responses(e) => e.kept_answer(),
+            _ => None,
         }
     }
 }
@@ -142,10 +186,16 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             }
         };
     let parsed = match dialect {
-        Dialect::OpenAi => openai::parse_request(&body),
-        Dialect::Anthropic => anthropic::parse_request(&body),
+        Dialect::OpenAi => openai::parse_request(&body).map(|r| (r, Writer::OpenAi)),
+        Dialect::Anthropic => anthropic::parse_request(&body).map(|r| (r, Writer::Anthropic)),
+        Dialect::Responses => {
+            let key = caller.as_ref().map(|k| k.name.as_str());
+            responses::parse_request(&body, id.as_str(), &gw.ledger, key, server.max_body_bytes)
+                .await
+                .map(|(r, echo)| (r, Writer::Responses(Box::new(echo))))
+        }
     };
-    let canonical = match parsed.and_then(|r| input::model_name(&r.model).map(|()| r)) {
+    let (canonical, writer) = match parsed.and_then(|r| input::model_name(&r.0.model).map(|()| r)) {
         Ok(r) => r,
         Err(e) => return fail(pending, &e),
     };
@@ -192,10 +242,10 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
         Ok(Reply::Complete(resp, served)) => {
             pending.served(&served);
             pending.answered(&resp);
-            let body = match dialect {
-                Dialect::OpenAi => openai::render_response(resp),
-                Dialect::Anthropic => anthropic::render_response(resp),
-            };
+            let (body, kept) = writer.render(resp);
+            if let Some(answer) = kept {
+                pending.keep_answer(answer);
+            }
             let cost = pending.complete(body.len());
             let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
@@ -206,12 +256,7 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
         }
         Ok(Reply::Stream(stream, served)) => {
             pending.served(&served);
-            let encoder = match dialect {
-                Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(&model, include_usage)),
-                Dialect::Anthropic => {
-                    Encoder::Anthropic(anthropic::SseEncoder::new(&model, prompt_estimate))
-                }
-            };
+            let encoder = writer.encoder(&model, include_usage, prompt_estimate);
             pending.headers_sent();
             let state = Streaming {
                 stream,
@@ -242,6 +287,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                         // Finished before the last bytes go out, so the
                         // client's next request sees this one's usage.
                         if let Some(mut p) = st.pending.take() {
+                            if let Some(answer) = st.enc.kept_answer() {
+                                p.keep_answer(answer);
+                            }
                             p.sent(out.len());
                             p.stream_ended(&st.stream, None);
                         }

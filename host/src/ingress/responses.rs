@@ -2,22 +2,22 @@
 //! its stateless core translated to the canonical request so routing,
 //! policies, adapters, key limits and the ledger apply unchanged:
 //!
-//! - [`parse`]: request bodies (`instructions`, function `tools`,
+//! - `parse`: request bodies (`instructions`, function `tools`,
 //!   `tool_choice`, `text.format`, sampling fields) into the canonical
 //!   request, refusing what it cannot serve (built-in tools) with errors
-//!   that name the field, and [`items`]: input items into canonical
+//!   that name the field, and `items`: input items into canonical
 //!   messages (unknown item types refused, naming `input[i].type`);
-//! - [`history`]: `previous_response_id`, resolved from the request log
+//! - `history`: `previous_response_id`, resolved from the request log
 //!   when it keeps bodies: a response's id is `resp_` + its request id, so
 //!   the earlier exchange is one look-up away;
-//! - [`render`]: canonical answers into `response` objects;
-//! - [`stream`]: canonical stream events into the typed event sequence
+//! - `render`: canonical answers into `response` objects;
+//! - `stream`: canonical stream events into the typed event sequence
 //!   (`response.created` … `response.completed`, or `error` and
 //!   `response.failed` for a stream that breaks).
 //!
 //! Errors are OpenAI's error JSON, as for chat completions. It never routes
-//! or sends anything and never sees a key: it translates values, and reads
-//! the request log only to continue a stored response.
+//! or sends anything: it translates values, and reads the request log only
+//! to continue a stored response (of the same client key).
 
 mod history;
 mod items;

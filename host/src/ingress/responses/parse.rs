@@ -1,8 +1,8 @@
 //! Request bodies of `POST /v1/responses` into the canonical request: the
 //! envelope (sampling fields, `max_output_tokens`, `metadata`, `stream`,
 //! `store`), function `tools` (built-in tools are refused, naming
-//! `tools[i].type`), `tool_choice` and `text.format`; the input items are
-//! [`super::items`]'. Errors name the field at fault.
+//! `tools[i].type`), `tool_choice` and `text.format`; [`super::items`]
+//! reads the input items. Errors name the field at fault.
 
 use std::collections::BTreeMap;
 

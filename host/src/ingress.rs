@@ -2,8 +2,9 @@
 //! accepts connections ([`server`]), sends each request to its endpoint
 //! ([`dispatch`]), reads and checks bodies ([`body`], [`input`]), parses a
 //! dialect into the canonical request and renders canonical answers back
-//! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
-//! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
+//! ([`openai`], [`anthropic`], [`responses`]: JSON bodies, SSE streams,
+//! error JSON), and serves the chat endpoints ([`chat`]: keys, limits,
+//! routing, accounting),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
 //! ([`admin`], [`requests`], [`quality`]) with the operator page that reads it
 //! ([`ui`]). Every answer carries its [`request_id`].
@@ -26,6 +27,7 @@ pub mod openai;
 pub mod quality;
 pub mod request_id;
 pub mod requests;
+pub mod responses;
 pub mod server;
 pub mod ui;
 
@@ -63,6 +65,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic messages.
     Anthropic,
+    /// OpenAI responses.
+    Responses,
 }
 
 impl Dialect {
@@ -71,6 +75,7 @@ impl Dialect {
         match self {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
+            Dialect::Responses => "responses",
         }
     }
 }
@@ -83,7 +88,7 @@ pub(crate) fn dialect_error(e: &ApiError, dialect: Dialect) -> Response<Body> {
     let id = RequestId::current();
     let body = match dialect {
         // The id of the request being handled, so a client can quote it.
-        Dialect::OpenAi => e.openai_body(id.as_ref().map(RequestId::as_str)),
+        Dialect::OpenAi | Dialect::Responses => e.openai_body(id.as_ref().map(RequestId::as_str)),
         Dialect::Anthropic => anthropic::error_body(e, id.as_ref().map(RequestId::as_str)),
     };
     let mut r = json_response(e.status, body);

@@ -93,6 +93,12 @@ impl Ledger {
         self.log.get()
     }
 
+    /// The request log when it keeps bodies, and the most bytes of each
+    /// text it keeps.
+    pub fn log_with_bodies(&self) -> Option<(&RequestLog, usize)> {
+        Some((self.log.get()?, *self.bodies.get()?))
+    }
+
     /// Record why the configured request log could not be opened.
     pub fn set_log_off(&self, why: String) {
         let _ = self.log_off.set(why);
@@ -363,6 +369,15 @@ impl Pending {
     /// A replayed stream (a cache hit) has been sent whole.
     pub fn replay_ended(&mut self) {
         self.finish();
+    }
+
+    /// Keep `answer` as the answer's record instead of its text (the
+    /// Responses API keeps its output items, to continue from them), when
+    /// the log keeps bodies.
+    pub fn keep_answer(&mut self, answer: String) {
+        if let Some(a) = &mut self.answer {
+            *a = answer;
+        }
     }
 
     /// The complete answer of `bytes_out` body bytes is sent; what it

@@ -91,7 +91,7 @@ pub struct Record {
     /// The client key's name, when keys are configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// `openai` or `anthropic`.
+    /// `openai`, `anthropic` or `responses`.
     pub dialect: String,
     /// The `model` the client asked for (a model or a route name).
     pub requested: String,
@@ -166,7 +166,8 @@ pub struct Record {
     /// The prompt's text, when the log keeps bodies (`[log] bodies`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
-    /// The answer's text, when the log keeps bodies.
+    /// The answer's text, when the log keeps bodies (a stored answer of
+    /// the Responses API: its `output` items as JSON, to continue from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
     /// Scores of the answer: evaluators' and the application's feedback.

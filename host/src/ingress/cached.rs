@@ -12,8 +12,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 
-use super::chat::{COST_HEADER, Encoder, served_headers};
-use super::{Body, Dialect, json_response, openai};
+use super::chat::{COST_HEADER, Encoder, Writer, served_headers};
+use super::{Body, json_response};
 use crate::cache::{self, Answer, CacheStats, CachedAnswer, Plan};
 use crate::canonical::StreamEvent;
 use crate::ledger::Pending;
@@ -28,12 +28,15 @@ pub fn mark(r: &mut Response<Body>, what: &'static str) {
         .insert(CACHE_HEADER, HeaderValue::from_static(what));
 }
 
-/// Serve `hit` to a client speaking `dialect`.
+/// Serve `hit` to the client `writer` writes for (a stream answering
+/// `model`).
 pub(super) fn serve_hit(
     mut pending: Pending,
     hit: CachedAnswer,
-    dialect: Dialect,
-    encoder: Encoder,
+    writer: Writer,
+    model: &str,
+    include_usage: bool,
+    prompt_estimate: u32,
 ) -> Response<Body> {
     let served = Served {
         model: hit.model,
@@ -48,10 +51,10 @@ pub(super) fn serve_hit(
     match hit.body {
         Answer::Complete(resp) => {
             pending.answered(&resp);
-            let body = match dialect {
-                Dialect::OpenAi => openai::render_response(resp),
-                Dialect::Anthropic => super::anthropic::render_response(resp),
-            };
+            let (body, kept) = writer.render(resp);
+            if let Some(answer) = kept {
+                pending.keep_answer(answer);
+            }
             pending.complete(body.len());
             let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
@@ -66,7 +69,7 @@ pub(super) fn serve_hit(
             let state = Replay {
                 batches: batches.into_iter().enumerate(),
                 last,
-                enc: encoder,
+                enc: writer.encoder(model, include_usage, prompt_estimate),
                 pending,
             };
             let frames = futures_util::stream::unfold(Some(state), |state| async move {
@@ -79,6 +82,9 @@ pub(super) fn serve_hit(
                 let end = i + 1 == st.last;
                 if end {
                     st.enc.finish(&mut out);
+                    if let Some(answer) = st.enc.kept_answer() {
+                        st.pending.keep_answer(answer);
+                    }
                     st.pending.sent(out.len());
                     st.pending.replay_ended();
                 } else {

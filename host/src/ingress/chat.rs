@@ -1,4 +1,5 @@
-//! The chat endpoints, `POST /v1/chat/completions` and `POST /v1/messages`:
+//! The chat endpoints, `POST /v1/chat/completions`, `POST /v1/messages` and
+//! `POST /v1/responses`:
 //! authenticate the key (before the body is read), read and parse the body,
 //! admit the request against the key's limits, route it, and write the
 //! answer — JSON or an SSE stream — in the client's dialect with the
@@ -16,8 +17,10 @@ use hyper::body::{Frame, Incoming};
 
 use super::body::read_body;
 use super::request_id::RequestId;
-use super::{Body, Dialect, anthropic, cached, dialect_error, input, json_response, openai};
-use crate::canonical::StreamEvent;
+use super::{
+    Body, Dialect, anthropic, cached, dialect_error, input, json_response, openai, responses,
+};
+use crate::canonical::{ChatResponse, StreamEvent};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::ledger::Pending;
@@ -72,32 +75,49 @@ pub(super) fn served_headers(r: &mut Response<Body>, s: &Served) {
     }
 }
 
-/// A stream encoder of either dialect.
-pub(super) enum Encoder {
-    OpenAi(openai::SseEncoder),
-    Anthropic(anthropic::SseEncoder),
+/// How the answer is written in the client's dialect, with what the
+/// dialect keeps of its request for it.
+pub(super) enum Writer {
+    OpenAi,
+    Anthropic,
+    Responses(Box<responses::Echo>),
 }
 
-impl Encoder {
-    /// The encoder of `dialect` for a stream answering `model`.
-    pub(super) fn new(
-        dialect: Dialect,
-        model: &str,
-        include_usage: bool,
-        prompt_estimate: u32,
-    ) -> Encoder {
-        match dialect {
-            Dialect::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(model, include_usage)),
-            Dialect::Anthropic => {
-                Encoder::Anthropic(anthropic::SseEncoder::new(model, prompt_estimate))
-            }
+impl Writer {
+    /// A complete answer's body, and the answer the request log keeps when
+    /// it is not the answer's text.
+    pub(super) fn render(&self, resp: ChatResponse) -> (Vec<u8>, Option<String>) {
+        match self {
+            Writer::OpenAi => (openai::render_response(resp), None),
+            Writer::Anthropic => (anthropic::render_response(resp), None),
+            Writer::Responses(echo) => responses::render_response(resp, echo),
         }
     }
 
+    pub(super) fn encoder(self, model: &str, include_usage: bool, prompt_estimate: u32) -> Encoder {
+        match self {
+            Writer::OpenAi => Encoder::OpenAi(openai::SseEncoder::new(model, include_usage)),
+            Writer::Anthropic => {
+                Encoder::Anthropic(anthropic::SseEncoder::new(model, prompt_estimate))
+            }
+            Writer::Responses(echo) => Encoder::Responses(responses::SseEncoder::new(echo)),
+        }
+    }
+}
+
+/// A stream encoder of any dialect.
+pub(super) enum Encoder {
+    OpenAi(openai::SseEncoder),
+    Anthropic(anthropic::SseEncoder),
+    Responses(responses::SseEncoder),
+}
+
+impl Encoder {
     pub(super) fn encode(&mut self, events: Vec<StreamEvent>, out: &mut Vec<u8>) {
         match self {
             Encoder::OpenAi(e) => e.encode(events, out),
             Encoder::Anthropic(e) => e.encode(events, out),
+            Encoder::Responses(e) => e.encode(events, out),
         }
     }
 
@@ -105,13 +125,24 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.finish(out),
             Encoder::Anthropic(e) => e.finish(out),
+            Encoder::Responses(e) => e.finish(out),
         }
     }
 
-    fn error(&self, err: &ApiError, out: &mut Vec<u8>) {
+    fn error(&mut self, err: &ApiError, out: &mut Vec<u8>) {
         match self {
             Encoder::OpenAi(e) => e.error(err, out),
             Encoder::Anthropic(e) => e.error(err, out),
+            Encoder::Responses(e) => e.error(err, out),
+        }
+    }
+
+    /// The answer the request log keeps when it is not the text, once the
+    /// stream has ended.
+    pub(super) fn kept_answer(&mut self) -> Option<String> {
+        match self {
+            Encoder::Responses(e) => e.kept_answer(),
+            _ => None,
         }
     }
 }
@@ -157,10 +188,16 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             }
         };
     let parsed = match dialect {
-        Dialect::OpenAi => openai::parse_request(&body),
-        Dialect::Anthropic => anthropic::parse_request(&body),
+        Dialect::OpenAi => openai::parse_request(&body).map(|r| (r, Writer::OpenAi)),
+        Dialect::Anthropic => anthropic::parse_request(&body).map(|r| (r, Writer::Anthropic)),
+        Dialect::Responses => {
+            let key = caller.as_ref().map(|k| k.name.as_str());
+            responses::parse_request(&body, id.as_str(), &gw.ledger, key, server.max_body_bytes)
+                .await
+                .map(|(r, echo)| (r, Writer::Responses(Box::new(echo))))
+        }
     };
-    let canonical = match parsed.and_then(|r| input::model_name(&r.model).map(|()| r)) {
+    let (canonical, writer) = match parsed.and_then(|r| input::model_name(&r.0.model).map(|()| r)) {
         Ok(r) => r,
         Err(e) => return fail(pending, &e),
     };
@@ -204,8 +241,14 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                 if generation.config.routes.contains_key(&model) {
                     pending.record_mut().route = Some(model.clone());
                 }
-                let enc = Encoder::new(dialect, &model, include_usage, prompt_estimate);
-                return cached::serve_hit(pending, hit, dialect, enc);
+                return cached::serve_hit(
+                    pending,
+                    hit,
+                    writer,
+                    &model,
+                    include_usage,
+                    prompt_estimate,
+                );
             }
             pending.cache("miss");
         } else {
@@ -231,10 +274,10 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
             if let Some(plan) = &cache_plan {
                 cached::keep_complete(plan, &gw.cache.stats, &served, &resp);
             }
-            let body = match dialect {
-                Dialect::OpenAi => openai::render_response(resp),
-                Dialect::Anthropic => anthropic::render_response(resp),
-            };
+            let (body, kept) = writer.render(resp);
+            if let Some(answer) = kept {
+                pending.keep_answer(answer);
+            }
             let cost = pending.complete(body.len());
             let mut r = json_response(StatusCode::OK, body);
             served_headers(&mut r, &served);
@@ -248,7 +291,7 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
         }
         Ok(Reply::Stream(stream, served)) => {
             pending.served(&served);
-            let encoder = Encoder::new(dialect, &model, include_usage, prompt_estimate);
+            let encoder = writer.encoder(&model, include_usage, prompt_estimate);
             pending.headers_sent();
             let cache_mark = cache_plan
                 .as_ref()
@@ -294,6 +337,9 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                         // Finished before the last bytes go out, so the
                         // client's next request sees this one's usage.
                         if let Some(mut p) = st.pending.take() {
+                            if let Some(answer) = st.enc.kept_answer() {
+                                p.keep_answer(answer);
+                            }
                             p.sent(out.len());
                             p.stream_ended(&st.stream, None);
                         }

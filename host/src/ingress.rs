@@ -65,7 +65,7 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic messages.
     Anthropic,
-    /// OpenAI responses.
+    /// The OpenAI Responses API.
     Responses,
 }
 

@@ -4,6 +4,7 @@
 //! dialect into the canonical request and renders canonical answers back
 //! ([`openai`], [`anthropic`]: JSON bodies, SSE streams, error JSON), and
 //! serves the chat endpoints ([`chat`]: keys, limits, routing, accounting),
+//! `/v1/embeddings` ([`embeddings`]),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
 //! ([`admin`], [`requests`], [`quality`]) with the operator page that reads it
 //! ([`ui`]). Every answer carries its [`request_id`].
@@ -17,6 +18,7 @@ pub mod anthropic;
 pub mod body;
 pub mod chat;
 pub mod dispatch;
+pub mod embeddings;
 pub mod feedback;
 pub mod input;
 pub mod metrics;

@@ -47,6 +47,26 @@ pub struct ModelTarget {
     pub stats: Arc<ModelCounters>,
 }
 
+/// The capability that makes a model serve `POST /v1/embeddings`.
+pub const EMBEDDINGS: &str = "embeddings";
+
+impl ModelTarget {
+    fn has(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+
+    /// Whether the model serves embeddings (it declares `embeddings`).
+    pub fn embeds(&self) -> bool {
+        self.has(EMBEDDINGS)
+    }
+
+    /// Whether the model serves chat: unless it declares `embeddings`
+    /// without `chat`, it does.
+    pub fn chats(&self) -> bool {
+        !self.embeds() || self.has("chat")
+    }
+}
+
 /// One route of the config, resolved.
 pub struct Route {
     /// The route's name.
@@ -174,6 +194,13 @@ pub fn assemble(
             .filter(|p| p.kind == PluginKind::Adapter)
             .with_context(|| format!("providers.{}.adapter", m.provider))?
             .clone();
+        if m.capabilities.iter().any(|c| c == EMBEDDINGS) && !adapter.embeds() {
+            anyhow::bail!(
+                "models.{name}.capabilities: `embeddings` is declared, but adapter `{}` of provider `{}` does not export the embeddings interface",
+                provider.adapter,
+                m.provider
+            );
+        }
         let target = Target {
             provider: m.provider.clone(),
             base_url: provider.base_url.clone(),

@@ -4,7 +4,7 @@
 //! dialect into the canonical request and renders canonical answers back
 //! ([`openai`], [`anthropic`], [`responses`]: JSON bodies, SSE streams,
 //! error JSON), and serves the chat endpoints ([`chat`]: keys, limits,
-//! routing, accounting),
+//! routing, accounting), `/v1/embeddings` ([`embeddings`]),
 //! `/v1/models` ([`models`]), `/metrics` ([`metrics`]) and the admin API
 //! ([`admin`], [`requests`], [`quality`]) with the operator page that reads it
 //! ([`ui`]). Every answer carries its [`request_id`].
@@ -19,6 +19,7 @@ pub mod body;
 pub mod cached;
 pub mod chat;
 pub mod dispatch;
+pub mod embeddings;
 pub mod feedback;
 pub mod input;
 pub mod metrics;

@@ -380,6 +380,21 @@ impl Pending {
         }
     }
 
+    /// An embeddings answer for `prompt_tokens` input tokens: no output, so
+    /// its cost is the input tokens at the model's input price.
+    pub fn embedded(&mut self, prompt_tokens: u32) {
+        self.tally = OutputTally {
+            usage: Some(crate::canonical::Usage {
+                prompt_tokens,
+                completion_tokens: 0,
+                total_tokens: prompt_tokens,
+                cached_tokens: None,
+                reasoning_tokens: None,
+            }),
+            output_bytes: 0,
+        };
+    }
+
     /// The complete answer of `bytes_out` body bytes is sent; what it
     /// cost, USD.
     pub fn complete(mut self, bytes_out: usize) -> f64 {

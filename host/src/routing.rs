@@ -13,7 +13,7 @@
 //! upstream attempt up to its first content), [`stream`] (a committed
 //! stream), [`failure`] (failed attempts and the client's error when all
 //! fail). [`complete`] serves a policy's `models.complete` through the same
-//! path.
+//! path; [`embed`] serves embeddings requests through the same loop.
 //!
 //! The router knows nothing of the client's HTTP framing or dialect: it takes
 //! and returns canonical values and [`ApiError`]s. It never touches a key's
@@ -21,6 +21,7 @@
 
 pub mod attempt;
 pub mod complete;
+pub mod embed;
 pub mod failure;
 pub mod filter;
 pub mod plan;

@@ -19,7 +19,8 @@
 //! components on disk, by content hash), [`plugin`] (loading and linking a
 //! component, its kind), [`store`] (what a store holds: WASI context, memory
 //! limiter, the policy's key-value store and model calls), [`policy`] and
-//! [`adapter`] (instances and the calls into them), [`evaluator`] (scoring
+//! [`adapter`] (instances and the calls into them), [`embed`] (the same for
+//! an adapter's `embeddings` export), [`evaluator`] (scoring
 //! an answer off the request path), [`self_check`] (the
 //! fixture call a new plugin must pass), [`fault`] (what a failed call was),
 //! `host_impl` (the host functions plugins import).
@@ -31,6 +32,7 @@
 pub mod adapter;
 pub mod cache;
 pub mod caps;
+pub mod embed;
 pub mod evaluator;
 pub mod fault;
 mod host_impl;
@@ -50,6 +52,7 @@ use wasmtime::component::{HasSelf, Linker};
 pub use self::adapter::{AdapterInstance, DecoderHandle};
 use self::caps::EPOCH_TICK;
 pub use self::caps::PluginCaps;
+pub use self::embed::EmbedInstance;
 pub use self::fault::{PluginError, PluginFault};
 pub use self::plugin::{Plugin, PluginKind, PluginSource};
 pub use self::policy::{PolicyInstance, PolicyPool};

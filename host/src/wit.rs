@@ -45,6 +45,24 @@ pub mod policy {
     });
 }
 
+/// The embedding adapter world (new in 0.2.0): `adapter` and
+/// `embeddings`, sharing the adapter world's `types` and `host`. The host
+/// calls only its `embeddings` export through these bindings (and the
+/// `adapter` export's `classify-error`); everything else of such an adapter
+/// runs through [`adapter`]'s bindings, which it also satisfies.
+pub mod embed {
+    wasmtime::component::bindgen!({
+        world: "embedding-adapter-plugin",
+        path: "../wit",
+        imports: { default: trappable },
+        exports: { default: async },
+        with: {
+            "switchyard:plugin/types": super::adapter::switchyard::plugin::types,
+            "switchyard:plugin/host": super::adapter::switchyard::plugin::host,
+        },
+    });
+}
+
 /// The evaluator world (new in 0.2.0), sharing the policy world's `host`
 /// and `models`.
 pub mod evaluator {
@@ -103,6 +121,7 @@ pub mod v0_1 {
 
 pub use adapter::exports::switchyard::plugin::adapter::AdapterInfo;
 pub use adapter::switchyard::plugin::types;
+pub use embed::exports::switchyard::plugin::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 pub use evaluator::exports::switchyard::plugin::evaluator::Score;
 pub use policy::exports::switchyard::plugin::policy::{
     Attempt, BreakerState, Candidate, Decision, ModelStats, Outcome,

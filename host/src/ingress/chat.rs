@@ -35,7 +35,7 @@ pub const COST_HEADER: &str = "x-switchyard-cost-usd";
 
 /// A USD amount as a header writes it: plain decimal, up to 10 places, no
 /// trailing zeros (`0.0000123`, `0`).
-fn usd_text(usd: f64) -> String {
+pub(super) fn usd_text(usd: f64) -> String {
     if !usd.is_finite() || usd <= 0.0 {
         return "0".into();
     }
@@ -48,6 +48,7 @@ fn usd_text(usd: f64) -> String {
     }
 }
 
+/// The `x-switchyard-*` headers saying who served an answer and how.
 pub(super) fn served_headers(r: &mut Response<Body>, s: &Served) {
     let h = r.headers_mut();
     for (name, value) in [

@@ -21,6 +21,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => chat::chat(gw, req, Dialect::OpenAi).await,
         (&Method::POST, "/v1/messages") => chat::chat(gw, req, Dialect::Anthropic).await,
         (&Method::POST, "/v1/responses" | "/responses") => chat::chat(gw, req, Dialect::Responses).await,
+        (&Method::POST, "/v1/embeddings" | "/embeddings") => super::embeddings::embeddings(gw, req).await,
         (&Method::GET, "/v1/models" | "/models") => models::models(gw, req.headers()),
         (&Method::POST, "/v1/feedback") => feedback::feedback(gw, req).await,
         (&Method::GET, path) if path == "/ui" || path.starts_with("/ui/") => match ui::asset(path) {
@@ -52,7 +53,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
                 Err(e) => error_response(&e),
             }
         }
-        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/responses" | "/v1/models" | "/v1/feedback" | "/healthz" | "/metrics") => error_response(&ApiError::new(
+        (_, "/v1/chat/completions" | "/v1/messages" | "/v1/responses" | "/v1/embeddings" | "/v1/models" | "/v1/feedback" | "/healthz" | "/metrics") => error_response(&ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             format!("{} is not allowed on {}.", req.method(), req.uri().path()),
@@ -61,7 +62,7 @@ pub async fn dispatch(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<Bod
             &ApiError::new(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
-                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses and GET /v1/models."),
+                format!("Unknown path {path}. Switchyard serves POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/embeddings and GET /v1/models."),
             )
             .code("unknown_url"),
         ),

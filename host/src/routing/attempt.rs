@@ -18,7 +18,7 @@ use crate::generation::{Generation, ModelTarget};
 use crate::runtime::{PluginError, PluginFault};
 
 /// Largest upstream body read for a non-streaming answer or an error.
-const MAX_UPSTREAM_BODY: usize = 64 << 20;
+pub(super) const MAX_UPSTREAM_BODY: usize = 64 << 20;
 
 /// What one attempt saw of its upstream, for the request's record.
 #[derive(Debug, Default)]
@@ -32,14 +32,14 @@ pub(super) struct Seen {
 }
 
 /// Await `f`, adding the time it took to `waited`.
-async fn timed<T>(waited: &mut Duration, f: impl Future<Output = T>) -> T {
+pub(super) async fn timed<T>(waited: &mut Duration, f: impl Future<Output = T>) -> T {
     let t = Instant::now();
     let out = f.await;
     *waited += t.elapsed();
     out
 }
 
-fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
+pub(super) fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
     HttpResponse {
         status: resp.status().as_u16(),
         headers: resp

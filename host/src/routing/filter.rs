@@ -2,7 +2,8 @@
 //! images goes only to `vision` models, one with tools only to `tools`
 //! models, one asking for JSON only to `json` models, and the prompt plus the
 //! requested output must fit the context window. A model that declares no
-//! capabilities is not filtered on them (its abilities are unknown).
+//! capabilities is not filtered on them (its abilities are unknown). A model
+//! that declares `embeddings` without `chat` serves no chat request.
 //!
 //! Prompt tokens are estimated cheaply from bytes; when that estimate comes
 //! near some candidate's window, the prompt is counted with a real tokenizer
@@ -54,6 +55,11 @@ impl Needs {
 
     /// Why `m` cannot serve the request, if it cannot.
     pub fn unmet(&self, m: &ModelTarget) -> Option<String> {
+        if !m.chats() {
+            return Some(
+                "it is an embeddings model (its capabilities declare `embeddings` without `chat`); send it to /v1/embeddings".into(),
+            );
+        }
         let declared = !m.capabilities.is_empty();
         let has = |c: &str| m.capabilities.iter().any(|x| x == c);
         if declared && self.vision && !has("vision") {
@@ -94,12 +100,13 @@ pub fn usable(
         }
     }
     if keep.is_empty() {
+        let chatless = models.iter().all(|m| !m.chats());
         let context = needs.prompt_tokens > 0
             && models.iter().all(|m| {
                 u64::from(needs.prompt_tokens) + u64::from(needs.output_tokens)
                     > u64::from(m.context_window)
             });
-        return Err(ApiError::new(
+        let e = ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             format!(
@@ -111,7 +118,9 @@ pub fn usable(
             "context_length_exceeded"
         } else {
             "no_capable_model"
-        }));
+        });
+        // Only embeddings models: the `model` is what the client must change.
+        return Err(if chatless { e.param("model") } else { e });
     }
     Ok(keep)
 }

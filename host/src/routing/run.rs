@@ -4,20 +4,76 @@
 //! or the route's deadline passes. What to do after each failure is
 //! [`super::retry`]'s decision; this loop only carries it out, feeds the
 //! breakers and counts attempts. It never reads a client's framing.
+//!
+//! The loop is generic over what one attempt does ([`Try`]): a chat
+//! attempt ([`execute`]) or an embeddings attempt ([`super::embed`]) go
+//! through the same retries, breakers, deadline and record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::attempt::{Seen, attempt};
 use super::failure::{AttemptError, Failure, all_failed, deadline_exceeded};
-use super::plan::{Plan, apply_overrides};
+use super::plan::{Overrides, Plan, apply_overrides};
 use super::retry::{Next, after_failure};
 use super::{Last, Reply, Router, Served};
 use crate::canonical::ChatRequest;
 use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
-use crate::generation::Generation;
+use crate::generation::{Generation, ModelTarget};
 use crate::record::{Attempt as RecordAttempt, Record};
+
+/// One upstream attempt of some kind of request, for [`run_plan`].
+pub(super) trait Try {
+    /// What a served attempt answers.
+    type Out;
+
+    /// Try `target` once within `timeout`, noting what the upstream did in
+    /// `seen`.
+    async fn attempt(
+        &mut self,
+        target: &Arc<ModelTarget>,
+        overrides: Option<&Overrides>,
+        timeout: Duration,
+        served: Served,
+        seen: &mut Seen,
+    ) -> Result<Self::Out, AttemptError>;
+}
+
+/// A chat attempt: the plan's overrides applied, then [`attempt`].
+struct Chat<'a> {
+    router: &'a Arc<Router>,
+    generation: &'a Arc<Generation>,
+    req: &'a Arc<ChatRequest>,
+}
+
+impl Try for Chat<'_> {
+    type Out = Reply;
+
+    async fn attempt(
+        &mut self,
+        target: &Arc<ModelTarget>,
+        overrides: Option<&Overrides>,
+        timeout: Duration,
+        served: Served,
+        seen: &mut Seen,
+    ) -> Result<Reply, AttemptError> {
+        let req = match overrides {
+            Some(o) => Arc::new(apply_overrides(self.req, o)),
+            None => self.req.clone(),
+        };
+        attempt(
+            self.router,
+            self.generation,
+            target,
+            &req,
+            timeout,
+            served,
+            seen,
+        )
+        .await
+    }
+}
 
 /// Run the plan: attempts in order, with retries, breakers and the deadline.
 #[allow(clippy::too_many_arguments)]
@@ -32,16 +88,33 @@ pub(super) async fn execute(
     last: &mut Last,
     rec: &mut Record,
 ) -> Result<Reply, ApiError> {
+    let chat = Chat {
+        router,
+        generation,
+        req,
+    };
+    run_plan(generation, plan, labels, retry, started, last, rec, chat).await
+}
+
+/// Run `plan` with `one` as the attempt: targets in order, with retries,
+/// breakers and the deadline.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run_plan<T: Try>(
+    generation: &Arc<Generation>,
+    plan: Plan,
+    labels: Vec<(String, String)>,
+    retry: &RetryConfig,
+    started: Instant,
+    last: &mut Last,
+    rec: &mut Record,
+    mut one: T,
+) -> Result<T::Out, ApiError> {
     let planned: Vec<String> = plan.iter().map(|(t, _)| t.name.clone()).collect();
     let breaker = &generation.config.breaker;
     let deadline = started + Duration::from_millis(retry.deadline_ms);
     let mut failures = Vec::new();
     let mut attempts = 0u32;
     for (target, overrides) in &plan {
-        let req = match overrides {
-            Some(o) => Arc::new(apply_overrides(req, o)),
-            None => req.clone(),
-        };
         let mut tries = 0u32;
         loop {
             if !target.stats.breaker.allow(breaker) {
@@ -85,8 +158,9 @@ pub(super) async fn execute(
             last.kind = None;
             let mut seen = Seen::default();
             let tried = Instant::now();
-            let result =
-                attempt(router, generation, target, &req, timeout, served, &mut seen).await;
+            let result = one
+                .attempt(target, overrides.as_ref(), timeout, served, &mut seen)
+                .await;
             rec.upstream_ms += seen.waited.as_secs_f64() * 1e3;
             rec.attempts.push(RecordAttempt {
                 model: target.name.clone(),

@@ -10,8 +10,12 @@ use anyhow::Context as _;
 
 use super::{PluginState, Runtime};
 use crate::wit::{
-    adapter::AdapterPluginPre, evaluator::EvaluatorPluginPre, policy::PolicyPluginPre, v0_1,
+    adapter::AdapterPluginPre, embed::EmbeddingAdapterPluginPre, evaluator::EvaluatorPluginPre,
+    policy::PolicyPluginPre, v0_1,
 };
+
+/// The export of an adapter that embeds text (0.2.0 on).
+const EMBEDDINGS_EXPORT: &str = "switchyard:plugin/embeddings@0.2.0";
 
 /// The exports that make a plugin, newest first: (export, kind, version).
 const EXPORTS: &[(&str, PluginKind, &str)] = &[
@@ -111,6 +115,9 @@ pub struct Plugin {
     pub loaded_at: std::time::SystemTime,
     pub(super) config_json: Option<Arc<str>>,
     pub(super) pre: Pre,
+    /// The embedding adapter world's `InstancePre`, when the adapter exports
+    /// `embeddings`.
+    pub(super) embed: Option<EmbeddingAdapterPluginPre<PluginState>>,
 }
 
 /// The language a component was written in, from the tool chains' marks
@@ -139,6 +146,12 @@ impl Plugin {
     /// The plugin's own configuration, as JSON.
     pub fn config_json(&self) -> Option<&str> {
         self.config_json.as_deref()
+    }
+
+    /// Whether the plugin is an adapter that exports `embeddings` (read
+    /// from its exports when it was loaded).
+    pub fn embeds(&self) -> bool {
+        self.embed.is_some()
     }
 }
 
@@ -198,6 +211,17 @@ impl Runtime {
                 kind.as_str()
             ))
         };
+        let embed = if kind == PluginKind::Adapter
+            && exported.iter().any(|e| e == EMBEDDINGS_EXPORT)
+        {
+            Some(EmbeddingAdapterPluginPre::new(pre.clone()).map_err(|e| {
+                anyhow::Error::from(e).context(format!(
+                    "plugin `{name}` exports `{EMBEDDINGS_EXPORT}` but does not match the embedding-adapter-plugin world"
+                ))
+            })?)
+        } else {
+            None
+        };
         let pre = match (kind, wit_version) {
             (PluginKind::Policy, "0.1.0") => {
                 Pre::PolicyV0_1(v0_1::policy::PolicyPluginPre::new(pre).map_err(world)?)
@@ -222,6 +246,7 @@ impl Runtime {
             loaded_at: std::time::SystemTime::now(),
             config_json: config_json.map(Into::into),
             pre,
+            embed,
         })
     }
 }

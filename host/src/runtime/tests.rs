@@ -352,6 +352,8 @@ async fn a_0_1_0_adapter_behaves_exactly_like_its_0_2_0_build() {
     );
     assert_eq!((old.kind, old.wit_version), (PluginKind::Adapter, "0.1.0"));
     assert_eq!((new.kind, new.wit_version), (PluginKind::Adapter, "0.2.0"));
+    // The current build also embeds; the 0.1.0 one cannot.
+    assert!(new.embeds() && !old.embeds());
     rt.self_check(&old).await.unwrap();
 
     let mut req = request("hello");
@@ -569,4 +571,52 @@ async fn embedded_evaluators_score_answers() {
         .unwrap()
         .unwrap();
     assert_eq!(filtered[0].label.as_deref(), Some("filtered"));
+}
+
+#[tokio::test]
+async fn embedding_adapters_are_told_apart_and_embed() {
+    let rt = runtime(None);
+    let anthropic = rt
+        .load(
+            "anthropic",
+            PluginSource::Embedded,
+            embedded("anthropic"),
+            None,
+        )
+        .unwrap();
+    assert!(!anthropic.embeds());
+    let anthropic = Arc::new(anthropic);
+    assert!(rt.embedder(&anthropic).await.is_err());
+    let openai = Arc::new(
+        rt.load("openai", PluginSource::Embedded, embedded("openai"), None)
+            .unwrap(),
+    );
+    assert!(openai.embeds());
+    let req = crate::wit::EmbeddingsRequest {
+        model: "e".into(),
+        input: vec!["a".into(), "b".into()],
+        dimensions: Some(2),
+        user: None,
+    };
+    let target = Target {
+        provider: "p".into(),
+        base_url: "http://127.0.0.1:9/v1".into(),
+        upstream_model: "text-embedding-3-small".into(),
+        options_json: None,
+    };
+    let mut inst = rt.embedder(&openai).await.unwrap();
+    let built = inst.build_request(&req, &target).await.unwrap().unwrap();
+    assert_eq!(built.url, "http://127.0.0.1:9/v1/embeddings");
+    let answer = HttpResponse {
+        status: 200,
+        headers: vec![],
+        body: br#"{"data":[{"index":1,"embedding":[0,1]},{"index":0,"embedding":[1,0]}],"usage":{"prompt_tokens":2}}"#.to_vec(),
+    };
+    let parsed = inst
+        .parse_response(&answer, &req, &target)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parsed.embeddings, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+    assert_eq!(parsed.prompt_tokens, Some(2));
 }

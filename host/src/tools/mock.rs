@@ -7,7 +7,9 @@
 //! - [`anthropic`]: `POST /v1/messages`;
 //! - [`gemini`]: `POST /v1beta/models/{model}:generateContent` and
 //!   `:streamGenerateContent`;
-//! - [`bedrock`]: `POST /model/{modelId}/converse` and `/converse-stream`.
+//! - [`bedrock`]: `POST /model/{modelId}/converse` and `/converse-stream`;
+//! - [`embed`]: embeddings in all of these dialects but Anthropic's
+//!   (deterministic vectors derived from the text).
 //!
 //! Answers are deterministic: a fixed `--reply`, or an echo of the last user
 //! message (`You said: …`). With tools offered (and not disabled) it calls the
@@ -24,6 +26,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod embed;
 pub mod gemini;
 pub mod openai;
 pub mod skill;
@@ -329,6 +332,9 @@ impl Mock {
             let body = json!({"object":"list","data":[{"id":"mock-model","object":"model","created":0,"owned_by":"mock-upstream"}]});
             return json_resp(StatusCode::OK, body.to_string().into_bytes());
         }
+        if let Some((dialect, call)) = embed::of(&path) {
+            return self.embeddings(dialect, call, req).await;
+        }
         let Some(dialect) = Dialect::of(&path) else {
             return json_resp(
                 StatusCode::NOT_FOUND,
@@ -357,17 +363,26 @@ impl Mock {
         r
     }
 
-    async fn chat(self: Arc<Self>, dialect: Dialect, req: Request<Incoming>) -> Response<Body> {
-        self.chat_requests.fetch_add(1, Ordering::Relaxed);
+    /// What every request goes through before it is answered: the key
+    /// check, reading the body, `--hang`, latency, `--fail-status` and the
+    /// first faults of `--chaos`. Returns the request and the chaos fault
+    /// still to apply (3, 4: cut the answer), or the response that ends it.
+    async fn admit(
+        &self,
+        dialect: Dialect,
+        req: Request<Incoming>,
+    ) -> Result<(Parts, Bytes, Option<u8>), Response<Body>> {
         let (parts, body) = req.into_parts();
         if let Some(key) = &self.opts.api_key
             && dialect.presented_key(&parts).as_deref() != Some(key.as_str())
         {
-            return self.error(dialect, 401, "Incorrect API key provided.");
+            return Err(self.error(dialect, 401, "Incorrect API key provided."));
         }
         let body = match body.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) => return self.error(dialect, 400, &format!("could not read body: {e}")),
+            Err(e) => {
+                return Err(self.error(dialect, 400, &format!("could not read body: {e}")));
+            }
         };
         if self.opts.hang {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -378,20 +393,51 @@ impl Mock {
         if let Some(status) = self.opts.fail_status
             && (self.opts.fail_rate >= 1.0 || rand::random::<f64>() < self.opts.fail_rate)
         {
-            return self.error(
+            return Err(self.error(
                 dialect,
                 status,
                 &format!("mock-upstream injected a {status} failure"),
-            );
+            ));
         }
         let fault = (self.opts.chaos > 0.0 && rand::random::<f64>() < self.opts.chaos)
             .then(|| rand::random_range(0..5u8));
         match fault {
-            Some(0) => return self.error(dialect, 500, "mock-upstream chaos: 500"),
-            Some(1) => return self.error(dialect, 429, "mock-upstream chaos: 429"),
+            Some(0) => return Err(self.error(dialect, 500, "mock-upstream chaos: 500")),
+            Some(1) => return Err(self.error(dialect, 429, "mock-upstream chaos: 429")),
             Some(2) => tokio::time::sleep(Duration::from_secs(2)).await,
             _ => {}
         }
+        Ok((parts, body, fault))
+    }
+
+    /// An embeddings request: the same faults as chat, then [`embed`]'s
+    /// answer (a chaos cut resets the body).
+    async fn embeddings(
+        self: Arc<Self>,
+        dialect: Dialect,
+        call: embed::Call,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let (_, body, fault) = match self.admit(dialect, req).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        if matches!(fault, Some(3 | 4)) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            return self.stream_response(vec![], 0..0, "application/json");
+        }
+        match embed::respond(&call, &body) {
+            Ok(b) => json_resp(StatusCode::OK, b),
+            Err(e) => self.error(dialect, 400, &e),
+        }
+    }
+
+    async fn chat(self: Arc<Self>, dialect: Dialect, req: Request<Incoming>) -> Response<Body> {
+        self.chat_requests.fetch_add(1, Ordering::Relaxed);
+        let (parts, body, fault) = match self.admit(dialect, req).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
         let parsed = match dialect.parse(&parts, &body) {
             Ok(r) => r,
             Err(e) => return self.error(dialect, 400, &e),

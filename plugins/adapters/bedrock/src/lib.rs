@@ -19,13 +19,17 @@
 //! modes and content parts Converse has no block for are refused with a
 //! bad-request error so the router can try a model that supports them.
 //!
+//! Embeddings (Titan Text Embeddings and Cohere Embed models) go through
+//! InvokeModel instead ([`embed`]).
+//!
 //! Provider options: `region`, `headers` (extra request headers),
 //! `additional_model_request_fields` (a table passed as
 //! `additionalModelRequestFields`, for model-specific parameters).
 
-adapter_kit::plugin!(Bedrock);
+adapter_kit::plugin!(Bedrock, embeddings);
 
 pub mod decode;
+mod embed;
 mod wire;
 
 use adapter_kit::types::{
@@ -520,6 +524,8 @@ impl Guest for Bedrock {
         classify(resp.status, &resp.headers, &resp.body)
     }
 }
+
+adapter_kit::embeddings!(Bedrock, embed::embed_request, embed::embed_parse);
 
 adapter_kit::stream_decoder!(decode::Decoder, |target| decode::Decoder::new(
     target.upstream_model

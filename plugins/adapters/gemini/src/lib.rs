@@ -22,8 +22,12 @@
 //! - `thought_signatures` (default true): mark replayed function calls with
 //!   the signature Google documents for history the client cannot sign, as
 //!   Gemini 3 refuses function calls without one.
+//!
+//! Embeddings: `:embedContent` for one text, `:batchEmbedContents` for
+//! several (`adapter_kit::embed::gemini`); Gemini reports no token usage
+//! for them, so the gateway estimates it.
 
-adapter_kit::plugin!(Gemini);
+adapter_kit::plugin!(Gemini, embeddings);
 
 pub mod request;
 pub mod response;
@@ -31,6 +35,7 @@ pub mod stream;
 #[cfg(test)]
 mod tests;
 
+use adapter_kit::embed::{self, Texts, Vectors};
 use adapter_kit::types::{
     AuthScheme, ChatRequest, ChatResponse, HttpRequest, HttpResponse, ProviderError, Target,
 };
@@ -43,8 +48,16 @@ struct Gemini;
 /// already spelled as a resource name (`models/…`, `tunedModels/…`) is used
 /// as it is.
 pub fn url(base_url: &str, model: &str, stream: bool) -> String {
-    let base = base_url.trim_end_matches('/');
-    let resource = if model.starts_with("models/") || model.starts_with("tunedModels/") {
+    if stream {
+        method_url(base_url, model, "streamGenerateContent?alt=sse")
+    } else {
+        method_url(base_url, model, "generateContent")
+    }
+}
+
+/// The resource name of a model: `models/{model}` unless it already is one.
+fn resource(model: &str) -> String {
+    if model.starts_with("models/") || model.starts_with("tunedModels/") {
         model
             .split('/')
             .map(encode_component)
@@ -52,12 +65,13 @@ pub fn url(base_url: &str, model: &str, stream: bool) -> String {
             .join("/")
     } else {
         format!("models/{}", encode_component(model))
-    };
-    if stream {
-        format!("{base}/{resource}:streamGenerateContent?alt=sse")
-    } else {
-        format!("{base}/{resource}:generateContent")
     }
+}
+
+/// `{base}/{resource}:{method}`.
+fn method_url(base_url: &str, model: &str, method: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    format!("{base}/{}:{method}", resource(model))
 }
 
 impl Guest for Gemini {
@@ -103,3 +117,23 @@ impl Guest for Gemini {
 adapter_kit::stream_decoder!(stream::Decoder, |target| stream::decoder(
     &target.upstream_model
 ));
+
+fn embed_request(t: Texts, target: Target) -> Result<HttpRequest, ProviderError> {
+    let opts = options_value(target.options_json.as_deref());
+    let method = embed::gemini::method(&t);
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    headers.extend(option_headers(&opts));
+    Ok(HttpRequest {
+        method: "POST".into(),
+        url: method_url(&target.base_url, &target.upstream_model, method),
+        headers,
+        body: embed::gemini::build_body(&t, &resource(&target.upstream_model)),
+        auth: AuthScheme::Header("x-goog-api-key".into()),
+    })
+}
+
+fn embed_parse(resp: HttpResponse, t: Texts, _target: Target) -> Result<Vectors, ProviderError> {
+    embed::gemini::parse(&resp.body, t.input.len())
+}
+
+adapter_kit::embeddings!(Gemini, embed_request, embed_parse);

@@ -2,7 +2,8 @@
 //! OpenAI itself and every OpenAI-compatible server (Ollama, vLLM, llama.cpp,
 //! Groq, Mistral, Together, DeepSeek, OpenRouter, …) through its base URL.
 //! The dialect itself lives in `adapter_kit::openai`, shared with the
-//! `azure-openai` adapter.
+//! `azure-openai` adapter. It also embeds text (`POST {base_url}/embeddings`,
+//! `adapter_kit::embed::openai`).
 //!
 //! Provider options (`options` in the provider's config):
 //! - `headers`: extra request headers, e.g. `{"OpenAI-Organization": "org-…"}`;
@@ -11,8 +12,9 @@
 //! - `forward_metadata` (default false): send the request's `metadata` upstream
 //!   (OpenAI accepts it only with `store`, which also forwards it).
 
-adapter_kit::plugin!(OpenAi);
+adapter_kit::plugin!(OpenAi, embeddings);
 
+use adapter_kit::embed::{self, Texts, Vectors};
 use adapter_kit::features;
 use adapter_kit::openai::{self as dialect, Options};
 use adapter_kit::types::{
@@ -57,3 +59,22 @@ impl Guest for OpenAi {
 }
 
 adapter_kit::stream_decoder!(dialect::Decoder, |_target| dialect::Decoder::default());
+
+fn embed_request(t: Texts, target: Target) -> Result<HttpRequest, ProviderError> {
+    let opts = Options::parse(target.options_json.as_deref());
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    headers.extend(opts.headers);
+    Ok(HttpRequest {
+        method: "POST".into(),
+        url: format!("{}/embeddings", target.base_url.trim_end_matches('/')),
+        headers,
+        body: embed::openai::build_body(&t, true),
+        auth: AuthScheme::Bearer,
+    })
+}
+
+fn embed_parse(resp: HttpResponse, t: Texts, _target: Target) -> Result<Vectors, ProviderError> {
+    embed::openai::parse(&resp.body, t.input.len())
+}
+
+adapter_kit::embeddings!(OpenAi, embed_request, embed_parse);

@@ -8,6 +8,7 @@
 //! adapter_kit::plugin!(OpenAi);
 //! ```
 //!
+//! - [`embed`]: the embeddings wire formats (OpenAI, Gemini, Bedrock);
 //! - [`openai`]: the OpenAI chat-completions dialect (the `openai` and
 //!   `azure-openai` adapters);
 //! - [`stream`]: stream decoders ([`Decode`]), those of SSE streams of JSON
@@ -50,12 +51,26 @@ mod bindings {
 /// adapter_kit::plugin!(OpenAi);
 /// ```
 ///
+/// An adapter that also embeds text targets the `embedding-adapter-plugin`
+/// world instead, and implements its `embeddings` export with
+/// [`embeddings!`]:
+///
+/// ```ignore
+/// adapter_kit::plugin!(OpenAi, embeddings);
+/// ```
+///
 /// The bindings' `exports` and `switchyard` modules are then in scope at the
 /// crate root, where [`stream_decoder!`] expects them.
 #[macro_export]
 macro_rules! plugin {
     ($adapter:ident) => {
-        /// The `adapter-plugin` world's bindings, generated from `wit/`.
+        $crate::plugin!(@world "adapter-plugin", $adapter);
+    };
+    ($adapter:ident, embeddings) => {
+        $crate::plugin!(@world "embedding-adapter-plugin", $adapter);
+    };
+    (@world $world:literal, $adapter:ident) => {
+        /// The adapter world's bindings, generated from `wit/`.
         // Generated code, and only it, is exempt from two workspace lints:
         // wit-bindgen gives its items no docs, and `export!` expands to the
         // ABI glue the component model calls (`unsafe extern "C"` functions
@@ -63,7 +78,7 @@ macro_rules! plugin {
         #[allow(missing_docs, unsafe_code)]
         mod bindings {
             ::wit_bindgen::generate!({
-                world: "adapter-plugin",
+                world: $world,
                 path: "../../../wit",
                 with: { "switchyard:plugin/types@0.2.0": ::adapter_kit::types },
             });
@@ -83,6 +98,57 @@ macro_rules! plugin {
     };
 }
 
+/// Implements the `embeddings` export of an adapter built with
+/// `plugin!($adapter, embeddings)` over two functions of plain values:
+/// `$build(texts: embed::Texts, target: Target) -> Result<HttpRequest,
+/// ProviderError>` and `$parse(resp: HttpResponse, texts: embed::Texts,
+/// target: Target) -> Result<embed::Vectors, ProviderError>`. `texts.model`
+/// is the target's upstream model name.
+#[macro_export]
+macro_rules! embeddings {
+    ($adapter:ident, $build:path, $parse:path) => {
+        impl exports::switchyard::plugin::embeddings::Guest for $adapter {
+            fn build_embeddings_request(
+                req: exports::switchyard::plugin::embeddings::EmbeddingsRequest,
+                target: $crate::types::Target,
+            ) -> Result<$crate::types::HttpRequest, $crate::types::ProviderError> {
+                let texts = $crate::embed::Texts {
+                    model: target.upstream_model.clone(),
+                    input: req.input,
+                    dimensions: req.dimensions,
+                    user: req.user,
+                };
+                $build(texts, target)
+            }
+
+            fn parse_embeddings_response(
+                resp: $crate::types::HttpResponse,
+                req: exports::switchyard::plugin::embeddings::EmbeddingsRequest,
+                target: $crate::types::Target,
+            ) -> Result<
+                exports::switchyard::plugin::embeddings::EmbeddingsResponse,
+                $crate::types::ProviderError,
+            > {
+                let texts = $crate::embed::Texts {
+                    model: target.upstream_model.clone(),
+                    input: req.input,
+                    dimensions: req.dimensions,
+                    user: req.user,
+                };
+                let v = $parse(resp, texts, target)?;
+                Ok(
+                    exports::switchyard::plugin::embeddings::EmbeddingsResponse {
+                        embeddings: v.embeddings,
+                        model: v.model,
+                        prompt_tokens: v.prompt_tokens,
+                    },
+                )
+            }
+        }
+    };
+}
+
+pub mod embed;
 pub mod openai;
 pub mod stream;
 #[cfg(feature = "testing")]

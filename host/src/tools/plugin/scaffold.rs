@@ -38,6 +38,10 @@ const WIT: &[(&str, &str)] = &[
         "evaluator.wit",
         include_str!("../../../../wit/evaluator.wit"),
     ),
+    (
+        "embeddings.wit",
+        include_str!("../../../../wit/embeddings.wit"),
+    ),
 ];
 
 /// The versions the first-party guests are built with; a scaffold starts

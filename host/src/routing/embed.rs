@@ -1,7 +1,7 @@
 //! Embeddings requests through the router: which models may serve one, and
 //! one embeddings attempt (the adapter's `embeddings` export builds, the
 //! broker sends, the adapter parses or classifies), run by the same attempt
-//! loop as chat ([`super::run::run_plan`]), so retries, failover, breakers,
+//! loop as chat ([`super::run`]), so retries, failover, breakers,
 //! the route's deadline and the request's record are the chat path's.
 //!
 //! Routes: the route's policy is **not** consulted (a policy decides over

@@ -1,7 +1,7 @@
 //! Embeddings requests through the router: which models may serve one, and
 //! one embeddings attempt (the adapter's `embeddings` export builds, the
 //! broker sends, the adapter parses or classifies), run by the same attempt
-//! loop as chat ([`super::run::run_plan`]), so retries, failover, breakers,
+//! loop as chat ([`super::run`]), so retries, failover, breakers,
 //! the route's deadline and the request's record are the chat path's.
 //!
 //! Routes: the route's policy is **not** consulted (a policy decides over
@@ -23,7 +23,7 @@ use super::{Last, Router, Served};
 use crate::broker::{self, SendError};
 use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
-use crate::generation::{Generation, ModelTarget, Resolved};
+use crate::generation::{Generation, ModelTarget, Resolved, Route};
 use crate::record::Record;
 use crate::runtime::{PluginError, PluginFault};
 use crate::wit::{EmbeddingsRequest, EmbeddingsResponse};
@@ -35,12 +35,13 @@ fn bad_model(message: String) -> ApiError {
         .code("model_not_embeddings")
 }
 
+/// The models an embeddings request is tried on, in order, and the route
+/// the client named, if it named one.
+pub type Candidates = (Vec<Arc<ModelTarget>>, Option<Arc<Route>>);
+
 /// The models that may serve an embeddings request for `model`, in the
 /// order they are tried, or a 400 naming `model`.
-pub fn candidates(
-    generation: &Generation,
-    model: &str,
-) -> Result<(Vec<Arc<ModelTarget>>, Option<Arc<crate::generation::Route>>), ApiError> {
+pub fn candidates(generation: &Generation, model: &str) -> Result<Candidates, ApiError> {
     match generation.resolve(model) {
         None => Err(ApiError::unknown_model(model)),
         Some(Resolved::Model(m)) if m.embeds() => Ok((vec![m], None)),
@@ -69,7 +70,7 @@ pub async fn embed(
     router: &Arc<Router>,
     generation: &Arc<Generation>,
     targets: Vec<Arc<ModelTarget>>,
-    route: Option<Arc<crate::generation::Route>>,
+    route: Option<Arc<Route>>,
     req: EmbeddingsRequest,
     rec: &mut Record,
 ) -> Result<(EmbeddingsResponse, Served), ApiError> {

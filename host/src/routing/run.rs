@@ -5,8 +5,8 @@
 //! [`super::retry`]'s decision; this loop only carries it out, feeds the
 //! breakers and counts attempts. It never reads a client's framing.
 //!
-//! The loop is generic over what one attempt does ([`Try`]): a chat
-//! attempt ([`execute`]) or an embeddings attempt ([`super::embed`]) go
+//! The loop is generic over what one attempt does (the `Try` trait): a
+//! chat attempt (`execute`) or an embeddings attempt ([`super::embed`]) go
 //! through the same retries, breakers, deadline and record.
 
 use std::sync::Arc;

@@ -20,7 +20,7 @@
 //! bad-request error so the router can try a model that supports them.
 //!
 //! Embeddings (Titan Text Embeddings and Cohere Embed models) go through
-//! InvokeModel instead ([`embed`]).
+//! InvokeModel instead (the `embed` module).
 //!
 //! Provider options: `region`, `headers` (extra request headers),
 //! `additional_model_request_fields` (a table passed as

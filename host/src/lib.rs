@@ -49,7 +49,8 @@
 //! ledger
 //! routing
 //! generation
-//! cache, limits, monitor
+//! cache
+//! limits, monitor
 //! keys, runtime, broker
 //! canonical, config, error, record
 //! wit

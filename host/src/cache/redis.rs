@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManager;
 
 use super::{CachedAnswer, Key};
 use crate::config::LimitsConfig;
-use crate::config::limits::redis_client;
+use crate::limits::redis::lazy_connection;
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -30,26 +30,7 @@ impl RedisCache {
     /// A store on the Redis `settings` name (connected on first use).
     pub fn new(settings: &LimitsConfig, ttl: Duration) -> RedisCache {
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let conn = match redis_client(settings) {
-            Ok(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_millis(200));
-                match ConnectionManager::new_lazy_with_config(client, config) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        tracing::warn!("cache: cannot set up the Redis connection: {e}");
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!("cache: cannot set up the Redis client: {e}");
-                None
-            }
-        };
+        let conn = lazy_connection(settings, "cache");
         RedisCache {
             conn,
             timeout,

@@ -8,11 +8,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
+use http::{HeaderValue, Response, StatusCode};
 use hyper::body::Frame;
 
-use super::chat::{COST_HEADER, Encoder, Writer, served_headers};
+use super::chat::{COST_HEADER, Encoder, Writer, served_headers, sse_response};
 use super::{Body, json_response};
 use crate::cache::{self, Answer, CacheStats, CachedAnswer, Plan};
 use crate::canonical::StreamEvent;
@@ -93,14 +92,7 @@ pub(super) fn serve_hit(
                 let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(out)));
                 Some((frame, (!end).then_some(st)))
             });
-            let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            served_headers(&mut r, &served);
+            let mut r = sse_response(frames, &served);
             mark(&mut r, "hit");
             r
         }

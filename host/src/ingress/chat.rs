@@ -367,20 +367,29 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
                 let frame = Ok::<_, Infallible>(Frame::data(Bytes::from(out)));
                 Some((frame, more.then_some(st)))
             });
-            let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            served_headers(&mut r, &served);
+            let mut r = sse_response(frames, &served);
             if let Some(m) = cache_mark {
                 cached::mark(&mut r, m);
             }
             r
         }
     }
+}
+
+/// An SSE answer of `frames`, with the headers saying who served it.
+pub(super) fn sse_response(
+    frames: impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static,
+    served: &Served,
+) -> Response<Body> {
+    let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    served_headers(&mut r, served);
+    r
 }
 
 /// A stream being sent: the upstream's events, the client's encoder, and

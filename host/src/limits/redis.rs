@@ -137,34 +137,38 @@ fn limit_arg(l: Option<u64>) -> i64 {
     l.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
+/// A connection manager for the Redis `cfg` names, connected on first use
+/// with `cfg.timeout_ms` for connecting and for each answer; `None` (and a
+/// warning naming `what` uses it) when the settings give no usable client.
+pub fn lazy_connection(cfg: &LimitsConfig, what: &str) -> Option<ConnectionManager> {
+    let timeout = Duration::from_millis(cfg.timeout_ms);
+    let client = match redis_client(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("{what}: cannot set up the Redis client: {e}");
+            return None;
+        }
+    };
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200));
+    match ConnectionManager::new_lazy_with_config(client, config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("{what}: cannot set up the Redis connection: {e}");
+            None
+        }
+    }
+}
+
 impl RedisStore {
     /// A store for `cfg`. The connection is made on first use, so a Redis
     /// that is down at start-up only counts as an error when asked.
     pub fn new(cfg: &LimitsConfig) -> RedisStore {
-        let timeout = Duration::from_millis(cfg.timeout_ms);
-        let client = match redis_client(cfg) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!("limits: cannot set up the Redis client: {e}");
-                None
-            }
-        };
-        let conn = client.and_then(|client| {
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_millis(200));
-            match ConnectionManager::new_lazy_with_config(client, config) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!("limits: cannot set up the Redis connection: {e}");
-                    None
-                }
-            }
-        });
         let mut store = RedisStore::broken(cfg);
-        store.conn = conn;
+        store.conn = lazy_connection(cfg, "limits");
         store
     }
 

@@ -337,7 +337,7 @@ async fn the_request_log_on_postgres() {
     assert!(
         e.contains(&format!(
             "the request log at postgres://switchyard@127.0.0.1:{}/newer has schema version 9; \
-             this build knows up to 3: upgrade switchyard",
+             this build knows up to {SCHEMA_VERSION}: upgrade switchyard",
             pg.port
         )),
         "{e}"

@@ -148,11 +148,11 @@ def test_a_repeated_request_is_served_from_the_cache_and_recorded(gateway, mock_
 
 def test_entries_expire_after_ttl(gateway, mock_upstream, cache_dir):
     mock = mock_upstream()
-    gw = gateway(raw_config=config(cache_dir, mock, cache={"ttl_s": 1}))
+    gw = gateway(raw_config=config(cache_dir, mock, cache={"ttl_s": 3}))
     client = gw.client()
     assert ask(client, "hello")[0].headers["x-switchyard-cache"] == "miss"
     assert ask(client, "hello")[0].headers["x-switchyard-cache"] == "hit"
-    time.sleep(1.3)
+    time.sleep(3.5)
     assert ask(client, "hello")[0].headers["x-switchyard-cache"] == "miss"
     assert mock.stats()["chat_requests"] == 2
 

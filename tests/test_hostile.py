@@ -6,6 +6,7 @@ reaches a plugin while the upstream still gets the right key."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import socket
 import threading
@@ -287,3 +288,54 @@ def test_no_key_reaches_a_plugin_and_the_upstream_gets_the_right_one(gateway, mo
         ).status_code
         == 401
     )
+
+
+ALICE = "client-key-alice-5e1f"
+BOB = "client-key-bob-9a07"
+
+
+def remembered(r) -> str:
+    assert r.status_code == 200, r.text
+    return r.json()["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize("reuse", [1000, 1])
+def test_a_warm_adapter_instance_never_serves_another_key(gateway, mock_upstream, plugin_dir, reuse):
+    """An adapter that keeps the last request it saw (mode `remember`) shows
+    what a warm instance carries: the same key's next request may see it
+    (with reuse on), another key's never does, and `adapter_reuse = 1` gives
+    every call a fresh instance."""
+    up = mock_upstream()
+    gw = gateway(
+        plugins={"dir": plugin_dir, **LIMITS, "adapter_reuse": reuse},
+        providers={"p": {"adapter": "hostile-adapter", "base_url": up.url, "options": {"mode": "remember"}}},
+        models={"m": {"provider": "p"}},
+        keys={"alice": {"key_env": "ALICE_KEY"}, "bob": {"key_env": "BOB_KEY"}},
+        env={"ALICE_KEY": ALICE, "BOB_KEY": BOB},
+    )
+
+    def ask(key: str, text: str) -> str:
+        body = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return remembered(gw.post(body, headers={"authorization": f"Bearer {key}"}))
+
+    assert "alice-secret-1" in ask(ALICE, "alice-secret-1")
+    for i in range(20):
+        seen = ask(BOB, f"bob-{i}")
+        assert "alice-secret" not in seen, seen
+    seen = ask(ALICE, "alice-secret-2")
+    assert "bob-" not in seen, seen
+    if reuse == 1:
+        assert "previous=none" in seen, seen
+    else:
+        # Sequential requests of one key find its warm instance.
+        assert "alice-secret-1" in seen, seen
+    # Concurrent requests of both keys: still nothing crosses.
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        jobs = [
+            (other, ex.submit(ask, key, f"{name}-c{i}"))
+            for i in range(40)
+            for key, name, other in ((ALICE, "alice", "bob"), (BOB, "bob", "alice"))
+        ]
+        for other, job in jobs:
+            out = job.result()
+            assert f"{other}-" not in out, out

@@ -1,6 +1,6 @@
-//! Per-call plugin cost: a fresh instance per call (what the router does)
-//! against a reused instance, for the `ordered` policy and the `openai`
-//! adapter, and one evaluation (a fresh instance, as the evaluation queue
+//! Per-call plugin cost: a fresh instance per call against a reused
+//! instance, for the `ordered` policy and the `openai` adapter (and the
+//! adapter's warm pool, what the router uses), and one evaluation (a fresh instance, as the evaluation queue
 //! runs them) by the `match` and `refusal` evaluators. Prints median and
 //! p99 in microseconds.
 //!
@@ -13,8 +13,8 @@ use switchyard::canonical::Target;
 use switchyard::canonical::{ChatResponse, Choice, Message, Role};
 use switchyard::generation::embedded::EMBEDDED;
 use switchyard::runtime::{
-    BreakerState, Candidate, EvalInput, ModelStats, PluginSource, RequestView, Runtime,
-    RuntimeOptions,
+    AdapterPool, BreakerState, Candidate, EvalInput, ModelStats, PluginSource, RequestView,
+    Runtime, RuntimeOptions, Tenant,
 };
 
 const N: usize = 5_000;
@@ -99,13 +99,13 @@ fn main() -> anyhow::Result<()> {
         let mut s = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
-            let mut a = runtime.adapter(&openai).await?;
+            let mut a = runtime.adapter(&openai, Tenant::Alone).await?;
             a.build_request(&req, &target).await?.map_err(|e| anyhow::anyhow!(e.message))?;
             s.push(t.elapsed());
         }
         report("adapter openai: fresh instance + build", s);
 
-        let mut a = runtime.adapter(&openai).await?;
+        let mut a = runtime.adapter(&openai, Tenant::Alone).await?;
         let mut s = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
@@ -114,10 +114,24 @@ fn main() -> anyhow::Result<()> {
         }
         report("adapter openai: reused instance, build", s);
 
+        // What the router does: a warm instance of the tenant's from the
+        // model's pool, given back after the call.
+        let pool = AdapterPool::new(openai.clone(), 1000);
+        let tenant = Tenant::Key("bench".into());
         let mut s = Vec::with_capacity(N);
         for _ in 0..N {
             let t = Instant::now();
-            let _ = runtime.adapter(&openai).await?;
+            let mut a = pool.take(&runtime, &tenant).await?;
+            a.build_request(&req, &target).await?.map_err(|e| anyhow::anyhow!(e.message))?;
+            pool.give_back(a);
+            s.push(t.elapsed());
+        }
+        report("adapter openai: pooled instance (adapter_reuse = 1000), build", s);
+
+        let mut s = Vec::with_capacity(N);
+        for _ in 0..N {
+            let t = Instant::now();
+            let _ = runtime.adapter(&openai, Tenant::Alone).await?;
             s.push(t.elapsed());
         }
         report("adapter openai: instantiate only", s);

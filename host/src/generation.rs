@@ -21,7 +21,7 @@ use crate::config::{Config, Prices, ProviderConfig, ProviderSecrets, RetryConfig
 use crate::keys::KeyTable;
 use crate::limits::Quotas;
 use crate::monitor::{ModelCounters, Stats};
-use crate::runtime::{Plugin, PluginKind, PolicyPool, Runtime};
+use crate::runtime::{AdapterPool, Plugin, PluginKind, PolicyPool, Runtime};
 
 /// One model of the config, resolved for the router.
 pub struct ModelTarget {
@@ -43,6 +43,8 @@ pub struct ModelTarget {
     pub quality: Option<f64>,
     /// The adapter plugin.
     pub adapter: Arc<Plugin>,
+    /// Warm instances of the adapter.
+    pub adapters: AdapterPool,
     /// Live figures.
     pub stats: Arc<ModelCounters>,
 }
@@ -218,6 +220,7 @@ pub fn assemble(
                 context_window: m.context_window,
                 prices: Prices::of(name, m),
                 quality: m.quality,
+                adapters: AdapterPool::new(adapter.clone(), config.plugins.adapter_reuse),
                 adapter,
                 stats: stats.model(name),
             }),

@@ -2,16 +2,21 @@
 //! loaded into `InstancePre`s, and every call into a plugin under its caps
 //! (epoch deadline, memory cap, host-call fuel).
 //!
-//! Isolation model. An **adapter** gets a fresh instance in a fresh store for
-//! every upstream attempt (its stream decoder lives in that store until the
-//! stream ends), so no data crosses requests or tenants. A **policy** runs in
+//! Isolation model. An **adapter** runs in a warm pool per model
+//! ([`AdapterPool`]): an instance serves up to `[plugins] adapter_reuse`
+//! calls, only ever for the one client key it was made for, and is
+//! discarded after any trap or failed call, so no data crosses tenants (a
+//! streaming attempt's decoder lives in its instance until the stream ends).
+//! A **policy** runs in
 //! a warm pool per route ([`PolicyPool`]): an instance serves up to
 //! `[plugins] policy_reuse` decisions of that one route and is discarded after
 //! any trap, so a guest may keep caches (its parsed config, compiled regexes)
 //! but a trap can only ever poison the instance that trapped. Measured with
 //! `cargo bench --bench runtime` on a 2-core machine (wasmtime 48, pooling
 //! allocator, Rust guests): a fresh `ordered` decision costs ~20 µs against
-//! ~4 µs on a reused instance, a fresh openai build-request ~25 µs; Python and
+//! ~4 µs on a reused instance, a fresh openai build-request ~25 µs (creating
+//! and dropping the store took ~18% of the gateway's CPU at 64 connections
+//! before adapters were pooled); Python and
 //! JavaScript guests take ~1.5 ms to instantiate, which is what the pool is
 //! for.
 //!
@@ -19,7 +24,8 @@
 //! components on disk, by content hash), [`plugin`] (loading and linking a
 //! component, its kind), [`store`] (what a store holds: WASI context, memory
 //! limiter, the policy's key-value store and model calls), [`policy`] and
-//! [`adapter`] (instances and the calls into them), [`embed`] (the same for
+//! [`adapter`] (instances and the calls into them), [`adapter_pool`] (warm
+//! adapter instances per model and tenant), [`embed`] (the same for
 //! an adapter's `embeddings` export), [`evaluator`] (scoring
 //! an answer off the request path), [`self_check`] (the
 //! fixture call a new plugin must pass), [`fault`] (what a failed call was),
@@ -30,6 +36,7 @@
 //! panic the host.
 
 pub mod adapter;
+pub mod adapter_pool;
 pub mod cache;
 pub mod caps;
 pub mod embed;
@@ -50,6 +57,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use self::adapter::{AdapterInstance, DecoderHandle};
+pub use self::adapter_pool::{AdapterPool, Tenant};
 use self::caps::EPOCH_TICK;
 pub use self::caps::PluginCaps;
 pub use self::embed::EmbedInstance;

@@ -33,6 +33,11 @@ pub struct PluginsConfig {
     /// fresh one; 1 gives every decision a fresh instance.
     #[serde(default = "default_policy_reuse")]
     pub policy_reuse: u32,
+    /// Calls one warm adapter instance serves (only ever for one client
+    /// key) before it is replaced by a fresh one; 1 gives every call a fresh
+    /// instance.
+    #[serde(default = "default_adapter_reuse")]
+    pub adapter_reuse: u32,
     /// Per-plugin configuration, handed to the plugin as JSON.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
@@ -53,6 +58,9 @@ fn default_memory_mb() -> usize {
 fn default_policy_reuse() -> u32 {
     1000
 }
+fn default_adapter_reuse() -> u32 {
+    1000
+}
 
 impl Default for PluginsConfig {
     fn default() -> Self {
@@ -64,6 +72,7 @@ impl Default for PluginsConfig {
             evaluator_timeout_ms: default_evaluator_ms(),
             memory_limit_mb: default_memory_mb(),
             policy_reuse: default_policy_reuse(),
+            adapter_reuse: default_adapter_reuse(),
             config: BTreeMap::new(),
         }
     }

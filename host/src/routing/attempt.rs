@@ -15,7 +15,7 @@ use crate::broker::{self, SendError};
 use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent};
 use crate::config::FailureKind;
 use crate::generation::{Generation, ModelTarget};
-use crate::runtime::{PluginError, PluginFault};
+use crate::runtime::{PluginError, PluginFault, Tenant};
 
 /// Largest upstream body read for a non-streaming answer or an error.
 pub(super) const MAX_UPSTREAM_BODY: usize = 64 << 20;
@@ -55,11 +55,27 @@ pub(super) fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpRe
     }
 }
 
+/// Run one call on a warm adapter instance of `$target` for `$tenant`,
+/// giving the instance back afterwards; `$inst` names it in `$call`.
+macro_rules! on_adapter {
+    ($router:expr, $target:expr, $tenant:expr, |$inst:ident| $call:expr) => {
+        match $target.adapters.take(&$router.runtime, $tenant).await {
+            Ok(mut $inst) => {
+                let r = $call.await;
+                $target.adapters.give_back($inst);
+                r
+            }
+            Err(e) => Err(e),
+        }
+    };
+}
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn attempt(
     router: &Router,
     generation: &Generation,
     target: &Arc<ModelTarget>,
     req: &Arc<ChatRequest>,
+    tenant: &Tenant,
     first_byte: Duration,
     served: Served,
     seen: &mut Seen,
@@ -77,12 +93,9 @@ pub(super) async fn attempt(
         next(target, FailureKind::Plugin, e.to_string(), None)
     };
 
-    let mut inst = router
-        .runtime
-        .adapter(&target.adapter)
-        .await
-        .map_err(|e| fail(plugin_fault(e)))?;
-    let http_req = match inst.build_request(req, &target.target).await {
+    let built = on_adapter!(router, target, tenant, |inst| inst
+        .build_request(req, &target.target));
+    let http_req = match built {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             // The adapter cannot express this request for its provider;
@@ -123,9 +136,7 @@ pub(super) async fn attempt(
         .await
         .unwrap_or_default();
         let record = response_record(&resp, body);
-        let e = inst
-            .classify_error(&record)
-            .await
+        let e = on_adapter!(router, target, tenant, |inst| inst.classify_error(&record))
             .map_err(|e| fail(plugin_fault(e)))?;
         return Err(fail(provider_failure(target, e)));
     }
@@ -138,7 +149,9 @@ pub(super) async fn attempt(
         .await
         .map_err(|e| fail(send_failure(target, e)))?;
         let record = response_record(&resp, body);
-        return match inst.parse_response(&record, &target.target).await {
+        let parsed = on_adapter!(router, target, tenant, |inst| inst
+            .parse_response(&record, &target.target));
+        return match parsed {
             Ok(Ok(mut r)) => {
                 if r.model.is_empty() {
                     r.model = target.target.upstream_model.clone();
@@ -152,8 +165,14 @@ pub(super) async fn attempt(
         };
     }
 
-    // Streaming: read until the first content event before committing, so a
-    // stall or an early break still fails over.
+    // Streaming: the decoder lives in one instance until the stream ends.
+    // Read until the first content event before committing, so a stall or
+    // an early break still fails over.
+    let mut inst = target
+        .adapters
+        .take(&router.runtime, tenant)
+        .await
+        .map_err(|e| fail(plugin_fault(e)))?;
     let decoder = inst
         .stream_decoder(&target.target)
         .await
@@ -195,7 +214,7 @@ pub(super) async fn attempt(
             target.stats.observe_latency(ttft);
             let mut stream = EventStream {
                 first,
-                inst,
+                inst: Some(inst),
                 decoder,
                 resp,
                 idle,

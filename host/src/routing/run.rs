@@ -22,6 +22,7 @@ use crate::config::{FailureKind, RetryConfig};
 use crate::error::ApiError;
 use crate::generation::{Generation, ModelTarget};
 use crate::record::{Attempt as RecordAttempt, Record};
+use crate::runtime::Tenant;
 
 /// One upstream attempt of some kind of request, for [`run_plan`].
 pub(super) trait Try {
@@ -45,6 +46,7 @@ struct Chat<'a> {
     router: &'a Arc<Router>,
     generation: &'a Arc<Generation>,
     req: &'a Arc<ChatRequest>,
+    tenant: Tenant,
 }
 
 impl Try for Chat<'_> {
@@ -67,6 +69,7 @@ impl Try for Chat<'_> {
             self.generation,
             target,
             &req,
+            &self.tenant,
             timeout,
             served,
             seen,
@@ -92,8 +95,20 @@ pub(super) async fn execute(
         router,
         generation,
         req,
+        tenant: tenant(generation, rec),
     };
     run_plan(generation, plan, labels, retry, started, last, rec, chat).await
+}
+
+/// Whose warm adapter instances a request may use: its client key's; all
+/// requests share them when the gateway has no keys; a call made for no
+/// client (a policy's or a judge's model call, a shadow) gets its own.
+pub(super) fn tenant(generation: &Generation, rec: &Record) -> Tenant {
+    match &rec.key {
+        Some(k) => Tenant::Key(k.as_str().into()),
+        None if !generation.keys.enabled() => Tenant::Shared,
+        None => Tenant::Alone,
+    }
 }
 
 /// Run `plan` with `one` as the attempt: targets in order, with retries,

@@ -33,7 +33,10 @@ pub enum StreamItem {
 /// A committed upstream stream, decoded by its attempt's adapter instance.
 pub struct EventStream {
     pub(super) first: Vec<StreamEvent>,
-    pub(super) inst: AdapterInstance,
+    /// The attempt's adapter instance, holding the decoder; given back to
+    /// the model's pool once the stream ended cleanly and the decoder is
+    /// dropped, else dropped with the stream.
+    pub(super) inst: Option<AdapterInstance>,
     pub(super) decoder: DecoderHandle,
     pub(super) resp: reqwest::Response,
     pub(super) idle: Duration,
@@ -111,12 +114,15 @@ impl EventStream {
         if !self.first.is_empty() {
             return Some(StreamItem::Events(std::mem::take(&mut self.first)));
         }
+        let Some(inst) = self.inst.as_mut() else {
+            return Some(self.broken("the adapter instance is gone".into()));
+        };
         loop {
             let t = Instant::now();
             let chunk = broker::next_chunk(&mut self.resp, self.idle).await;
             self.waited += t.elapsed();
             let item = match chunk {
-                Ok(Some(bytes)) => match self.inst.feed(self.decoder, &bytes).await {
+                Ok(Some(bytes)) => match inst.feed(self.decoder, &bytes).await {
                     Ok(Ok(events)) if events.is_empty() => continue,
                     Ok(Ok(events)) => StreamItem::Events(events),
                     Ok(Err(e)) => self.broken(describe_provider(&e)),
@@ -125,9 +131,14 @@ impl EventStream {
                         self.broken(e.to_string())
                     }
                 },
-                Ok(None) => match self.inst.finish(self.decoder).await {
+                Ok(None) => match inst.finish(self.decoder).await {
                     Ok(Ok(events)) => {
                         self.done = true;
+                        if let Some(mut inst) = self.inst.take()
+                            && inst.drop_decoder(self.decoder).await.is_ok()
+                        {
+                            self.target.adapters.give_back(inst);
+                        }
                         self.target
                             .stats
                             .record(true, self.started.elapsed(), Some(self.ttft));

@@ -1,7 +1,8 @@
-//! Adapter instances: one per upstream attempt, with the attempt's stream
-//! decoder, and the calls into it (info, build-request, parse-response,
-//! classify-error, feed, finish), each under the adapter deadline. Never
-//! sends a byte: the broker does.
+//! Adapter instances and the calls into them (info, build-request,
+//! parse-response, classify-error, feed, finish), each under the adapter
+//! deadline; a streaming attempt's decoder lives in its instance until the
+//! stream ends. An instance is made here and kept warm between calls by its
+//! model's [`super::AdapterPool`]. Never sends a byte: the broker does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
+use super::adapter_pool::Tenant;
 use super::caps::ticks;
 use super::fault::{bad_return, classify_trap};
 use super::plugin::Pre;
@@ -19,8 +21,13 @@ use crate::canonical::{
 use crate::wit;
 
 impl Runtime {
-    /// Instantiate an adapter for one upstream attempt.
-    pub async fn adapter(&self, plugin: &Arc<Plugin>) -> Result<AdapterInstance, PluginError> {
+    /// Instantiate an adapter that may serve `tenant`'s requests (see
+    /// [`super::AdapterPool`]).
+    pub async fn adapter(
+        &self,
+        plugin: &Arc<Plugin>,
+        tenant: Tenant,
+    ) -> Result<AdapterInstance, PluginError> {
         let deadline = self.caps.adapter_deadline;
         let mut store = self.store(plugin, None, deadline);
         let bindings = match &plugin.pre {
@@ -30,10 +37,14 @@ impl Runtime {
         };
         match bindings {
             Ok(bindings) => Ok(AdapterInstance {
+                initial_memory: store.data().limiter.size,
                 store,
                 bindings,
                 plugin: plugin.clone(),
                 deadline,
+                tenant,
+                uses: 0,
+                poisoned: false,
             }),
             Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
         }
@@ -63,13 +74,21 @@ macro_rules! guest {
     };
 }
 
-/// An adapter instance serving one upstream attempt, and the stream decoder
-/// of that attempt if it streams. Dropped when the attempt ends.
+/// An adapter instance, and the stream decoder of the attempt it serves if
+/// that attempt streams. After a trap it is never entered again.
 pub struct AdapterInstance {
     store: Store<PluginState>,
     bindings: Bindings,
     plugin: Arc<Plugin>,
     deadline: Duration,
+    /// Whose requests it may serve.
+    pub(super) tenant: Tenant,
+    /// Calls it has served.
+    pub(super) uses: u32,
+    /// Its linear memory once instantiated, bytes.
+    initial_memory: usize,
+    /// A call trapped or failed: it must not serve another.
+    pub(super) poisoned: bool,
 }
 
 /// A stream decoder living in an [`AdapterInstance`].
@@ -82,17 +101,43 @@ impl AdapterInstance {
         &self.plugin
     }
 
-    fn arm(&mut self) {
-        self.store.set_epoch_deadline(ticks(self.deadline));
+    /// How far its linear memory grew since it was instantiated, bytes.
+    pub(super) fn memory_growth(&self) -> usize {
+        self.store
+            .data()
+            .limiter
+            .size
+            .saturating_sub(self.initial_memory)
     }
 
-    fn fail(&self, e: wasmtime::Error) -> PluginError {
+    fn arm(&mut self) -> Result<(), PluginError> {
+        if self.poisoned {
+            return Err(PluginError::Trap {
+                plugin: self.plugin.name.to_string(),
+                message: "instance trapped earlier and was not replaced".into(),
+            });
+        }
+        self.uses += 1;
+        self.store.set_epoch_deadline(ticks(self.deadline));
+        Ok(())
+    }
+
+    fn fail(&mut self, e: wasmtime::Error) -> PluginError {
+        self.poisoned = true;
         classify_trap(&self.plugin.name, &self.store, e, self.deadline)
+    }
+
+    /// Drop the attempt's stream decoder, so the instance holds nothing of
+    /// the stream and may serve another attempt.
+    pub async fn drop_decoder(&mut self, decoder: DecoderHandle) -> Result<(), PluginError> {
+        self.arm()?;
+        let r = decoder.0.resource_drop_async(&mut self.store).await;
+        r.map_err(|e| self.fail(e))
     }
 
     /// `adapter.info`.
     pub async fn info(&mut self) -> Result<AdapterInfo, PluginError> {
-        self.arm();
+        self.arm()?;
         let r = match &self.bindings {
             Bindings::Now(b) => {
                 b.switchyard_plugin_adapter()
@@ -118,7 +163,7 @@ impl AdapterInstance {
         req: &ChatRequest,
         target: &Target,
     ) -> Result<Result<HttpRequest, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.call_build_request(store, req, target).await);
         r.map_err(|e| self.fail(e))
@@ -130,7 +175,7 @@ impl AdapterInstance {
         resp: &HttpResponse,
         target: &Target,
     ) -> Result<Result<ChatResponse, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.call_parse_response(store, resp, target).await);
         r.map_err(|e| self.fail(e))
@@ -141,7 +186,7 @@ impl AdapterInstance {
         &mut self,
         resp: &HttpResponse,
     ) -> Result<ProviderError, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.call_classify_error(store, resp).await);
         r.map_err(|e| self.fail(e))
@@ -149,7 +194,7 @@ impl AdapterInstance {
 
     /// Create the attempt's stream decoder.
     pub async fn stream_decoder(&mut self, target: &Target) -> Result<DecoderHandle, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.stream_decoder().call_constructor(store, target).await);
         r.map(DecoderHandle).map_err(|e| self.fail(e))
@@ -161,7 +206,7 @@ impl AdapterInstance {
         decoder: DecoderHandle,
         bytes: &[u8],
     ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.stream_decoder().call_feed(store, decoder.0, bytes).await);
         r.map_err(|e| self.fail(e))
@@ -172,7 +217,7 @@ impl AdapterInstance {
         &mut self,
         decoder: DecoderHandle,
     ) -> Result<Result<Vec<StreamEvent>, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let store = &mut self.store;
         let r = guest!(self, g => g.stream_decoder().call_finish(store, decoder.0).await);
         r.map_err(|e| self.fail(e))

@@ -39,12 +39,14 @@ impl Default for PluginCaps {
 pub(super) struct MemoryLimiter {
     pub(super) cap: usize,
     pub(super) hit: bool,
+    /// Linear memory the store's instances have grown to, bytes.
+    pub(super) size: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -52,6 +54,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.size = self.size.saturating_add(desired.saturating_sub(current));
         Ok(true)
     }
 

@@ -59,7 +59,7 @@ impl Runtime {
                     upstream_model: "self-check".into(),
                     options_json: None,
                 };
-                let mut inst = self.adapter(plugin).await?;
+                let mut inst = self.adapter(plugin, super::Tenant::Alone).await?;
                 inst.info().await?;
                 let _ = inst.build_request(&request, &target).await?;
                 let decoder = inst.stream_decoder(&target).await?;

@@ -112,6 +112,7 @@ impl Runtime {
             limiter: MemoryLimiter {
                 cap: self.caps.memory_bytes,
                 hit: false,
+                size: 0,
             },
             plugin: plugin.name.clone(),
             config_json: config.or_else(|| plugin.config_json.clone()),

@@ -256,7 +256,7 @@ async fn openai_adapter_builds_parses_and_decodes() {
             .unwrap(),
     );
     assert_eq!(p.kind, PluginKind::Adapter);
-    let mut inst = rt.adapter(&p).await.unwrap();
+    let mut inst = rt.adapter(&p, Tenant::Alone).await.unwrap();
     assert_eq!(inst.info().await.unwrap().name, "openai");
 
     let mut req = request("hello");
@@ -371,7 +371,7 @@ async fn a_0_1_0_adapter_behaves_exactly_like_its_0_2_0_build() {
     let sse = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n";
     let mut seen = vec![];
     for p in [&old, &new] {
-        let mut inst = rt.adapter(p).await.unwrap();
+        let mut inst = rt.adapter(p, Tenant::Alone).await.unwrap();
         let info = inst.info().await.unwrap();
         let http = inst.build_request(&req, &target()).await.unwrap().unwrap();
         let parsed = inst.parse_response(&ok, &target()).await.unwrap().unwrap();
@@ -619,4 +619,77 @@ async fn embedding_adapters_are_told_apart_and_embed() {
         .unwrap();
     assert_eq!(parsed.embeddings, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
     assert_eq!(parsed.prompt_tokens, Some(2));
+}
+
+fn test_plugin(name: &str) -> Vec<u8> {
+    let path = TEST_PLUGINS.iter().find(|(n, _)| *n == name).unwrap().1;
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test]
+async fn warm_adapter_instances_serve_one_tenant_and_are_dropped_after_a_trap() {
+    let rt = runtime(None);
+    let bytes = test_plugin("test-hostile-adapter");
+    let pool = AdapterPool::new(pool_plugin(&rt, &bytes), 1000);
+    let alice = Tenant::Key("alice".into());
+    let bob = Tenant::Key("bob".into());
+    let req = request("hello");
+    let ok = target();
+
+    // One tenant's calls in turn reuse one instance.
+    for _ in 0..3 {
+        let mut inst = pool.take(&rt, &alice).await.unwrap();
+        inst.build_request(&req, &ok).await.unwrap().unwrap();
+        pool.give_back(inst);
+    }
+    assert_eq!(pool.instances_created(), 1);
+    // Another tenant never gets it.
+    let inst = pool.take(&rt, &bob).await.unwrap();
+    assert_eq!(pool.instances_created(), 2);
+    pool.give_back(inst);
+    // A call for no client gets a fresh instance, never kept.
+    for n in 3..5 {
+        let inst = pool.take(&rt, &Tenant::Alone).await.unwrap();
+        pool.give_back(inst);
+        assert_eq!(pool.instances_created(), n);
+    }
+    let shared = pool.take(&rt, &Tenant::Shared).await.unwrap();
+    assert_eq!(pool.instances_created(), 5);
+    pool.give_back(shared);
+
+    // A trap poisons the instance: refused if entered again, dropped when
+    // given back, and the tenant's next call gets a fresh one.
+    let panics = Target {
+        options_json: Some(r#"{"mode":"panic"}"#.into()),
+        ..target()
+    };
+    let mut inst = pool.take(&rt, &alice).await.unwrap();
+    assert!(inst.build_request(&req, &panics).await.is_err());
+    assert!(inst.build_request(&req, &ok).await.is_err());
+    pool.give_back(inst);
+    let mut inst = pool.take(&rt, &alice).await.unwrap();
+    assert_eq!(pool.instances_created(), 6);
+    inst.build_request(&req, &ok).await.unwrap().unwrap();
+    pool.give_back(inst);
+
+    // `adapter_reuse = 1`: a fresh instance for every call.
+    let once = AdapterPool::new(pool_plugin(&rt, &bytes), 1);
+    for n in 1..=3 {
+        let mut inst = once.take(&rt, &alice).await.unwrap();
+        inst.build_request(&req, &ok).await.unwrap().unwrap();
+        once.give_back(inst);
+        assert_eq!(once.instances_created(), n);
+    }
+}
+
+fn pool_plugin(rt: &Runtime, bytes: &[u8]) -> Arc<Plugin> {
+    Arc::new(
+        rt.load(
+            "hostile",
+            PluginSource::File("hostile.wasm".into()),
+            bytes,
+            None,
+        )
+        .unwrap(),
+    )
 }

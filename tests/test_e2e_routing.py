@@ -6,6 +6,8 @@ import time
 import openai
 import pytest
 
+from helpers import httpx, stream_text
+
 IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 
 
@@ -177,3 +179,45 @@ def test_request_deadline(mock_upstream, gateway):
         ask(gw.client(), "main")
     assert e.value.status_code == 504
     assert time.monotonic() - t < 10
+
+
+@pytest.mark.parametrize("commit", ["content", "first_event"])
+def test_stream_commit(mock_upstream, gateway, commit):
+    """`retry.stream_commit`: by default a stream that breaks before its
+    first content fails over; with `first_event` the client gets the
+    upstream's opening event at once, and the same break ends the stream."""
+    broken = mock_upstream("--break-after", 0, "--chunk-delay-ms", 20)
+    slow = mock_upstream("--chunk-delay-ms", 2000, "--chunks", 2)
+    gw = gateway(
+        providers={"broken": {"base_url": broken.url}, "slow": {"base_url": slow.url}, "good": {"base_url": slow.url}},
+        models={"m-broken": {"provider": "broken"}, "m-slow": {"provider": "slow"}, "m-good": {"provider": "good"}},
+        routes={
+            "breaks": {"models": ["m-broken", "m-good"], "retry": {"stream_commit": commit}},
+            "slow": {"models": ["m-slow"], "retry": {"stream_commit": commit}},
+        },
+        breaker={"consecutive_failures": 100},
+    )
+    client = gw.client()
+    stream = client.chat.completions.create(model="breaks", messages=[{"role": "user", "content": "hi"}], stream=True)
+    if commit == "content":
+        assert stream_text(stream) == "You said: hi"
+    else:
+        with pytest.raises(openai.APIError) as ei:
+            stream_text(stream)
+        assert ei.value.code == "stream_interrupted", ei.value.body
+    # The first body byte: at once with `first_event` (the upstream opens its
+    # stream at once and sends content 2 s later), not before the content
+    # otherwise.
+    body = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    started = time.monotonic()
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions", json=body, timeout=30) as r:
+        assert r.status_code == 200
+        chunks = r.iter_raw()
+        next(chunks)
+        first = time.monotonic() - started
+        rest = b"".join(chunks)
+    assert b"[DONE]" in rest
+    if commit == "content":
+        assert first >= 2.0, first
+    else:
+        assert first < 1.5, first

@@ -43,7 +43,7 @@ pub use providers::{
     AwsCredentials, AwsCredentialsConfig, ProviderConfig, ProviderSecrets, Secret, url_host,
 };
 pub use quality::QualityConfig;
-pub use routes::{BreakerConfig, FailureKind, ModelConfig, RetryConfig, RouteConfig};
+pub use routes::{BreakerConfig, FailureKind, ModelConfig, RetryConfig, RouteConfig, StreamCommit};
 pub use server::ServerConfig;
 
 /// Default listen address.

@@ -151,6 +151,24 @@ pub struct RetryConfig {
     /// Total time budget of a request, all attempts and waits included.
     #[serde(default = "default_deadline")]
     pub deadline_ms: u64,
+    /// When a stream is committed to the client.
+    #[serde(default)]
+    pub stream_commit: StreamCommit,
+}
+
+/// When a streaming attempt is committed to the client: until then, a
+/// failure of the attempt fails over; after, it can only end the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamCommit {
+    /// At the upstream's first content (text, a tool call or the finish):
+    /// a stall or a break before content still fails over.
+    #[default]
+    Content,
+    /// At the upstream's first stream event (its opening, usually at once):
+    /// the client's first byte comes one upstream chunk sooner, but a stall
+    /// or a break before content ends the stream instead of failing over.
+    FirstEvent,
 }
 
 fn default_attempts_per_target() -> u32 {
@@ -199,6 +217,7 @@ impl Default for RetryConfig {
             retry_on: default_retry_on(),
             failover_on: default_failover_on(),
             deadline_ms: default_deadline(),
+            stream_commit: StreamCommit::default(),
         }
     }
 }

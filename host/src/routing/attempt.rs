@@ -2,7 +2,8 @@
 //! the broker sends it (egress rule, key, timeouts), and the adapter parses
 //! the answer or classifies the error. A stream is read up to its first
 //! content event before the attempt counts as served, so a stall or an early
-//! break still fails over. Records the attempt on the model's figures;
+//! break still fails over (or, on a route with `stream_commit =
+//! "first_event"`, up to its first event of any kind). Records the attempt on the model's figures;
 //! never decides what happens after a failure ([`super::retry`] does).
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::stream::EventStream;
 use super::{Reply, Router, Served};
 use crate::broker::{self, SendError};
 use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent};
-use crate::config::FailureKind;
+use crate::config::{FailureKind, StreamCommit};
 use crate::generation::{Generation, ModelTarget};
 use crate::runtime::{PluginError, PluginFault, Tenant};
 
@@ -76,6 +77,7 @@ pub(super) async fn attempt(
     target: &Arc<ModelTarget>,
     req: &Arc<ChatRequest>,
     tenant: &Tenant,
+    commit: StreamCommit,
     first_byte: Duration,
     served: Served,
     seen: &mut Seen,
@@ -199,6 +201,7 @@ pub(super) async fn attempt(
                 StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)
             )
         });
+        let early = commit == StreamCommit::FirstEvent && !events.is_empty();
         first.extend(events);
         if end && !content {
             return Err(fail(next(
@@ -208,10 +211,14 @@ pub(super) async fn attempt(
                 None,
             )));
         }
-        if content || end {
-            let ttft = started.elapsed();
-            seen.ttft = Some(ttft);
-            target.stats.observe_latency(ttft);
+        if content || end || early {
+            // A stream committed before its content has its time to first
+            // token taken when the content comes (`EventStream`).
+            let ttft = content.then(|| started.elapsed());
+            if let Some(ttft) = ttft {
+                seen.ttft = Some(ttft);
+                target.stats.observe_latency(ttft);
+            }
             let mut stream = EventStream {
                 first,
                 inst: Some(inst),
@@ -232,7 +239,7 @@ pub(super) async fn attempt(
             };
             if end {
                 stream.ended = true;
-                target.stats.record(true, started.elapsed(), Some(ttft));
+                target.stats.record(true, started.elapsed(), ttft);
             }
             return Ok(Reply::Stream(Box::new(stream), served));
         }

@@ -72,6 +72,7 @@ mod tests {
             retry_on: vec![RateLimited, Overloaded, Timeout, Upstream],
             failover_on: vec![RateLimited, Overloaded, Timeout, Upstream, Auth, Plugin],
             deadline_ms: 30_000,
+            ..RetryConfig::default()
         }
     }
 

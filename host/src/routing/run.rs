@@ -18,7 +18,7 @@ use super::plan::{Overrides, Plan, apply_overrides};
 use super::retry::{Next, after_failure};
 use super::{Last, Reply, Router, Served};
 use crate::canonical::ChatRequest;
-use crate::config::{FailureKind, RetryConfig};
+use crate::config::{FailureKind, RetryConfig, StreamCommit};
 use crate::error::ApiError;
 use crate::generation::{Generation, ModelTarget};
 use crate::record::{Attempt as RecordAttempt, Record};
@@ -47,6 +47,7 @@ struct Chat<'a> {
     generation: &'a Arc<Generation>,
     req: &'a Arc<ChatRequest>,
     tenant: Tenant,
+    commit: StreamCommit,
 }
 
 impl Try for Chat<'_> {
@@ -70,6 +71,7 @@ impl Try for Chat<'_> {
             target,
             &req,
             &self.tenant,
+            self.commit,
             timeout,
             served,
             seen,
@@ -96,6 +98,7 @@ pub(super) async fn execute(
         generation,
         req,
         tenant: tenant(generation, rec),
+        commit: retry.stream_commit,
     };
     run_plan(generation, plan, labels, retry, started, last, rec, chat).await
 }

@@ -42,7 +42,9 @@ pub struct EventStream {
     pub(super) idle: Duration,
     pub(super) target: Arc<ModelTarget>,
     pub(super) started: Instant,
-    pub(super) ttft: Duration,
+    /// Time to the first content; `None` until then (a stream committed at
+    /// its first event).
+    pub(super) ttft: Option<Duration>,
     /// The upstream already ended cleanly; `first` holds its last events.
     pub(super) ended: bool,
     pub(super) breaker: BreakerConfig,
@@ -91,6 +93,18 @@ impl EventStream {
 
     fn observe(&mut self, events: &[StreamEvent]) {
         self.tally.observe(events);
+        if self.ttft.is_none()
+            && events.iter().any(|e| {
+                matches!(
+                    e,
+                    StreamEvent::Text(_) | StreamEvent::ToolCall(_) | StreamEvent::Finish(_)
+                )
+            })
+        {
+            let ttft = self.started.elapsed();
+            self.ttft = Some(ttft);
+            self.target.stats.observe_latency(ttft);
+        }
     }
 
     /// When the attempt that committed this stream started.
@@ -141,7 +155,7 @@ impl EventStream {
                         }
                         self.target
                             .stats
-                            .record(true, self.started.elapsed(), Some(self.ttft));
+                            .record(true, self.started.elapsed(), self.ttft);
                         StreamItem::End(events)
                     }
                     Ok(Err(e)) => self.broken(describe_provider(&e)),

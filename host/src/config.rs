@@ -188,6 +188,15 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The plugins the config names: its providers' adapters, its routes'
+    /// policies and its evaluators' plugins.
+    pub fn plugin_names(&self) -> std::collections::BTreeSet<&str> {
+        let adapters = self.providers.values().map(|p| p.adapter.as_str());
+        let policies = self.routes.values().map(|r| r.policy.as_str());
+        let evaluators = self.evaluators.values().map(|e| e.plugin.as_str());
+        adapters.chain(policies).chain(evaluators).collect()
+    }
+
     /// Check references between sections. `plugin_exists(kind, name)` says
     /// whether a plugin of that kind is available.
     pub fn validate(&self, plugin_exists: &dyn Fn(&str, &str) -> bool) -> anyhow::Result<()> {

@@ -1,6 +1,9 @@
 //! Plugin bytes and their loading for a candidate generation: the embedded
-//! first-party plugins, overridden by `*.wasm` files of the plugin directory
-//! with the same name; a plugin whose bytes, source and config did not change
+//! first-party plugins the config names, and every `*.wasm` file of the
+//! plugin directory (one named like an embedded plugin overrides it). An
+//! embedded plugin the config does not name is not compiled (start-up
+//! compiles only what serves); a reload that names it loads it then. A
+//! plugin whose bytes, source and config did not change
 //! is carried over as it is (no compile, no self-check), one that fails to
 //! load is refused and the previous version of it, if any, stays. Never
 //! validates the config (see [`super::assemble`]).
@@ -65,7 +68,8 @@ pub struct LoadedPlugins {
     pub errors: BTreeMap<String, String>,
 }
 
-/// Load the plugins of `config`. A plugin whose bytes did not change since
+/// Load the plugins of `config`: the embedded ones it names and all of the
+/// plugin directory's. A plugin whose bytes did not change since
 /// `prev` is carried over as it is (no compile, no self-check); one that
 /// fails to load is refused, and `prev`'s version of it, if any, stays.
 pub fn load_plugins(
@@ -73,7 +77,11 @@ pub fn load_plugins(
     config: &Config,
     prev: Option<&Generation>,
 ) -> anyhow::Result<LoadedPlugins> {
-    let sources = plugin_sources(config.plugins.dir.as_deref())?;
+    let mut sources = plugin_sources(config.plugins.dir.as_deref())?;
+    let named = config.plugin_names();
+    sources.retain(|name, (source, _)| {
+        *source != PluginSource::Embedded || named.contains(name.as_str())
+    });
     let mut out = LoadedPlugins {
         plugins: BTreeMap::new(),
         fresh: Vec::new(),

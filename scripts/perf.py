@@ -42,6 +42,8 @@ LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
 CHAT = "/v1/chat/completions"
 # The model the gateway answers from its response cache.
 CACHED = "cached"
+# A route like `r` whose streams commit at the upstream's first event.
+EARLY = "r-early"
 # nginx proxies /stream/… unbuffered (what an SSE pass-through needs) and
 # everything else with its default buffering.
 NGINX_STREAM_PREFIX = "/stream"
@@ -63,6 +65,7 @@ SECS = int(env_str("PERF_SECS", "5"))
 ROUNDS = int(env_str("PERF_ROUNDS", "3"))
 CONCURRENCY = [int(c) for c in env_str("PERF_CONCURRENCY", "1 16 64 256").split()]
 SOAK_S = int(env_str("PERF_SOAK_S", "0"))
+RELOADS = int(env_str("PERF_RELOADS", "0"))
 BIN = os.environ["SWITCHYARD_BIN"]
 # Another build of the gateway measured in the same run (before/after a change).
 BASELINE_BIN = os.environ.get("PERF_BASELINE_BIN") or None
@@ -285,8 +288,18 @@ def start_nginx(tag: str, workers: int, upstream: str) -> tuple[subprocess.Popen
     return p, f"127.0.0.1:{port}"
 
 
-def gateway_config(upstream: str) -> Path:
-    path = TMP / "switchyard.toml"
+def gateway_config(upstream: str, early: bool = True) -> Path:
+    """The gateway's config; `early`: with the route EARLY (a baseline build
+    from before `stream_commit` would refuse it)."""
+    path = TMP / ("switchyard.toml" if early else "switchyard-baseline.toml")
+    early_route = f"""
+# `r` with its streams committed at the upstream's first event, not its
+# first content (streams only).
+[routes.{EARLY}]
+policy = "ordered"
+models = ["m"]
+retry = {{ stream_commit = "first_event" }}
+"""
     if not path.exists():
         path.write_text(
             f"""# scripts/perf.py: one model (adapter only) and one route (policy + adapter)
@@ -313,6 +326,7 @@ provider = "mock"
 policy = "ordered"
 models = ["m"]
 
+{early_route if early else ""}
 # The response cache: after the first request, every one is a hit.
 [models.{CACHED}]
 provider = "mock"
@@ -332,7 +346,8 @@ def start_gateway(
     env["NO_PROXY"] = "127.0.0.1,localhost"
     for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         env.pop(k, None)
-    args = [binary, "serve", "--config", str(gateway_config(upstream)), "--listen", listen]
+    config = gateway_config(upstream, early=binary == BIN)
+    args = [binary, "serve", "--config", str(config), "--listen", listen]
     return spawn(args, f"switchyard-{tag}.log", env)
 
 
@@ -518,6 +533,32 @@ def measure_start(targets: dict[str, Target], upstream: str, warm_cache: Path, r
                 subprocess.run(["rm", "-rf", str(cache)], check=False)
 
 
+def measure_reloads(gw: subprocess.Popen, addr: str, n: int) -> tuple[int, int, int]:
+    """`n` hot reloads of the running gateway, each with a new config of the
+    `ordered` policy (so the plugin itself is reloaded, not only carried
+    over) and every 10th followed by requests on the new generation; the
+    gateway's RSS after 10 and after all `n` reloads, and the reloads done."""
+    config = TMP / "switchyard.toml"
+    original = config.read_text()
+    rss_early = 0
+    try:
+        for i in range(n):
+            config.write_text(f"{original}\n[plugins.config.ordered]\nreload = {i}\n")
+            status, body = post_once(addr, "/admin/reload", "")
+            if status != 200:
+                raise PerfError(f"reload {i + 1}: status {status}: {body[:300]!r}")
+            if i % 10 == 9:
+                for model in ("m", "r"):
+                    status, body = post_once(addr, CHAT, chat_body(model, LOAD_PROMPT))
+                    if status != 200:
+                        raise PerfError(f"answer after reload {i + 1}: status {status}: {body[:300]!r}")
+            if i == 9:
+                rss_early = rss_bytes([gw.pid])
+    finally:
+        config.write_text(original)
+    return rss_early, rss_bytes([gw.pid]), n
+
+
 # --- the table ----------------------------------------------------------------------------
 
 
@@ -657,6 +698,9 @@ def main() -> int:
             targets.append(Target(name, gw_b_addr, model, CHAT, lambda: [gw_b.pid]))
             procs[name] = (gw_b, "switchyard-baseline.log")
     by_name = {t.name: t for t in targets}
+    # Measured for streams only.
+    early = Target("Switchyard, route, first_event", gw_addr, EARLY, CHAT, lambda: [gw.pid])
+    first_answer(gw, early.addr, CHAT, chat_body(early.model, LOAD_PROMPT), "switchyard-main.log", early.name)
     for t in targets:
         write_lua(t)
         p, log_name = procs.get(t.name, (gw, "switchyard-main.log"))
@@ -681,6 +725,7 @@ def main() -> int:
         log(f"round {rnd + 1}/{ROUNDS}: streams")
         for t in order:
             measure_streams(t, STREAMS)
+        measure_streams(early, STREAMS)
         log(f"round {rnd + 1}/{ROUNDS}: start to first answer")
         measure_start(by_name, upstream, warm_cache, rnd)
 
@@ -697,6 +742,11 @@ def main() -> int:
         for t in targets[3:5]:
             t.rss_soak = rss_bytes([gw.pid])
 
+    reload_rss = None
+    if RELOADS:
+        log(f"{RELOADS} hot reloads of the gateway")
+        reload_rss = measure_reloads(gw, gw_addr, max(RELOADS, 10))
+
     print()
     print(f"## Switchyard vs nginx, side by side ({started:%Y-%m-%d %H:%M} UTC)")
     print()
@@ -711,7 +761,7 @@ def main() -> int:
     print(f"- Date: {started:%Y-%m-%d %H:%M:%S} UTC; machine: {machine}")
     print(
         f'- Settings: PERF_SECS={SECS} PERF_ROUNDS={ROUNDS} PERF_CONCURRENCY="{" ".join(map(str, CONCURRENCY))}"'
-        f" PERF_SOAK_S={SOAK_S or 'off'}; {version([BIN, '--version'])},"
+        f" PERF_SOAK_S={SOAK_S or 'off'} PERF_RELOADS={RELOADS or 'off'}; {version([BIN, '--version'])},"
         f" {version([NGINX, '-v']).removeprefix('nginx version: ')}, {version([WRK, '-v']).split(' [')[0]}"
     )
     print(
@@ -742,10 +792,23 @@ def main() -> int:
         "- Start → first answer: spawn to the first 200 of a fresh process (Switchyard cold: an empty"
         " `SWITCHYARD_CACHE_DIR`; warm: the cache the running gateway filled)."
     )
+    base_ttfb, early_ttfb = med(targets[0].ttfb), med(early.ttfb)
+    if base_ttfb is not None and early_ttfb is not None:
+        print(
+            f'- Streams on a route with `stream_commit = "first_event"` (`{EARLY}`: committed at the'
+            f" upstream's first event, not its first content): TTFB {fmt_ms(early_ttfb)} ms,"
+            f" added {fmt_added_us(early_ttfb - base_ttfb)}; inter-chunk delay {fmt_ms(med(early.gap))} ms."
+        )
     if BASELINE_BIN:
         print(
             f"- Baseline: `{BASELINE_BIN}` ({version([BASELINE_BIN, '--version'])}), a second gateway process"
             " with the same config, measured in the same interleaved rounds."
+        )
+    if reload_rss:
+        early_rss, late_rss, n = reload_rss
+        print(
+            f"- Hot reloads: {n} reloads, each reloading the `ordered` plugin (a new config for it) and retiring"
+            f" the generation's pools; gateway RSS after 10: {fmt_mb(early_rss)}, after {n}: {fmt_mb(late_rss)}."
         )
     if soak_trend:
         print(f"- RSS of the gateway during the soak, after each minute (and at its end): {', '.join(soak_trend)}.")

@@ -14,6 +14,7 @@
 #   PERF_ROUNDS       interleaved rounds, the table shows medians (default 3; smoke 1)
 #   PERF_CONCURRENCY  wrk connections, one measurement each (default "1 16 64 256"; smoke "1 64")
 #   PERF_SOAK_S       seconds of load on the gateway before a last RSS reading (default: no soak)
+#   PERF_RELOADS      hot reloads of the gateway, with its RSS after 10 and after all (default: none; smoke 20)
 #   SWITCHYARD_BIN    the binary (default $CARGO_TARGET_DIR/release/switchyard)
 #   PERF_BASELINE_BIN another build, measured in the same run as rows
 #                     "baseline, model/route" (before/after a change)
@@ -33,7 +34,7 @@ case "${1:-}" in
     "") ;;
     --smoke)
         command_line="scripts/perf.sh --smoke"
-        : "${PERF_SECS:=1}" "${PERF_ROUNDS:=1}" "${PERF_CONCURRENCY:=1 64}"
+        : "${PERF_SECS:=1}" "${PERF_ROUNDS:=1}" "${PERF_CONCURRENCY:=1 64}" "${PERF_RELOADS:=20}"
         ;;
     -h | --help) usage; exit 0 ;;
     *) echo "perf.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -42,10 +43,11 @@ export PERF_SECS="${PERF_SECS:-5}"
 export PERF_ROUNDS="${PERF_ROUNDS:-3}"
 export PERF_CONCURRENCY="${PERF_CONCURRENCY:-1 16 64 256}"
 export PERF_SOAK_S="${PERF_SOAK_S:-0}"
+export PERF_RELOADS="${PERF_RELOADS:-0}"
 export SWITCHYARD_BIN="${SWITCHYARD_BIN:-$CARGO_TARGET_DIR/release/switchyard}"
 export PERF_COMMAND="$command_line"
 
-for knob in PERF_SECS PERF_ROUNDS PERF_SOAK_S; do
+for knob in PERF_SECS PERF_ROUNDS PERF_SOAK_S PERF_RELOADS; do
     if [[ ! "${!knob}" =~ ^[0-9]+$ ]]; then
         echo "perf.sh: $knob must be a whole number of seconds/rounds, not '${!knob}'" >&2
         exit 2

@@ -15,7 +15,6 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 
-use super::body::read_body;
 use super::request_id::RequestId;
 use super::{
     Body, Dialect, anthropic, cached, dialect_error, input, json_response, openai, responses,
@@ -160,34 +159,11 @@ pub async fn chat(gw: &Arc<Gateway>, req: Request<Incoming>, dialect: Dialect) -
         pending.fail(e);
         dialect_error(e, dialect)
     };
-    // Keys are checked before the body is read: an unknown caller costs
-    // nothing more.
-    let caller = match generation.keys.authenticate(req.headers()) {
-        Ok(c) => c,
-        Err(e) => return fail(pending, &e),
+    let (caller, parts, body) = match input::envelope(&generation, &mut pending, req).await {
+        Ok(e) => (e.caller, e.parts, e.body),
+        Err((e, close)) => return input::refused(fail(pending, &e), close),
     };
-    if let Some(key) = &caller {
-        pending.set_key(key);
-    }
-    if let Err(e) = input::content_type(req.headers()) {
-        return fail(pending, &e);
-    }
     let server = &generation.config.server;
-    let body_timeout = std::time::Duration::from_millis(server.body_read_timeout_ms);
-    let (parts, body) =
-        match tokio::time::timeout(body_timeout, read_body(req, server.max_body_bytes)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return fail(pending, &e),
-            Err(_) => {
-                // The rest of the body may still be on its way: close the
-                // connection rather than read it.
-                let e = input::body_timeout(server.body_read_timeout_ms);
-                let mut r = fail(pending, &e);
-                r.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return r;
-            }
-        };
     let parsed = match dialect {
         Dialect::OpenAi => openai::parse_request(&body).map(|r| (r, Writer::OpenAi)),
         Dialect::Anthropic => anthropic::parse_request(&body).map(|r| (r, Writer::Anthropic)),

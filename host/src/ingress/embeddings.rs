@@ -10,11 +10,10 @@ pub mod wire;
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use self::wire::{parse_request, render};
-use super::body::read_body;
 use super::chat::{COST_HEADER, served_headers, usd_text};
 use super::request_id::RequestId;
 use super::{Body, Dialect, dialect_error, input, json_response};
@@ -41,29 +40,9 @@ pub async fn embeddings(gw: &Arc<Gateway>, req: Request<Incoming>) -> Response<B
         pending.fail(e);
         dialect_error(e, Dialect::OpenAi)
     };
-    let caller = match generation.keys.authenticate(req.headers()) {
-        Ok(c) => c,
-        Err(e) => return fail(pending, &e),
-    };
-    if let Some(key) = &caller {
-        pending.set_key(key);
-    }
-    if let Err(e) = input::content_type(req.headers()) {
-        return fail(pending, &e);
-    }
-    let server = &generation.config.server;
-    let body_timeout = std::time::Duration::from_millis(server.body_read_timeout_ms);
-    let body = match tokio::time::timeout(body_timeout, read_body(req, server.max_body_bytes)).await
-    {
-        Ok(Ok((_, b))) => b,
-        Ok(Err(e)) => return fail(pending, &e),
-        Err(_) => {
-            let e = input::body_timeout(server.body_read_timeout_ms);
-            let mut r = fail(pending, &e);
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return r;
-        }
+    let (caller, body) = match input::envelope(&generation, &mut pending, req).await {
+        Ok(e) => (e.caller, e.body),
+        Err((e, close)) => return input::refused(fail(pending, &e), close),
     };
     let (request, encoding) =
         match parse_request(&body).and_then(|r| input::model_name(&r.0.model).map(|()| r)) {

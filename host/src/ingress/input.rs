@@ -1,10 +1,73 @@
-//! Checks of a chat request's envelope that both dialects share: the content
-//! type, the body read deadline and the `model` name. They run before the
-//! router, so nothing they refuse reaches a policy or an adapter.
+//! Checks of a request's envelope that every `/v1` endpoint shares: the
+//! client key (before the body is read: an unknown caller costs nothing
+//! more), the content type, the body read deadline and the `model` name.
+//! They run before the router, so nothing they refuse reaches a policy or
+//! an adapter.
 
-use http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
 
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+
+use super::Body;
+use super::body::read_body;
 use crate::error::ApiError;
+use crate::generation::Generation;
+use crate::keys::ClientKey;
+use crate::ledger::Pending;
+
+/// A request's envelope, checked.
+pub struct Envelope {
+    /// The caller's key (`None` when the gateway has no keys).
+    pub caller: Option<Arc<ClientKey>>,
+    /// The request head.
+    pub parts: http::request::Parts,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// Authenticate the caller (noting its key on the record), check the
+/// content type, and read the body within `[server]`'s size cap and read
+/// deadline. A refusal is `fail(pending, error)`'s answer; a body that did
+/// not arrive in time also closes the connection (the rest of it may still
+/// be on its way).
+pub async fn envelope(
+    generation: &Generation,
+    pending: &mut Pending,
+    req: Request<Incoming>,
+) -> Result<Envelope, (ApiError, bool)> {
+    let caller = generation
+        .keys
+        .authenticate(req.headers())
+        .map_err(|e| (e, false))?;
+    if let Some(key) = &caller {
+        pending.set_key(key);
+    }
+    content_type(req.headers()).map_err(|e| (e, false))?;
+    let server = &generation.config.server;
+    let timeout = std::time::Duration::from_millis(server.body_read_timeout_ms);
+    match tokio::time::timeout(timeout, read_body(req, server.max_body_bytes)).await {
+        Ok(Ok((parts, body))) => Ok(Envelope {
+            caller,
+            parts,
+            body,
+        }),
+        Ok(Err(e)) => Err((e, false)),
+        Err(_) => Err((body_timeout(server.body_read_timeout_ms), true)),
+    }
+}
+
+/// The answer to a refused envelope: `answer` (the dialect's error), with
+/// `Connection: close` when `close`.
+pub fn refused(mut answer: Response<Body>, close: bool) -> Response<Body> {
+    if close {
+        answer
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    answer
+}
 
 /// The body must be JSON. OpenAI answers a form-encoded or text body with a
 /// 400 `invalid_request_error` (it does not parse it as JSON), so a wrong

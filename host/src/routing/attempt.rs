@@ -3,8 +3,10 @@
 //! the answer or classifies the error. A stream is read up to its first
 //! content event before the attempt counts as served, so a stall or an early
 //! break still fails over (or, on a route with `stream_commit =
-//! "first_event"`, up to its first event of any kind). Records the attempt on the model's figures;
-//! never decides what happens after a failure ([`super::retry`] does).
+//! "first_event"`, up to its first event of any kind). Records the attempt
+//! on the model's figures; never decides what happens after a failure
+//! ([`super::retry`] does). [`Upstream`] is what a chat and an embeddings
+//! attempt share.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +15,9 @@ use super::failure::{AttemptError, describe_provider, next, provider_failure, se
 use super::stream::EventStream;
 use super::{Reply, Router, Served};
 use crate::broker::{self, SendError};
-use crate::canonical::{ChatRequest, HttpResponse, OutputTally, StreamEvent};
+use crate::canonical::{
+    ChatRequest, HttpRequest, HttpResponse, OutputTally, ProviderError, StreamEvent,
+};
 use crate::config::{FailureKind, StreamCommit};
 use crate::generation::{Generation, ModelTarget};
 use crate::runtime::{PluginError, PluginFault, Tenant};
@@ -56,6 +60,103 @@ pub(super) fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpRe
     }
 }
 
+/// One attempt's target and the steps every kind of attempt shares: the
+/// outcome on the model's figures, and the broker's send and body read.
+pub(super) struct Upstream<'a> {
+    pub(super) router: &'a Router,
+    pub(super) generation: &'a Generation,
+    pub(super) target: &'a Arc<ModelTarget>,
+    pub(super) started: Instant,
+}
+
+impl Upstream<'_> {
+    /// A failed attempt, recorded on the model's figures when it fails over.
+    pub(super) fn fail(&self, e: AttemptError) -> AttemptError {
+        if let AttemptError::Next(_) = e {
+            self.target
+                .stats
+                .record(false, self.started.elapsed(), None);
+        }
+        e
+    }
+
+    /// The adapter failed (counted against the plugin): fail over.
+    pub(super) fn plugin_fault(&self, e: PluginError) -> AttemptError {
+        let t = self.target;
+        self.router.stats.plugin_fault(&t.adapter.name, e.fault());
+        self.fail(next(t, FailureKind::Plugin, e.to_string(), None))
+    }
+
+    /// The adapter cannot express the request for its provider; another
+    /// target may.
+    pub(super) fn refused(&self, e: &ProviderError) -> AttemptError {
+        self.fail(next(
+            self.target,
+            FailureKind::Refused,
+            describe_provider(e),
+            None,
+        ))
+    }
+
+    /// The provider's error, as the adapter classified it.
+    pub(super) fn provider(&self, e: ProviderError) -> AttemptError {
+        self.fail(provider_failure(self.target, e))
+    }
+
+    /// Send the adapter's request through the broker (egress rule, the
+    /// provider's key, the first-byte timeout) and note the status.
+    pub(super) async fn send(
+        &self,
+        req: HttpRequest,
+        first_byte: Duration,
+        seen: &mut Seen,
+    ) -> Result<reqwest::Response, AttemptError> {
+        let t = self.target;
+        let secret = self.generation.secrets.get(&t.provider_name);
+        let sent = self
+            .router
+            .broker
+            .send(&t.provider_name, &t.provider, secret, req, first_byte);
+        let resp = timed(&mut seen.waited, sent).await.map_err(|e| {
+            if let SendError::Denied { .. } = e {
+                self.router
+                    .stats
+                    .plugin_fault(&t.adapter.name, PluginFault::EgressDenied);
+            }
+            self.fail(send_failure(t, e))
+        })?;
+        seen.status = Some(resp.status().as_u16());
+        Ok(resp)
+    }
+
+    /// Read the whole answer (an error's body: what could be read).
+    pub(super) async fn read(
+        &self,
+        resp: &mut reqwest::Response,
+        seen: &mut Seen,
+    ) -> Result<HttpResponse, AttemptError> {
+        let idle = self.target.provider.idle_timeout();
+        let body = timed(
+            &mut seen.waited,
+            broker::read_body(resp, idle, MAX_UPSTREAM_BODY),
+        )
+        .await;
+        let body = match body {
+            Ok(b) => b,
+            Err(_) if !resp.status().is_success() => Vec::new(),
+            Err(e) => return Err(self.fail(send_failure(self.target, e))),
+        };
+        Ok(response_record(resp, body))
+    }
+
+    /// A served attempt, on the model's figures.
+    pub(super) fn served(&self) {
+        let took = self.started.elapsed();
+        self.target.stats.record(true, took, None);
+        self.target.stats.observe_latency(took);
+    }
+}
+
 /// Run one call on a warm adapter instance of `$target` for `$tenant`,
 /// giving the instance back afterwards; `$inst` names it in `$call`.
 macro_rules! on_adapter {
@@ -84,73 +185,31 @@ pub(super) async fn attempt(
 ) -> Result<Reply, AttemptError> {
     let started = Instant::now();
     let in_flight = target.stats.start();
-    let fail = |e: AttemptError| {
-        if let AttemptError::Next(_) = e {
-            target.stats.record(false, started.elapsed(), None);
-        }
-        e
+    let up = Upstream {
+        router,
+        generation,
+        target,
+        started,
     };
-    let plugin_fault = |e: PluginError| {
-        router.stats.plugin_fault(&target.adapter.name, e.fault());
-        next(target, FailureKind::Plugin, e.to_string(), None)
-    };
-
     let built = on_adapter!(router, target, tenant, |inst| inst
         .build_request(req, &target.target));
     let http_req = match built {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            // The adapter cannot express this request for its provider;
-            // another target may.
-            return Err(fail(next(
-                target,
-                FailureKind::Refused,
-                describe_provider(&e),
-                None,
-            )));
-        }
-        Err(e) => return Err(fail(plugin_fault(e))),
+        Ok(Err(e)) => return Err(up.refused(&e)),
+        Err(e) => return Err(up.plugin_fault(e)),
     };
     let idle = target.provider.idle_timeout();
-    let secret = generation.secrets.get(&target.provider_name);
-    let sent = router.broker.send(
-        &target.provider_name,
-        &target.provider,
-        secret,
-        http_req,
-        first_byte,
-    );
-    let mut resp = timed(&mut seen.waited, sent).await.map_err(|e| {
-        if let SendError::Denied { .. } = e {
-            router
-                .stats
-                .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
-        }
-        fail(send_failure(target, e))
-    })?;
-    seen.status = Some(resp.status().as_u16());
+    let mut resp = up.send(http_req, first_byte, seen).await?;
 
     if !resp.status().is_success() {
-        let body = timed(
-            &mut seen.waited,
-            broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY),
-        )
-        .await
-        .unwrap_or_default();
-        let record = response_record(&resp, body);
+        let record = up.read(&mut resp, seen).await?;
         let e = on_adapter!(router, target, tenant, |inst| inst.classify_error(&record))
-            .map_err(|e| fail(plugin_fault(e)))?;
-        return Err(fail(provider_failure(target, e)));
+            .map_err(|e| up.plugin_fault(e))?;
+        return Err(up.provider(e));
     }
 
     if !req.stream {
-        let body = timed(
-            &mut seen.waited,
-            broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY),
-        )
-        .await
-        .map_err(|e| fail(send_failure(target, e)))?;
-        let record = response_record(&resp, body);
+        let record = up.read(&mut resp, seen).await?;
         let parsed = on_adapter!(router, target, tenant, |inst| inst
             .parse_response(&record, &target.target));
         return match parsed {
@@ -158,12 +217,11 @@ pub(super) async fn attempt(
                 if r.model.is_empty() {
                     r.model = target.target.upstream_model.clone();
                 }
-                target.stats.record(true, started.elapsed(), None);
-                target.stats.observe_latency(started.elapsed());
+                up.served();
                 Ok(Reply::Complete(r, served))
             }
-            Ok(Err(e)) => Err(fail(provider_failure(target, e))),
-            Err(e) => Err(fail(plugin_fault(e))),
+            Ok(Err(e)) => Err(up.provider(e)),
+            Err(e) => Err(up.plugin_fault(e)),
         };
     }
 
@@ -174,26 +232,26 @@ pub(super) async fn attempt(
         .adapters
         .take(&router.runtime, tenant)
         .await
-        .map_err(|e| fail(plugin_fault(e)))?;
+        .map_err(|e| up.plugin_fault(e))?;
     let decoder = inst
         .stream_decoder(&target.target)
         .await
-        .map_err(|e| fail(plugin_fault(e)))?;
+        .map_err(|e| up.plugin_fault(e))?;
     let deadline = started + first_byte;
     let mut first = Vec::new();
     loop {
         let wait = deadline.saturating_duration_since(Instant::now()).min(idle);
         let chunk = timed(&mut seen.waited, broker::next_chunk(&mut resp, wait))
             .await
-            .map_err(|e| fail(send_failure(target, e)))?;
+            .map_err(|e| up.fail(send_failure(target, e)))?;
         let (events, end) = match chunk {
             Some(bytes) => (inst.feed(decoder, &bytes).await, false),
             None => (inst.finish(decoder).await, true),
         };
         let events = match events {
             Ok(Ok(ev)) => ev,
-            Ok(Err(e)) => return Err(fail(provider_failure(target, e))),
-            Err(e) => return Err(fail(plugin_fault(e))),
+            Ok(Err(e)) => return Err(up.provider(e)),
+            Err(e) => return Err(up.plugin_fault(e)),
         };
         let content = events.iter().any(|e| {
             matches!(
@@ -204,7 +262,7 @@ pub(super) async fn attempt(
         let early = commit == StreamCommit::FirstEvent && !events.is_empty();
         first.extend(events);
         if end && !content {
-            return Err(fail(next(
+            return Err(up.fail(next(
                 target,
                 FailureKind::Upstream,
                 "stream ended without content".into(),

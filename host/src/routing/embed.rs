@@ -15,17 +15,15 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use super::attempt::{MAX_UPSTREAM_BODY, Seen, response_record, timed};
-use super::failure::{AttemptError, describe_provider, next, provider_failure, send_failure};
+use super::attempt::{Seen, Upstream};
+use super::failure::AttemptError;
 use super::plan::{Overrides, Plan};
 use super::run::{Try, run_plan};
 use super::{Last, Router, Served};
-use crate::broker::{self, SendError};
-use crate::config::{FailureKind, RetryConfig};
+use crate::config::RetryConfig;
 use crate::error::ApiError;
 use crate::generation::{Generation, ModelTarget, Resolved, Route};
 use crate::record::Record;
-use crate::runtime::{PluginError, PluginFault};
 use crate::wit::{EmbeddingsRequest, EmbeddingsResponse};
 
 /// A 400 about `model`.
@@ -140,79 +138,41 @@ async fn attempt(
     first_byte: Duration,
     seen: &mut Seen,
 ) -> Result<EmbeddingsResponse, AttemptError> {
-    let started = Instant::now();
     let _in_flight = target.stats.start();
-    let fail = |e: AttemptError| {
-        if let AttemptError::Next(_) = e {
-            target.stats.record(false, started.elapsed(), None);
-        }
-        e
-    };
-    let plugin_fault = |e: PluginError| {
-        router.stats.plugin_fault(&target.adapter.name, e.fault());
-        next(target, FailureKind::Plugin, e.to_string(), None)
+    let up = Upstream {
+        router,
+        generation,
+        target,
+        started: Instant::now(),
     };
     let mut inst = router
         .runtime
         .embedder(&target.adapter)
         .await
-        .map_err(|e| fail(plugin_fault(e)))?;
+        .map_err(|e| up.plugin_fault(e))?;
     let http_req = match inst.build_request(req, &target.target).await {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Err(fail(next(
-                target,
-                FailureKind::Refused,
-                describe_provider(&e),
-                None,
-            )));
-        }
-        Err(e) => return Err(fail(plugin_fault(e))),
+        Ok(Err(e)) => return Err(up.refused(&e)),
+        Err(e) => return Err(up.plugin_fault(e)),
     };
-    let idle = target.provider.idle_timeout();
-    let secret = generation.secrets.get(&target.provider_name);
-    let sent = router.broker.send(
-        &target.provider_name,
-        &target.provider,
-        secret,
-        http_req,
-        first_byte,
-    );
-    let mut resp = timed(&mut seen.waited, sent).await.map_err(|e| {
-        if let SendError::Denied { .. } = e {
-            router
-                .stats
-                .plugin_fault(&target.adapter.name, PluginFault::EgressDenied);
-        }
-        fail(send_failure(target, e))
-    })?;
-    seen.status = Some(resp.status().as_u16());
-    let ok = resp.status().is_success();
-    let body = timed(
-        &mut seen.waited,
-        broker::read_body(&mut resp, idle, MAX_UPSTREAM_BODY),
-    )
-    .await;
-    if !ok {
-        let record = response_record(&resp, body.unwrap_or_default());
+    let mut resp = up.send(http_req, first_byte, seen).await?;
+    let record = up.read(&mut resp, seen).await?;
+    if !resp.status().is_success() {
         let e = inst
             .classify_error(&record)
             .await
-            .map_err(|e| fail(plugin_fault(e)))?;
-        return Err(fail(provider_failure(target, e)));
+            .map_err(|e| up.plugin_fault(e))?;
+        return Err(up.provider(e));
     }
-    let body = body.map_err(|e| fail(send_failure(target, e)))?;
-    let record = response_record(&resp, body);
     match inst.parse_response(&record, req, &target.target).await {
         Ok(Ok(mut r)) => {
             if r.model.is_none() {
                 r.model = Some(target.target.upstream_model.clone());
             }
-            target.stats.record(true, started.elapsed(), None);
-            target.stats.observe_latency(started.elapsed());
+            up.served();
             Ok(r)
         }
-        Ok(Err(e)) => Err(fail(provider_failure(target, e))),
-        Err(e) => Err(fail(plugin_fault(e))),
+        Ok(Err(e)) => Err(up.provider(e)),
+        Err(e) => Err(up.plugin_fault(e)),
     }
 }

@@ -21,11 +21,19 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     // serde_json checks UTF-8 only in the strings it keeps: invalid bytes
     // inside an ignored value would pass (found by fuzz/ingress_*).
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ApiError::invalid(format!(
-            "The request body is not valid UTF-8 (at byte {}).",
-            e.valid_up_to()
-        )));
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(ApiError::invalid(format!(
+                "The request body is not valid UTF-8 (at byte {}).",
+                e.valid_up_to()
+            )));
+        }
+    };
+    // The common case, a good body, without tracking the path; a bad one is
+    // parsed again with the path tracked, for an error naming the field.
+    if let Ok(parsed) = serde_json::from_str(text) {
+        return Ok(parsed);
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {

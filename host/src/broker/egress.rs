@@ -140,14 +140,14 @@ pub fn is_internal(ip: IpAddr) -> bool {
 /// `localhost` names; other names are checked by [`EgressResolver`]):
 /// `Some(reason)` when refused.
 pub(super) fn address_refused(provider: &ProviderConfig, url: &reqwest::Url) -> Option<String> {
-    let base = reqwest::Url::parse(&provider.base_url).ok();
-    let base_ip = base.as_ref().and_then(|b| match b.host() {
+    let base = provider.base();
+    let base_ip = base.and_then(|b| match b.host() {
         Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
         Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
         _ => None,
     });
     let base_is_local = base_ip.is_some_and(is_internal)
-        || base.as_ref().and_then(|b| b.host_str()).is_some_and(|h| {
+        || base.and_then(|b| b.host_str()).is_some_and(|h| {
             is_localhost_name(h.trim_end_matches('.').to_ascii_lowercase().as_str())
         });
     let ip = match url.host() {

@@ -41,6 +41,9 @@ pub struct ProviderConfig {
     /// Marks a provider as simulated: every response says so.
     #[serde(default)]
     pub simulated: bool,
+    /// `base_url` parsed, once (the egress rule reads it on every request).
+    #[serde(skip)]
+    pub parsed_base: std::sync::OnceLock<Option<url::Url>>,
 }
 
 /// `[providers.NAME.aws_credentials]`: where the AWS credentials come from.
@@ -76,6 +79,13 @@ fn default_idle_ms() -> u64 {
 }
 
 impl ProviderConfig {
+    /// `base_url` parsed (`None` when it is not a URL).
+    pub fn base(&self) -> Option<&url::Url> {
+        self.parsed_base
+            .get_or_init(|| url::Url::parse(&self.base_url).ok())
+            .as_ref()
+    }
+
     /// First-byte timeout.
     pub fn first_byte_timeout(&self) -> Duration {
         Duration::from_millis(self.first_byte_timeout_ms)

@@ -24,6 +24,7 @@ fn provider(base_url: &str, key_env: Option<&str>) -> ProviderConfig {
         first_byte_timeout_ms: 60_000,
         idle_timeout_ms: 60_000,
         simulated: false,
+        parsed_base: Default::default(),
     }
 }
 

@@ -136,6 +136,7 @@ async fn run(
         first_byte_timeout_ms: cfg.timeout_ms,
         idle_timeout_ms: cfg.timeout_ms,
         simulated: false,
+        parsed_base: Default::default(),
     };
     let timeout = Duration::from_millis(cfg.timeout_ms);
     while let Some(event) = rx.recv().await {

@@ -533,30 +533,31 @@ def measure_start(targets: dict[str, Target], upstream: str, warm_cache: Path, r
                 subprocess.run(["rm", "-rf", str(cache)], check=False)
 
 
-def measure_reloads(gw: subprocess.Popen, addr: str, n: int) -> tuple[int, int, int]:
+def measure_reloads(gw: subprocess.Popen, addr: str, n: int) -> list[tuple[int, int]]:
     """`n` hot reloads of the running gateway, each with a new config of the
     `ordered` policy (so the plugin itself is reloaded, not only carried
     over) and every 10th followed by requests on the new generation; the
-    gateway's RSS after 10 and after all `n` reloads, and the reloads done."""
+    gateway's RSS after 10, 100 and every quarter of the `n` reloads."""
     config = TMP / "switchyard.toml"
     original = config.read_text()
-    rss_early = 0
+    marks = sorted({10, 100, n // 4, n // 2, 3 * n // 4, n} - {0})
+    trend = []
     try:
-        for i in range(n):
+        for i in range(1, n + 1):
             config.write_text(f"{original}\n[plugins.config.ordered]\nreload = {i}\n")
             status, body = post_once(addr, "/admin/reload", "")
             if status != 200:
-                raise PerfError(f"reload {i + 1}: status {status}: {body[:300]!r}")
-            if i % 10 == 9:
+                raise PerfError(f"reload {i}: status {status}: {body[:300]!r}")
+            if i % 10 == 0:
                 for model in ("m", "r"):
                     status, body = post_once(addr, CHAT, chat_body(model, LOAD_PROMPT))
                     if status != 200:
-                        raise PerfError(f"answer after reload {i + 1}: status {status}: {body[:300]!r}")
-            if i == 9:
-                rss_early = rss_bytes([gw.pid])
+                        raise PerfError(f"answer after reload {i}: status {status}: {body[:300]!r}")
+            if i in marks:
+                trend.append((i, rss_bytes([gw.pid])))
     finally:
         config.write_text(original)
-    return rss_early, rss_bytes([gw.pid]), n
+    return trend
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -805,10 +806,10 @@ def main() -> int:
             " with the same config, measured in the same interleaved rounds."
         )
     if reload_rss:
-        early_rss, late_rss, n = reload_rss
+        trend = ", ".join(f"{i}: {fmt_mb(rss)}" for i, rss in reload_rss)
         print(
-            f"- Hot reloads: {n} reloads, each reloading the `ordered` plugin (a new config for it) and retiring"
-            f" the generation's pools; gateway RSS after 10: {fmt_mb(early_rss)}, after {n}: {fmt_mb(late_rss)}."
+            f"- Hot reloads: {reload_rss[-1][0]} reloads, each reloading the `ordered` plugin (a new config for it)"
+            f" and retiring the generation's pools; gateway RSS after N reloads: {trend}."
         )
     if soak_trend:
         print(f"- RSS of the gateway during the soak, after each minute (and at its end): {', '.join(soak_trend)}.")

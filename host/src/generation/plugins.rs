@@ -31,11 +31,16 @@ pub(crate) fn toml_to_json(v: &toml::Value) -> String {
 /// Plugin bytes by name, with where they came from.
 pub type PluginSources = BTreeMap<String, (PluginSource, Arc<[u8]>)>;
 
-/// Read the plugin sources: the embedded ones, overridden by `*.wasm` files
-/// of the plugin directory with the same name.
-pub fn plugin_sources(dir: Option<&Path>) -> anyhow::Result<PluginSources> {
+/// Read the plugin sources: the embedded ones `wanted` names (the others'
+/// bytes are never touched, so they take no memory), overridden by `*.wasm`
+/// files of the plugin directory with the same name.
+pub fn plugin_sources(
+    dir: Option<&Path>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<PluginSources> {
     let mut out: PluginSources = embedded::EMBEDDED
         .iter()
+        .filter(|(n, _)| wanted(n))
         .map(|(n, b)| ((*n).to_owned(), (PluginSource::Embedded, Arc::from(*b))))
         .collect();
     if let Some(dir) = dir {
@@ -77,11 +82,8 @@ pub fn load_plugins(
     config: &Config,
     prev: Option<&Generation>,
 ) -> anyhow::Result<LoadedPlugins> {
-    let mut sources = plugin_sources(config.plugins.dir.as_deref())?;
     let named = config.plugin_names();
-    sources.retain(|name, (source, _)| {
-        *source != PluginSource::Embedded || named.contains(name.as_str())
-    });
+    let sources = plugin_sources(config.plugins.dir.as_deref(), &|n| named.contains(n))?;
     let mut out = LoadedPlugins {
         plugins: BTreeMap::new(),
         fresh: Vec::new(),

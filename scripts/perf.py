@@ -372,6 +372,7 @@ class Target:
     gap: list[float] = field(default_factory=list)
     start_warm: list[float] = field(default_factory=list)
     start_cold: list[float] = field(default_factory=list)
+    rss_warm_start: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -527,6 +528,8 @@ def measure_start(targets: dict[str, Target], upstream: str, warm_cache: Path, r
             try:
                 first_answer(p, f"127.0.0.1:{port}", CHAT, chat_body(model, LOAD_PROMPT), f"switchyard-{tag}.log", name)
                 (t.start_cold if cold else t.start_warm).append(time.perf_counter() - t0)
+                if not cold:
+                    t.rss_warm_start.append(rss_bytes([p.pid]))
             finally:
                 stop_gateway(p)
             if cold:
@@ -804,6 +807,13 @@ def main() -> int:
         print(
             f"- Baseline: `{BASELINE_BIN}` ({version([BASELINE_BIN, '--version'])}), a second gateway process"
             " with the same config, measured in the same interleaved rounds."
+        )
+    warm_rss = [r for t in targets[3:5] for r in t.rss_warm_start]
+    if warm_rss:
+        print(
+            f"- RSS idle after a warm start (a fresh gateway, its first answer served, components from the cache):"
+            f" {fmt_mb(int(statistics.median(warm_rss)))} (median of {len(warm_rss)}); the RSS idle column is the"
+            " measured gateway's, which started with an empty component cache and compiled its plugins."
         )
     if reload_rss:
         trend = ", ".join(f"{i}: {fmt_mb(rss)}" for i, rss in reload_rss)

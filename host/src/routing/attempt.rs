@@ -5,7 +5,7 @@
 //! break still fails over (or, on a route with `stream_commit =
 //! "first_event"`, up to its first event of any kind). Records the attempt
 //! on the model's figures; never decides what happens after a failure
-//! ([`super::retry`] does). [`Upstream`] is what a chat and an embeddings
+//! ([`super::retry`] does). `Upstream` is what a chat and an embeddings
 //! attempt share.
 
 use std::sync::Arc;

@@ -18,6 +18,13 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use http::Uri;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use self::auth::{bearer, sign_aws};
 pub use self::egress::is_internal;
@@ -53,32 +60,51 @@ pub enum SendError {
     Io(String),
 }
 
+/// An upstream's answer: its status and headers arrived; the body streams.
+pub type Response = http::Response<Incoming>;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<EgressResolver>>;
+
 /// The outbound HTTP client.
 #[derive(Clone)]
 pub struct Broker {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
 }
 
+/// The `user-agent` sent when the adapter sets none.
+const USER_AGENT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
+
 impl Broker {
-    /// Build the pooled client.
+    /// Build the pooled client: hyper's, over rustls with the system's trust
+    /// store (ALPN h2 and http/1.1), resolving names through the egress rule.
     pub fn new() -> anyhow::Result<Broker> {
+        use rustls_platform_verifier::BuilderVerifierExt as _;
         // rustls needs a process-wide crypto provider; a second install is a
         // no-op error we can ignore.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
+        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut http = HttpConnector::new_with_resolver(EgressResolver);
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_keepalive(Some(Duration::from_secs(15)));
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(EgressResolver))
-            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(hyper_rustls::HttpsConnector::from((http, tls)));
         Ok(Broker { client })
     }
 
-    /// Check the allowlist, inject the key (or sign) and send. Resolves when
-    /// the response headers arrived, or fails after `first_byte`.
+    /// Check the egress rule, inject the key (or sign) and send. Resolves
+    /// when the response headers arrived, or fails after `first_byte`.
     pub async fn send(
         &self,
         provider_name: &str,
@@ -86,7 +112,7 @@ impl Broker {
         secrets: Option<&ProviderSecrets>,
         req: HttpRequest,
         first_byte: Duration,
-    ) -> Result<reqwest::Response, SendError> {
+    ) -> Result<Response, SendError> {
         let host = url_host(&req.url)
             .ok_or_else(|| SendError::Invalid(format!("`{}` is not an http(s) URL", req.url)))?;
         let deny = |host: &str, why: &str| SendError::Denied {
@@ -94,106 +120,165 @@ impl Broker {
             host: host.to_owned(),
             why: why.to_owned(),
         };
-        if !allowed(provider, &host) {
-            return Err(deny(
-                &host,
-                "not its base_url host nor one of its allowed_hosts",
-            ));
-        }
-        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        // The provider's own base URL, extended by a path or a query, with
+        // its key in a header: the egress rule allows it by construction
+        // (its host is the base's, and the base's address is always its
+        // own). Anything else gets the full check on the parsed URL.
+        let dest = match under_base(provider, &req) {
+            Some(uri) => Dest::Checked(uri),
+            None => {
+                if !allowed(provider, &host) {
+                    return Err(deny(
+                        &host,
+                        "not its base_url host nor one of its allowed_hosts",
+                    ));
+                }
+                let url = url::Url::parse(&req.url)
+                    .map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?;
+                if let Some(why) = address_refused(provider, &url) {
+                    return Err(deny(&host, &why));
+                }
+                Dest::Parsed(url)
+            }
+        };
+        let method = http::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| SendError::Invalid(format!("bad method `{}`", req.method)))?;
-        let mut url = reqwest::Url::parse(&req.url)
-            .map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?;
-        if let Some(why) = address_refused(provider, &url) {
-            return Err(deny(&host, &why));
-        }
-        let mut builder_headers = reqwest::header::HeaderMap::with_capacity(req.headers.len() + 1);
+        let mut headers = HeaderMap::with_capacity(req.headers.len() + 3);
         for (k, v) in &req.headers {
-            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| SendError::Invalid(format!("bad header name `{k}`")))?;
             // Auth is the host's business, whatever the adapter wrote.
-            if name == reqwest::header::AUTHORIZATION {
+            if name == header::AUTHORIZATION {
                 continue;
             }
-            let value = reqwest::header::HeaderValue::from_str(v)
+            let value = HeaderValue::from_str(v)
                 .map_err(|_| SendError::Invalid(format!("bad value for header `{k}`")))?;
-            builder_headers.append(name, value);
+            headers.append(name, value);
+        }
+        if !headers.contains_key(header::USER_AGENT) {
+            headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        }
+        if !headers.contains_key(header::ACCEPT) {
+            headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         }
         let key = secrets.and_then(|s| s.key.as_ref()).map(|k| k.expose());
-        match (&req.auth, key) {
-            (AuthScheme::AwsSigv4(signing), key) => {
-                if let Some(creds) = secrets.and_then(|s| s.aws.as_ref()) {
-                    sign_aws(
-                        req.method.as_str(),
-                        &url,
-                        &mut builder_headers,
-                        &req.body,
-                        creds,
-                        signing,
-                        SystemTime::now(),
-                    )?;
-                } else if let Some(key) = key {
-                    // Without AWS credentials the key is a bearer token
-                    // (Bedrock API keys).
-                    builder_headers.insert(reqwest::header::AUTHORIZATION, bearer(key)?);
+        let uri = match dest {
+            Dest::Checked(uri) => uri,
+            Dest::Parsed(mut url) => {
+                match (&req.auth, key) {
+                    (AuthScheme::AwsSigv4(signing), _) => {
+                        if let Some(creds) = secrets.and_then(|s| s.aws.as_ref()) {
+                            sign_aws(
+                                req.method.as_str(),
+                                &url,
+                                &mut headers,
+                                &req.body,
+                                creds,
+                                signing,
+                                SystemTime::now(),
+                            )?;
+                        }
+                    }
+                    (AuthScheme::Query(param), Some(key)) => {
+                        url.query_pairs_mut().append_pair(param, key);
+                    }
+                    _ => {}
                 }
+                Uri::try_from(url.as_str())
+                    .map_err(|e| SendError::Invalid(format!("bad URL: {e}")))?
             }
-            (AuthScheme::None, _) | (_, None) => {}
+        };
+        match (&req.auth, key) {
+            (AuthScheme::AwsSigv4(_), Some(key))
+                if secrets.and_then(|s| s.aws.as_ref()).is_none() =>
+            {
+                // Without AWS credentials the key is a bearer token (Bedrock
+                // API keys).
+                headers.insert(header::AUTHORIZATION, bearer(key)?);
+            }
             (AuthScheme::Bearer, Some(key)) => {
-                builder_headers.insert(reqwest::header::AUTHORIZATION, bearer(key)?);
+                headers.insert(header::AUTHORIZATION, bearer(key)?);
             }
             (AuthScheme::Header(name), Some(key)) => {
-                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| SendError::Invalid(format!("bad auth header name `{name}`")))?;
-                let v = reqwest::header::HeaderValue::from_str(key).map_err(|_| {
+                let mut v = HeaderValue::from_str(key).map_err(|_| {
                     SendError::Invalid("the API key is not a valid header value".into())
                 })?;
-                builder_headers.insert(name, v);
+                v.set_sensitive(true);
+                headers.insert(name, v);
             }
-            (AuthScheme::Query(param), Some(key)) => {
-                url.query_pairs_mut().append_pair(param, key);
-            }
+            _ => {}
         }
-        let request = self
-            .client
-            .request(method, url)
-            .headers(builder_headers)
-            .body(req.body)
-            .build()
-            .map_err(|e| SendError::Invalid(e.to_string()))?;
-        match tokio::time::timeout(first_byte, self.client.execute(request)).await {
+        let mut request = http::Request::new(Full::new(Bytes::from(req.body)));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        match tokio::time::timeout(first_byte, self.client.request(request)).await {
             Err(_) => Err(SendError::Timeout(first_byte.as_millis() as u64)),
             Ok(Err(e)) if refused_by_resolver(&e) => Err(deny(&host, &root_cause(&e))),
             Ok(Err(e)) if e.is_connect() => {
                 Err(SendError::Connect(format!("{host} ({})", root_cause(&e))))
             }
-            Ok(Err(e)) if e.is_timeout() => Err(SendError::Timeout(first_byte.as_millis() as u64)),
             Ok(Err(e)) => Err(SendError::Io(root_cause(&e))),
             Ok(Ok(resp)) => Ok(resp),
         }
     }
 }
 
+/// Where a request goes, once the egress rule allowed it.
+enum Dest {
+    /// Under the provider's base URL, sent as written.
+    Checked(Uri),
+    /// Checked on its parsed form; signing or a query key may still change
+    /// it.
+    Parsed(url::Url),
+}
+
+/// The request's URL as a `Uri` when it is the provider's `base_url`
+/// followed by nothing, a path or a query, and its key goes in a header;
+/// `None` sends it through the full egress check.
+fn under_base(provider: &ProviderConfig, req: &HttpRequest) -> Option<Uri> {
+    if !matches!(
+        req.auth,
+        AuthScheme::Bearer | AuthScheme::Header(_) | AuthScheme::None
+    ) {
+        return None;
+    }
+    provider.base()?;
+    let base = provider.base_url.trim_end_matches('/');
+    let rest = req.url.strip_prefix(base)?;
+    if !(rest.is_empty() || rest.starts_with(['/', '?'])) {
+        return None;
+    }
+    Uri::try_from(req.url.as_str()).ok()
+}
+
 /// Read the next piece of a response body, failing after `idle` of silence.
 /// `Ok(None)` is the clean end of the body.
-pub async fn next_chunk(
-    resp: &mut reqwest::Response,
-    idle: Duration,
-) -> Result<Option<Bytes>, SendError> {
-    match tokio::time::timeout(idle, resp.chunk()).await {
-        Err(_) => Err(SendError::Timeout(idle.as_millis() as u64)),
-        Ok(Err(e)) => Err(SendError::Io(root_cause(&e))),
-        Ok(Ok(c)) => Ok(c),
+pub async fn next_chunk(resp: &mut Response, idle: Duration) -> Result<Option<Bytes>, SendError> {
+    loop {
+        match tokio::time::timeout(idle, resp.body_mut().frame()).await {
+            Err(_) => return Err(SendError::Timeout(idle.as_millis() as u64)),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => return Err(SendError::Io(root_cause(&e))),
+            // Trailers and empty frames carry no body bytes.
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => return Ok(Some(data)),
+                _ => {}
+            },
+        }
     }
 }
 
 /// Read a whole body of at most `limit` bytes.
 pub async fn read_body(
-    resp: &mut reqwest::Response,
+    resp: &mut Response,
     idle: Duration,
     limit: usize,
 ) -> Result<Vec<u8>, SendError> {
-    let mut body = Vec::new();
+    let hint = resp.body().size_hint().exact().unwrap_or(0);
+    let mut body = Vec::with_capacity((hint as usize).min(limit));
     while let Some(chunk) = next_chunk(resp, idle).await? {
         if body.len() + chunk.len() > limit {
             return Err(SendError::Io(format!(
@@ -289,7 +374,7 @@ mod tests {
 
     #[test]
     fn address_rule() {
-        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let url = |u: &str| url::Url::parse(u).unwrap();
         let public = provider("https://api.example.com/v1", &[]);
         let local = provider("http://127.0.0.1:8080/v1", &[]);
         let named_local = provider("http://localhost:11434/v1", &[]);
@@ -314,16 +399,73 @@ mod tests {
         assert!(address_refused(&metadata, &url("http://169.254.169.254/x")).is_none());
     }
 
+    #[test]
+    fn only_urls_under_the_base_skip_the_full_check() {
+        let at = |base: &str, url: &str, auth: AuthScheme| {
+            let req = HttpRequest {
+                method: "POST".into(),
+                url: url.into(),
+                headers: vec![],
+                body: vec![],
+                auth,
+            };
+            under_base(&provider(base, &[]), &req).is_some()
+        };
+        let base = "http://127.0.0.1:9/v1";
+        for u in [
+            "http://127.0.0.1:9/v1",
+            "http://127.0.0.1:9/v1/chat/completions",
+            "http://127.0.0.1:9/v1?x=1",
+        ] {
+            assert!(at(base, u, AuthScheme::Bearer), "{u}");
+        }
+        for u in [
+            "http://127.0.0.1:99/v1/x",
+            "http://127.0.0.1:9/v1x",
+            "http://127.0.0.1:9/v1@evil.com/",
+            "http://127.0.0.1:9/v1\\x",
+            "https://127.0.0.1:9/v1/x",
+        ] {
+            assert!(!at(base, u, AuthScheme::Bearer), "{u}");
+        }
+        assert!(!at(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9@evil.com/",
+            AuthScheme::Bearer
+        ));
+        assert!(!at(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9.evil.com/",
+            AuthScheme::Bearer
+        ));
+        assert!(at(
+            "http://127.0.0.1:9/",
+            "http://127.0.0.1:9/x",
+            AuthScheme::Bearer
+        ));
+        // A key in the query or a signature goes through the parsed URL.
+        let url = "http://127.0.0.1:9/v1/x";
+        assert!(!at(base, url, AuthScheme::Query("key".into())));
+        let signing = AwsSigning {
+            service: "bedrock".into(),
+            region: "us-east-1".into(),
+        };
+        assert!(!at(base, url, AuthScheme::AwsSigv4(signing)));
+        // A base that is not a URL never vouches for anything.
+        assert!(!at("127.0.0.1:9", "127.0.0.1:9/x", AuthScheme::Bearer));
+    }
+
     #[tokio::test]
     async fn names_resolving_only_to_internal_addresses_are_refused() {
         // `localhost` is answered without DNS; a name from /etc/hosts mapped
         // to loopback goes through getaddrinfo and must be refused.
-        let r = EgressResolver;
-        let addrs: Vec<SocketAddr> =
-            reqwest::dns::Resolve::resolve(&r, "localhost".parse().unwrap())
-                .await
-                .unwrap()
-                .collect();
+        use tower_service::Service as _;
+        let mut r = EgressResolver;
+        let addrs: Vec<SocketAddr> = r
+            .call("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
         let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         let name = hosts.lines().find_map(|l| {
@@ -335,7 +477,7 @@ mod tests {
                 .map(str::to_owned)
         });
         if let Some(name) = name {
-            let e = match reqwest::dns::Resolve::resolve(&r, name.parse().unwrap()).await {
+            let e = match r.call(name.parse().unwrap()).await {
                 Ok(_) => panic!("{name} resolved"),
                 Err(e) => e,
             };
@@ -384,12 +526,12 @@ mod tests {
         body: &[u8],
         token: Option<&str>,
         service: &str,
-    ) -> reqwest::header::HeaderMap {
-        let mut map = reqwest::header::HeaderMap::new();
+    ) -> http::header::HeaderMap {
+        let mut map = http::header::HeaderMap::new();
         for (k, v) in headers {
             map.insert(
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                reqwest::header::HeaderValue::from_str(v).unwrap(),
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::header::HeaderValue::from_str(v).unwrap(),
             );
         }
         let signing = AwsSigning {
@@ -398,7 +540,7 @@ mod tests {
         };
         sign_aws(
             method,
-            &reqwest::Url::parse(url).unwrap(),
+            &url::Url::parse(url).unwrap(),
             &mut map,
             body,
             &creds(token),
@@ -409,7 +551,7 @@ mod tests {
         map
     }
 
-    fn header<'a>(map: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    fn header<'a>(map: &'a http::header::HeaderMap, name: &str) -> &'a str {
         map.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 

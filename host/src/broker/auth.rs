@@ -9,8 +9,8 @@ use super::SendError;
 use crate::canonical::AwsSigning;
 use crate::config::AwsCredentials;
 
-pub(super) fn bearer(key: &str) -> Result<reqwest::header::HeaderValue, SendError> {
-    let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+pub(super) fn bearer(key: &str) -> Result<http::header::HeaderValue, SendError> {
+    let mut v = http::header::HeaderValue::from_str(&format!("Bearer {key}"))
         .map_err(|_| SendError::Invalid("the API key is not a valid header value".into()))?;
     v.set_sensitive(true);
     Ok(v)
@@ -23,8 +23,8 @@ pub(super) fn bearer(key: &str) -> Result<reqwest::header::HeaderValue, SendErro
 /// `authorization`.
 pub(super) fn sign_aws(
     method: &str,
-    url: &reqwest::Url,
-    headers: &mut reqwest::header::HeaderMap,
+    url: &url::Url,
+    headers: &mut http::header::HeaderMap,
     body: &[u8],
     creds: &AwsCredentials,
     signing: &AwsSigning,
@@ -72,7 +72,7 @@ pub(super) fn sign_aws(
     let (added, _query) = instructions.into_parts();
     for h in added {
         let mut v =
-            reqwest::header::HeaderValue::from_str(h.value()).map_err(|e| fail(h.name(), &e))?;
+            http::header::HeaderValue::from_str(h.value()).map_err(|e| fail(h.name(), &e))?;
         v.set_sensitive(h.sensitive() || h.name() == "authorization");
         headers.insert(h.name(), v);
     }

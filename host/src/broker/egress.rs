@@ -10,7 +10,12 @@
 //! drops internal answers, so a DNS answer cannot bend an allowed public
 //! name to an internal address. Never sends anything itself.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::dns::Name;
 
 use crate::config::{ProviderConfig, url_host};
 
@@ -18,6 +23,7 @@ use crate::config::{ProviderConfig, url_host};
 /// blocking thread), minus every internal address. `localhost` and
 /// `*.localhost` are loopback without asking DNS (RFC 6761); only providers
 /// whose `base_url` is local get that far ([`address_refused`]).
+#[derive(Clone, Copy)]
 pub(super) struct EgressResolver;
 
 /// A name resolved only to addresses the egress rule refuses.
@@ -30,8 +36,16 @@ pub(super) struct InternalAnswer {
     addrs: String,
 }
 
-impl reqwest::dns::Resolve for EgressResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+impl tower_service::Service<Name> for EgressResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let name = name.as_str().trim_end_matches('.').to_ascii_lowercase();
         Box::pin(async move {
             if is_localhost_name(&name) {
@@ -39,7 +53,7 @@ impl reqwest::dns::Resolve for EgressResolver {
                     (Ipv4Addr::LOCALHOST, 0).into(),
                     (Ipv6Addr::LOCALHOST, 0).into(),
                 ];
-                return Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs);
+                return Ok(addrs.into_iter());
             }
             let all: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = all
@@ -55,7 +69,7 @@ impl reqwest::dns::Resolve for EgressResolver {
                     .join(", ");
                 return Err(Box::new(InternalAnswer { name, addrs }) as _);
             }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+            Ok(public.into_iter())
         })
     }
 }
@@ -139,7 +153,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
 /// The address half of the egress rule for a URL (IP literals and
 /// `localhost` names; other names are checked by [`EgressResolver`]):
 /// `Some(reason)` when refused.
-pub(super) fn address_refused(provider: &ProviderConfig, url: &reqwest::Url) -> Option<String> {
+pub(super) fn address_refused(provider: &ProviderConfig, url: &url::Url) -> Option<String> {
     let base = provider.base();
     let base_ip = base.and_then(|b| match b.host() {
         Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),

@@ -44,7 +44,7 @@ pub(super) async fn timed<T>(waited: &mut Duration, f: impl Future<Output = T>) 
     out
 }
 
-pub(super) fn response_record(resp: &reqwest::Response, body: Vec<u8>) -> HttpResponse {
+pub(super) fn response_record(resp: &broker::Response, body: Vec<u8>) -> HttpResponse {
     HttpResponse {
         status: resp.status().as_u16(),
         headers: resp
@@ -110,7 +110,7 @@ impl Upstream<'_> {
         req: HttpRequest,
         first_byte: Duration,
         seen: &mut Seen,
-    ) -> Result<reqwest::Response, AttemptError> {
+    ) -> Result<broker::Response, AttemptError> {
         let t = self.target;
         let secret = self.generation.secrets.get(&t.provider_name);
         let sent = self
@@ -132,7 +132,7 @@ impl Upstream<'_> {
     /// Read the whole answer (an error's body: what could be read).
     pub(super) async fn read(
         &self,
-        resp: &mut reqwest::Response,
+        resp: &mut broker::Response,
         seen: &mut Seen,
     ) -> Result<HttpResponse, AttemptError> {
         let idle = self.target.provider.idle_timeout();

@@ -38,7 +38,7 @@ pub struct EventStream {
     /// dropped, else dropped with the stream.
     pub(super) inst: Option<AdapterInstance>,
     pub(super) decoder: DecoderHandle,
-    pub(super) resp: reqwest::Response,
+    pub(super) resp: broker::Response,
     pub(super) idle: Duration,
     pub(super) target: Arc<ModelTarget>,
     pub(super) started: Instant,

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::broker::{Broker, read_body};
+use crate::canonical::{AuthScheme, HttpRequest};
 use crate::config::{Config, ModelConfig, ProviderConfig, RouteConfig};
 use crate::tools::mock::{self, MockOptions};
 
@@ -45,15 +47,25 @@ fn model(provider: &str, caps: &[&str], context: u32, input: f64, output: f64) -
 
 /// Models an OpenAI-compatible local server lists at `/v1/models`.
 async fn probe_local(base: &str) -> Option<Vec<String>> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .ok()?;
-    let resp = client.get(format!("{base}/models")).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let bytes = resp.bytes().await.ok()?;
+    const WAIT: Duration = Duration::from_millis(300);
+    let broker = Broker::new().ok()?;
+    let req = HttpRequest {
+        method: "GET".into(),
+        url: format!("{base}/models"),
+        headers: vec![],
+        body: vec![],
+        auth: AuthScheme::None,
+    };
+    let local = provider(base, None);
+    let bytes = tokio::time::timeout(WAIT, async {
+        let mut resp = broker.send("local", &local, None, req, WAIT).await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        read_body(&mut resp, WAIT, 1 << 20).await.ok()
+    })
+    .await
+    .ok()??;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let ids: Vec<String> = v
         .get("data")?

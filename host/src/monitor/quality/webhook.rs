@@ -155,7 +155,7 @@ async fn run(
                 Ok(resp) if resp.status().is_success() => break Ok(()),
                 Ok(resp) => {
                     let s = resp.status();
-                    if !(s.is_server_error() || s == reqwest::StatusCode::TOO_MANY_REQUESTS) {
+                    if !(s.is_server_error() || s == http::StatusCode::TOO_MANY_REQUESTS) {
                         break Err(format!("answered {s}"));
                     }
                     format!("answered {s}")

@@ -5,6 +5,8 @@ the request in question)."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from helpers import httpx, stream_text
+from helpers import free_port, httpx, make_test_certs, stream_text, wait_until
 
 PROMPT = "hello from the tests"
 EXPECTED = f"You said: {PROMPT}"
@@ -673,3 +675,91 @@ def test_concurrent_streams(gateway, mock_upstream):
     # side, not one (or a few) at a time.
     most = max(sum(1 for start, end in spans if start <= t < end) for t, _ in spans)
     assert most == n, f"at most {most} of {n} streams were open at once: requests were not served concurrently"
+
+
+NGINX_TLS_CONF = """
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    log_format proto '$server_port $server_protocol $ssl_protocol $status';
+    access_log {prefix}/access.log proto;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    ssl_certificate {certs}/server.pem;
+    ssl_certificate_key {certs}/server.key;
+    server {{
+        listen 127.0.0.1:{h2} ssl http2;
+        location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; proxy_buffering off; }}
+    }}
+    server {{
+        listen 127.0.0.1:{h1} ssl;
+        location / {{ proxy_pass http://{upstream}; proxy_http_version 1.1; proxy_buffering off; }}
+    }}
+}}
+"""
+
+
+def test_an_https_upstream_over_http2_and_http1(gateway, mock_upstream, tmp_path):
+    """The broker speaks TLS to a provider: HTTP/2 when the server offers it
+    (ALPN), HTTP/1.1 otherwise, and only to a certificate it trusts (here a
+    test CA, through SSL_CERT_FILE). nginx terminates TLS in front of
+    mock-upstream and logs the protocol of each request it got."""
+    certs = tmp_path / "certs"
+    make_test_certs(certs)
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    mock = mock_upstream()
+    h2, h1 = free_port(), free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_TLS_CONF.format(prefix=prefix, certs=certs, upstream=mock.addr, h2=h2, h1=h1))
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(prefix), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(prefix / "stderr.log", "wb"),  # noqa: SIM115 - closed with the process
+        start_new_session=True,
+    )
+    try:
+
+        def listening() -> bool:
+            for port in (h2, h1):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                except OSError:
+                    return False
+            return True
+
+        wait_until(listening, timeout=10, what="nginx listening")
+        providers = {
+            "tls-h2": {"base_url": f"https://127.0.0.1:{h2}/v1"},
+            "tls-h1": {"base_url": f"https://127.0.0.1:{h1}/v1"},
+        }
+        models = {"m-h2": {"provider": "tls-h2"}, "m-h1": {"provider": "tls-h1"}}
+        gw = gateway(providers=providers, models=models, env={"SSL_CERT_FILE": str(certs / "ca.pem")})
+        client = gw.client()
+        for model in ("m-h2", "m-h1"):
+            r = client.chat.completions.create(model=model, messages=user())
+            assert r.choices[0].message.content == EXPECTED
+            stream = client.chat.completions.create(model=model, messages=user(), stream=True)
+            assert stream_text(stream) == EXPECTED
+        log = (prefix / "access.log").read_text().splitlines()
+        seen = {tuple(line.split()) for line in log}
+        # (port, protocol, status) of each request; every one over TLS.
+        assert all(s[2].startswith("TLSv1.") for s in seen), seen
+        assert {(s[0], s[1], s[3]) for s in seen} == {(str(h2), "HTTP/2.0", "200"), (str(h1), "HTTP/1.1", "200")}
+
+        # Without the test CA the certificate is not trusted: nothing is
+        # sent, the client gets the gateway's 502.
+        untrusting = gateway(providers=providers, models=models)
+        with pytest.raises(openai.APIStatusError) as ei:
+            untrusting.client().chat.completions.create(model="m-h2", messages=user())
+        assert ei.value.status_code == 502
+        assert "certificate" in json.dumps(ei.value.body).lower(), ei.value.body
+        assert (prefix / "access.log").read_text().splitlines() == log
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)

@@ -21,7 +21,7 @@ use crate::config::{Config, Prices, ProviderConfig, ProviderSecrets, RetryConfig
 use crate::keys::KeyTable;
 use crate::limits::Quotas;
 use crate::monitor::{ModelCounters, Stats};
-use crate::runtime::{AdapterPool, Plugin, PluginKind, PolicyPool, Runtime};
+use crate::runtime::{AdapterPool, EmbedPool, Plugin, PluginKind, PolicyPool, Runtime};
 
 /// One model of the config, resolved for the router.
 pub struct ModelTarget {
@@ -45,6 +45,9 @@ pub struct ModelTarget {
     pub adapter: Arc<Plugin>,
     /// Warm instances of the adapter.
     pub adapters: AdapterPool,
+    /// Warm embedding instances of the adapter (a model that serves
+    /// embeddings).
+    pub embedders: EmbedPool,
     /// Live figures.
     pub stats: Arc<ModelCounters>,
 }
@@ -221,6 +224,7 @@ pub fn assemble(
                 prices: Prices::of(name, m),
                 quality: m.quality,
                 adapters: AdapterPool::new(adapter.clone(), config.plugins.adapter_reuse),
+                embedders: EmbedPool::new(adapter.clone(), config.plugins.adapter_reuse),
                 adapter,
                 stats: stats.model(name),
             }),

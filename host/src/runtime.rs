@@ -57,7 +57,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use self::adapter::{AdapterInstance, DecoderHandle};
-pub use self::adapter_pool::{AdapterPool, Tenant};
+pub use self::adapter_pool::{AdapterPool, EmbedPool, Tenant};
 use self::caps::EPOCH_TICK;
 pub use self::caps::PluginCaps;
 pub use self::embed::EmbedInstance;

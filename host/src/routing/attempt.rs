@@ -157,20 +157,22 @@ impl Upstream<'_> {
     }
 }
 
-/// Run one call on a warm adapter instance of `$target` for `$tenant`,
-/// giving the instance back afterwards; `$inst` names it in `$call`.
-macro_rules! on_adapter {
-    ($router:expr, $target:expr, $tenant:expr, |$inst:ident| $call:expr) => {
-        match $target.adapters.take(&$router.runtime, $tenant).await {
+/// Run one call on a warm instance from `$pool` (a model's adapter or
+/// embedding instances) for `$tenant`, giving the instance back afterwards;
+/// `$inst` names it in `$call`.
+macro_rules! on_warm {
+    ($router:expr, $pool:expr, $tenant:expr, |$inst:ident| $call:expr) => {
+        match $pool.take(&$router.runtime, $tenant).await {
             Ok(mut $inst) => {
                 let r = $call.await;
-                $target.adapters.give_back($inst);
+                $pool.give_back($inst);
                 r
             }
             Err(e) => Err(e),
         }
     };
 }
+pub(super) use on_warm;
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn attempt(
     router: &Router,
@@ -191,7 +193,7 @@ pub(super) async fn attempt(
         target,
         started,
     };
-    let built = on_adapter!(router, target, tenant, |inst| inst
+    let built = on_warm!(router, target.adapters, tenant, |inst| inst
         .build_request(req, &target.target));
     let http_req = match built {
         Ok(Ok(r)) => r,
@@ -203,14 +205,15 @@ pub(super) async fn attempt(
 
     if !resp.status().is_success() {
         let record = up.read(&mut resp, seen).await?;
-        let e = on_adapter!(router, target, tenant, |inst| inst.classify_error(&record))
-            .map_err(|e| up.plugin_fault(e))?;
+        let e = on_warm!(router, target.adapters, tenant, |inst| inst
+            .classify_error(&record))
+        .map_err(|e| up.plugin_fault(e))?;
         return Err(up.provider(e));
     }
 
     if !req.stream {
         let record = up.read(&mut resp, seen).await?;
-        let parsed = on_adapter!(router, target, tenant, |inst| inst
+        let parsed = on_warm!(router, target.adapters, tenant, |inst| inst
             .parse_response(&record, &target.target));
         return match parsed {
             Ok(Ok(mut r)) => {

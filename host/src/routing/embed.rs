@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
-use super::attempt::{Seen, Upstream};
+use super::attempt::{Seen, Upstream, on_warm};
 use super::failure::AttemptError;
 use super::plan::{Overrides, Plan};
 use super::run::{Try, run_plan};
@@ -24,6 +24,7 @@ use crate::config::RetryConfig;
 use crate::error::ApiError;
 use crate::generation::{Generation, ModelTarget, Resolved, Route};
 use crate::record::Record;
+use crate::runtime::Tenant;
 use crate::wit::{EmbeddingsRequest, EmbeddingsResponse};
 
 /// A 400 about `model`.
@@ -91,6 +92,7 @@ pub async fn embed(
         router,
         generation,
         req: &req,
+        tenant: super::run::tenant(generation, rec),
     };
     let mut last = Last::default();
     run_plan(
@@ -104,6 +106,7 @@ struct Embed<'a> {
     router: &'a Router,
     generation: &'a Generation,
     req: &'a EmbeddingsRequest,
+    tenant: Tenant,
 }
 
 impl Try for Embed<'_> {
@@ -122,6 +125,7 @@ impl Try for Embed<'_> {
             self.generation,
             target,
             self.req,
+            &self.tenant,
             timeout,
             seen,
         )
@@ -135,6 +139,7 @@ async fn attempt(
     generation: &Generation,
     target: &Arc<ModelTarget>,
     req: &EmbeddingsRequest,
+    tenant: &Tenant,
     first_byte: Duration,
     seen: &mut Seen,
 ) -> Result<EmbeddingsResponse, AttemptError> {
@@ -145,12 +150,9 @@ async fn attempt(
         target,
         started: Instant::now(),
     };
-    let mut inst = router
-        .runtime
-        .embedder(&target.adapter)
-        .await
-        .map_err(|e| up.plugin_fault(e))?;
-    let http_req = match inst.build_request(req, &target.target).await {
+    let built = on_warm!(router, target.embedders, tenant, |inst| inst
+        .build_request(req, &target.target));
+    let http_req = match built {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(up.refused(&e)),
         Err(e) => return Err(up.plugin_fault(e)),
@@ -158,13 +160,14 @@ async fn attempt(
     let mut resp = up.send(http_req, first_byte, seen).await?;
     let record = up.read(&mut resp, seen).await?;
     if !resp.status().is_success() {
-        let e = inst
-            .classify_error(&record)
-            .await
-            .map_err(|e| up.plugin_fault(e))?;
+        let e = on_warm!(router, target.embedders, tenant, |inst| inst
+            .classify_error(&record))
+        .map_err(|e| up.plugin_fault(e))?;
         return Err(up.provider(e));
     }
-    match inst.parse_response(&record, req, &target.target).await {
+    let parsed = on_warm!(router, target.embedders, tenant, |inst| inst
+        .parse_response(&record, req, &target.target));
+    match parsed {
         Ok(Ok(mut r)) => {
             if r.model.is_none() {
                 r.model = Some(target.target.upstream_model.clone());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::adapter_pool::Tenant;
+use super::adapter_pool::{Lease, Tenant};
 use super::caps::ticks;
 use super::fault::{bad_return, classify_trap};
 use super::plugin::Pre;
@@ -37,14 +37,11 @@ impl Runtime {
         };
         match bindings {
             Ok(bindings) => Ok(AdapterInstance {
-                initial_memory: store.data().limiter.size,
+                lease: Lease::new(tenant, &store),
                 store,
                 bindings,
                 plugin: plugin.clone(),
                 deadline,
-                tenant,
-                uses: 0,
-                poisoned: false,
             }),
             Err(e) => Err(classify_trap(&plugin.name, &store, e, deadline)),
         }
@@ -81,14 +78,8 @@ pub struct AdapterInstance {
     bindings: Bindings,
     plugin: Arc<Plugin>,
     deadline: Duration,
-    /// Whose requests it may serve.
-    pub(super) tenant: Tenant,
-    /// Calls it has served.
-    pub(super) uses: u32,
-    /// Its linear memory once instantiated, bytes.
-    initial_memory: usize,
-    /// A call trapped or failed: it must not serve another.
-    pub(super) poisoned: bool,
+    /// Its tenant, calls and health, for its pool.
+    pub(super) lease: Lease,
 }
 
 /// A stream decoder living in an [`AdapterInstance`].
@@ -103,27 +94,17 @@ impl AdapterInstance {
 
     /// How far its linear memory grew since it was instantiated, bytes.
     pub(super) fn memory_growth(&self) -> usize {
-        self.store
-            .data()
-            .limiter
-            .size
-            .saturating_sub(self.initial_memory)
+        self.lease.growth(&self.store)
     }
 
     fn arm(&mut self) -> Result<(), PluginError> {
-        if self.poisoned {
-            return Err(PluginError::Trap {
-                plugin: self.plugin.name.to_string(),
-                message: "instance trapped earlier and was not replaced".into(),
-            });
-        }
-        self.uses += 1;
+        self.lease.enter(&self.plugin)?;
         self.store.set_epoch_deadline(ticks(self.deadline));
         Ok(())
     }
 
     fn fail(&mut self, e: wasmtime::Error) -> PluginError {
-        self.poisoned = true;
+        self.lease.poisoned = true;
         classify_trap(&self.plugin.name, &self.store, e, self.deadline)
     }
 

@@ -1,8 +1,10 @@
-//! Warm adapter instances of one model. An attempt takes an idle instance
-//! for each adapter call (or makes one) and gives it back right after, so
-//! the instances in use at once are the calls running, not the requests
-//! waiting on their upstreams; a streaming attempt keeps its instance until
-//! its stream ends and its decoder is dropped.
+//! Warm adapter instances of one model: its chat adapter instances
+//! ([`AdapterPool`]) and, for a model that serves embeddings, its embedding
+//! instances ([`EmbedPool`]). An attempt takes an idle instance for each
+//! adapter call (or makes one) and gives it back right after, so the
+//! instances in use at once are the calls running, not the requests waiting
+//! on their upstreams; a streaming attempt keeps its instance until its
+//! stream ends and its decoder is dropped.
 //!
 //! Isolation. An adapter is a translator, and a reused instance could keep
 //! what it saw (a request's text left in its heap). So an instance only
@@ -17,10 +19,13 @@
 //! with the generation.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{AdapterInstance, Plugin, PluginError, Runtime};
+use wasmtime::Store;
+
+use super::{AdapterInstance, EmbedInstance, Plugin, PluginError, PluginState, Runtime};
 
 /// An instance whose linear memory grew by more than this since it was made
 /// is not kept warm (a big request's heap is not held while idle).
@@ -50,18 +55,115 @@ impl Tenant {
     }
 }
 
+/// What a pooled instance carries for its pool: whose requests it serves,
+/// how many calls it made, whether one failed, and its memory at the start.
+pub struct Lease {
+    /// Whose requests it may serve.
+    pub(super) tenant: Tenant,
+    /// Calls it has served.
+    pub(super) uses: u32,
+    /// A call trapped or failed: it must not serve another.
+    pub(super) poisoned: bool,
+    /// Its linear memory once instantiated, bytes.
+    initial_memory: usize,
+}
+
+impl Lease {
+    /// The lease of an instance just made in `store`.
+    pub(super) fn new(tenant: Tenant, store: &Store<PluginState>) -> Lease {
+        Lease {
+            tenant,
+            uses: 0,
+            poisoned: false,
+            initial_memory: store.data().limiter.size,
+        }
+    }
+
+    /// Before a call: refused after a failed one, else counted.
+    pub(super) fn enter(&mut self, plugin: &Plugin) -> Result<(), PluginError> {
+        if self.poisoned {
+            return Err(PluginError::Trap {
+                plugin: plugin.name.to_string(),
+                message: "instance trapped earlier and was not replaced".into(),
+            });
+        }
+        self.uses += 1;
+        Ok(())
+    }
+
+    /// How far the instance's linear memory grew since it was made, bytes.
+    pub(super) fn growth(&self, store: &Store<PluginState>) -> usize {
+        store
+            .data()
+            .limiter
+            .size
+            .saturating_sub(self.initial_memory)
+    }
+}
+
+/// An instance a [`Pool`] can keep warm.
+pub trait Warm: Sized + Send {
+    /// Make one of `plugin` for `tenant`.
+    fn make<'a>(
+        rt: &'a Runtime,
+        plugin: &'a Arc<Plugin>,
+        tenant: Tenant,
+    ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a;
+    /// Its lease.
+    fn lease(&self) -> &Lease;
+    /// How far its memory grew since it was made, bytes.
+    fn memory_growth(&self) -> usize;
+}
+
+impl Warm for AdapterInstance {
+    fn make<'a>(
+        rt: &'a Runtime,
+        plugin: &'a Arc<Plugin>,
+        tenant: Tenant,
+    ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a {
+        rt.adapter(plugin, tenant)
+    }
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn memory_growth(&self) -> usize {
+        self.memory_growth()
+    }
+}
+
+impl Warm for EmbedInstance {
+    fn make<'a>(
+        rt: &'a Runtime,
+        plugin: &'a Arc<Plugin>,
+        tenant: Tenant,
+    ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a {
+        rt.embedder(plugin, tenant)
+    }
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn memory_growth(&self) -> usize {
+        self.memory_growth()
+    }
+}
+
+/// The warm chat adapter instances of one model.
+pub type AdapterPool = Pool<AdapterInstance>;
+/// The warm embedding instances of one model.
+pub type EmbedPool = Pool<EmbedInstance>;
+
 /// The warm instances of one model's adapter.
-pub struct AdapterPool {
+pub struct Pool<I> {
     plugin: Arc<Plugin>,
-    idle: Mutex<VecDeque<AdapterInstance>>,
+    idle: Mutex<VecDeque<I>>,
     max_uses: u32,
     fresh: AtomicU64,
 }
 
-impl AdapterPool {
+impl<I: Warm> Pool<I> {
     /// A pool of `plugin` instances, each serving at most `max_uses` calls.
-    pub fn new(plugin: Arc<Plugin>, max_uses: u32) -> AdapterPool {
-        AdapterPool {
+    pub fn new(plugin: Arc<Plugin>, max_uses: u32) -> Pool<I> {
+        Pool {
             plugin,
             idle: Mutex::new(VecDeque::new()),
             max_uses: max_uses.max(1),
@@ -76,28 +178,25 @@ impl AdapterPool {
 
     /// An instance for `tenant`: the most recently used idle one of that
     /// tenant, else a fresh one.
-    pub async fn take(
-        &self,
-        rt: &Runtime,
-        tenant: &Tenant,
-    ) -> Result<AdapterInstance, PluginError> {
+    pub async fn take(&self, rt: &Runtime, tenant: &Tenant) -> Result<I, PluginError> {
         if !matches!(tenant, Tenant::Alone)
             && let Ok(mut idle) = self.idle.lock()
-            && let Some(i) = idle.iter().rposition(|a| a.tenant.shares(tenant))
+            && let Some(i) = idle.iter().rposition(|a| a.lease().tenant.shares(tenant))
             && let Some(inst) = idle.remove(i)
         {
             return Ok(inst);
         }
         self.fresh.fetch_add(1, Ordering::Relaxed);
-        rt.adapter(&self.plugin, tenant.clone()).await
+        I::make(rt, &self.plugin, tenant.clone()).await
     }
 
     /// Give an instance back after a call; it is dropped instead if it
     /// failed, served its share, or grew too large.
-    pub fn give_back(&self, inst: AdapterInstance) {
-        if inst.poisoned
-            || matches!(inst.tenant, Tenant::Alone)
-            || inst.uses >= self.max_uses
+    pub fn give_back(&self, inst: I) {
+        let lease = inst.lease();
+        if lease.poisoned
+            || matches!(lease.tenant, Tenant::Alone)
+            || lease.uses >= self.max_uses
             || inst.memory_growth() > MAX_WARM_GROWTH
         {
             return;

@@ -1,5 +1,6 @@
-//! Embedding instances: one per upstream embeddings attempt of an adapter
-//! that exports `embeddings`, and the calls into it (build and parse of the
+//! Embedding instances of an adapter that exports `embeddings`, kept warm
+//! per model and client key like the chat instances
+//! ([`super::EmbedPool`]), and the calls into them (build and parse of the
 //! embeddings request, and the `adapter` export's classify-error), each
 //! under the adapter deadline. Never sends a byte: the broker does.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use wasmtime::Store;
 
+use super::adapter_pool::{Lease, Tenant};
 use super::caps::ticks;
 use super::fault::{bad_return, classify_trap};
 use super::{Plugin, PluginError, PluginState, Runtime};
@@ -15,9 +17,13 @@ use crate::canonical::{HttpRequest, HttpResponse, ProviderError, Target};
 use crate::wit::{EmbeddingsRequest, EmbeddingsResponse, embed::EmbeddingAdapterPlugin};
 
 impl Runtime {
-    /// Instantiate an embedding adapter for one upstream attempt; an error
-    /// if the plugin does not export `embeddings`.
-    pub async fn embedder(&self, plugin: &Arc<Plugin>) -> Result<EmbedInstance, PluginError> {
+    /// Instantiate an embedding adapter that may serve `tenant`'s requests;
+    /// an error if the plugin does not export `embeddings`.
+    pub async fn embedder(
+        &self,
+        plugin: &Arc<Plugin>,
+        tenant: Tenant,
+    ) -> Result<EmbedInstance, PluginError> {
         let deadline = self.caps.adapter_deadline;
         let Some(pre) = &plugin.embed else {
             return Err(bad_return(plugin, "not an embedding adapter plugin"));
@@ -25,6 +31,7 @@ impl Runtime {
         let mut store = self.store(plugin, None, deadline);
         match pre.instantiate_async(&mut store).await {
             Ok(bindings) => Ok(EmbedInstance {
+                lease: Lease::new(tenant, &store),
                 store,
                 bindings,
                 plugin: plugin.clone(),
@@ -35,20 +42,30 @@ impl Runtime {
     }
 }
 
-/// An embedding adapter instance serving one upstream attempt.
+/// An embedding adapter instance. After a trap it is never entered again.
 pub struct EmbedInstance {
     store: Store<PluginState>,
     bindings: EmbeddingAdapterPlugin,
     plugin: Arc<Plugin>,
     deadline: Duration,
+    /// Its tenant, calls and health, for its pool.
+    pub(super) lease: Lease,
 }
 
 impl EmbedInstance {
-    fn arm(&mut self) {
-        self.store.set_epoch_deadline(ticks(self.deadline));
+    /// How far its linear memory grew since it was instantiated, bytes.
+    pub(super) fn memory_growth(&self) -> usize {
+        self.lease.growth(&self.store)
     }
 
-    fn fail(&self, e: wasmtime::Error) -> PluginError {
+    fn arm(&mut self) -> Result<(), PluginError> {
+        self.lease.enter(&self.plugin)?;
+        self.store.set_epoch_deadline(ticks(self.deadline));
+        Ok(())
+    }
+
+    fn fail(&mut self, e: wasmtime::Error) -> PluginError {
+        self.lease.poisoned = true;
         classify_trap(&self.plugin.name, &self.store, e, self.deadline)
     }
 
@@ -58,7 +75,7 @@ impl EmbedInstance {
         req: &EmbeddingsRequest,
         target: &Target,
     ) -> Result<Result<HttpRequest, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let r = self
             .bindings
             .switchyard_plugin_embeddings()
@@ -74,7 +91,7 @@ impl EmbedInstance {
         req: &EmbeddingsRequest,
         target: &Target,
     ) -> Result<Result<EmbeddingsResponse, ProviderError>, PluginError> {
-        self.arm();
+        self.arm()?;
         let r = self
             .bindings
             .switchyard_plugin_embeddings()
@@ -88,7 +105,7 @@ impl EmbedInstance {
         &mut self,
         resp: &HttpResponse,
     ) -> Result<ProviderError, PluginError> {
-        self.arm();
+        self.arm()?;
         let r = self
             .bindings
             .switchyard_plugin_adapter()

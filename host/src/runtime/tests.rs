@@ -586,7 +586,7 @@ async fn embedding_adapters_are_told_apart_and_embed() {
         .unwrap();
     assert!(!anthropic.embeds());
     let anthropic = Arc::new(anthropic);
-    assert!(rt.embedder(&anthropic).await.is_err());
+    assert!(rt.embedder(&anthropic, Tenant::Alone).await.is_err());
     let openai = Arc::new(
         rt.load("openai", PluginSource::Embedded, embedded("openai"), None)
             .unwrap(),
@@ -604,7 +604,7 @@ async fn embedding_adapters_are_told_apart_and_embed() {
         upstream_model: "text-embedding-3-small".into(),
         options_json: None,
     };
-    let mut inst = rt.embedder(&openai).await.unwrap();
+    let mut inst = rt.embedder(&openai, Tenant::Alone).await.unwrap();
     let built = inst.build_request(&req, &target).await.unwrap().unwrap();
     assert_eq!(built.url, "http://127.0.0.1:9/v1/embeddings");
     let answer = HttpResponse {
@@ -619,6 +619,31 @@ async fn embedding_adapters_are_told_apart_and_embed() {
         .unwrap();
     assert_eq!(parsed.embeddings, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
     assert_eq!(parsed.prompt_tokens, Some(2));
+
+    // Warm embedding instances: one tenant's calls reuse one, another
+    // tenant never gets it, a call for no client is never kept, and a
+    // failed call's instance is dropped.
+    let pool = EmbedPool::new(openai.clone(), 1000);
+    let alice = Tenant::Key("alice".into());
+    for _ in 0..3 {
+        let mut inst = pool.take(&rt, &alice).await.unwrap();
+        inst.build_request(&req, &target).await.unwrap().unwrap();
+        pool.give_back(inst);
+    }
+    assert_eq!(pool.instances_created(), 1);
+    let inst = pool.take(&rt, &Tenant::Key("bob".into())).await.unwrap();
+    assert_eq!(pool.instances_created(), 2);
+    pool.give_back(inst);
+    let inst = pool.take(&rt, &Tenant::Alone).await.unwrap();
+    pool.give_back(inst);
+    let mut inst = pool.take(&rt, &alice).await.unwrap();
+    assert_eq!(pool.instances_created(), 3);
+    inst.lease.poisoned = true;
+    assert!(inst.build_request(&req, &target).await.is_err());
+    pool.give_back(inst);
+    let inst = pool.take(&rt, &alice).await.unwrap();
+    assert_eq!(pool.instances_created(), 4);
+    pool.give_back(inst);
 }
 
 fn test_plugin(name: &str) -> Vec<u8> {

@@ -7,7 +7,8 @@ keepalive), and one `switchyard serve` in front of it that serves both a
 model (`m`: adapter only) and a route (`r`: policy `ordered` + adapter).
 The targets are measured in one interleaved run (each round visits every
 target at every concurrency, in an order rotated per round) and one
-markdown table is printed.
+markdown table is printed; embeddings (`e`, adapter only, and the upstream
+direct) are loaded in the same rounds and get a second, smaller table.
 
 Plain Python 3 standard library. Settings come from the environment
 (scripts/perf.sh documents them); PERF_TMP is the scratch directory and
@@ -40,6 +41,9 @@ from pathlib import Path
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LISTENING = re.compile(r"listening on (127\.0\.0\.1:\d+)")
 CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+# The gateway's embeddings model (adapter only).
+EMBED_MODEL = "e"
 # The model the gateway answers from its response cache.
 CACHED = "cached"
 # A route like `r` whose streams commit at the upstream's first event.
@@ -322,6 +326,12 @@ base_url = "http://{upstream}/v1"
 [models.m]
 provider = "mock"
 
+# Embeddings through the same adapter.
+[models.{EMBED_MODEL}]
+provider = "mock"
+upstream = "text-embedding-3-small"
+capabilities = ["embeddings"]
+
 [routes.r]
 policy = "ordered"
 models = ["m"]
@@ -361,6 +371,8 @@ class Target:
     model: str
     stream_path: str
     pids: Callable[[], list[int]]
+    # The endpoint its load posts to (chat, or embeddings).
+    path: str = CHAT
     lua: Path = field(default=Path())
     runs: dict[int, list[dict]] = field(default_factory=dict)
     ticks: int = 0
@@ -408,9 +420,17 @@ def parse_wrk(out: str) -> dict:
     }
 
 
+def embed_body(model: str) -> str:
+    return json.dumps({"model": model, "input": ["the quick brown fox", "jumps over the lazy dog"]})
+
+
+def load_body(t: Target) -> str:
+    return embed_body(t.model) if t.path == EMBEDDINGS else chat_body(t.model, LOAD_PROMPT)
+
+
 def write_lua(t: Target) -> None:
-    t.lua = TMP / f"post-{t.model}.lua"
-    body = chat_body(t.model, LOAD_PROMPT)
+    t.lua = TMP / f"post-{t.model}-{t.path.rsplit('/', 1)[-1]}.lua"
+    body = load_body(t)
     t.lua.write_text(
         f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n'
     )
@@ -429,7 +449,7 @@ def run_wrk(t: Target, conc: int, secs: int, record: bool = True) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     cmd = [WRK, "-t1", f"-c{conc}", f"-d{secs}s", "--timeout", "10s", "--latency", "-s", str(t.lua)]
-    cmd.append(f"http://{t.addr}{CHAT}")
+    cmd.append(f"http://{t.addr}{t.path}")
     ticks0 = cpu_ticks(pids)
     sampler.start()
     try:
@@ -648,6 +668,31 @@ def table(targets: list[Target]) -> str:
     return "\n".join(rows)
 
 
+def embed_table(targets: list[Target]) -> str:
+    """req/s, latency and CPU per request of the embeddings targets; the
+    first is the upstream direct."""
+    direct = targets[0]
+    head = ["target"]
+    for c in CONCURRENCY:
+        head += [f"c={c} req/s", f"c={c} p50 / p99 ms"]
+    head += ["× direct, c=" + str(max(CONCURRENCY)), "CPU per request"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    top = max(CONCURRENCY)
+    for t in targets:
+        cells = [t.name]
+        for c in CONCURRENCY:
+            runs = t.runs.get(c, [])
+            r = med([x["rps"] for x in runs])
+            p50, p99 = med([x["p50"] for x in runs]), med([x["p99"] for x in runs])
+            cells += ["–" if r is None else f"{r:,.0f}", f"{fmt_ms(p50)} / {fmt_ms(p99)}"]
+        r, d = med([x["rps"] for x in t.runs.get(top, [])]), med([x["rps"] for x in direct.runs.get(top, [])])
+        cells.append("–" if r is None or not d else f"{r / d:.2f}")
+        cpu = t.ticks / CLK_TCK / t.requests if t.requests else None
+        cells.append(f"{fmt_ms(cpu)} ms")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def version(cmd: list[str]) -> str:
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
@@ -701,6 +746,13 @@ def main() -> int:
         for name, model in (("baseline, model", "m"), ("baseline, route", "r")):
             targets.append(Target(name, gw_b_addr, model, CHAT, lambda: [gw_b.pid]))
             procs[name] = (gw_b, "switchyard-baseline.log")
+    # Embeddings, measured under load only (no streams, no start times).
+    embed_targets = [
+        Target("upstream direct", upstream, EMBED_MODEL, "", lambda: [upstream_p.pid], EMBEDDINGS),
+        Target("Switchyard, model", gw_addr, EMBED_MODEL, "", lambda: [gw.pid], EMBEDDINGS),
+    ]
+    if BASELINE_BIN:
+        embed_targets.append(Target("baseline, model", gw_b_addr, EMBED_MODEL, "", lambda: [gw_b.pid], EMBEDDINGS))
     by_name = {t.name: t for t in targets}
     # Measured for streams only.
     early = Target("Switchyard, route, first_event", gw_addr, EARLY, CHAT, lambda: [gw.pid])
@@ -712,6 +764,10 @@ def main() -> int:
         measure_streams(t, 1)
         t.ttfb.clear()
         t.gap.clear()
+    for t in embed_targets:
+        write_lua(t)
+        p, log_name = procs.get(t.name, (gw, "switchyard-main.log"))
+        first_answer(p, t.addr, EMBEDDINGS, load_body(t), log_name, f"{t.name} (embeddings)")
     for t in targets:
         t.rss_idle = rss_bytes(t.pids())
 
@@ -726,6 +782,9 @@ def main() -> int:
             for t in order:
                 res = run_wrk(t, c, SECS)
                 log(f"  {t.name:<18} c={c:<4} {res['rps']:>9,.0f} req/s  p50 {res['p50'] * 1e3:.3f} ms")
+            for t in embed_targets[rnd % len(embed_targets) :] + embed_targets[: rnd % len(embed_targets)]:
+                res = run_wrk(t, c, SECS)
+                log(f"  {t.name:<18} c={c:<4} {res['rps']:>9,.0f} req/s  p50 {res['p50'] * 1e3:.3f} ms (embeddings)")
         log(f"round {rnd + 1}/{ROUNDS}: streams")
         for t in order:
             measure_streams(t, STREAMS)
@@ -755,6 +814,10 @@ def main() -> int:
     print(f"## Switchyard vs nginx, side by side ({started:%Y-%m-%d %H:%M} UTC)")
     print()
     print(table(targets))
+    print()
+    print("Embeddings (`POST /v1/embeddings`, two inputs), in the same rounds:")
+    print()
+    print(embed_table(embed_targets))
     print()
     ratio_c = 64 if 64 in CONCURRENCY else max(CONCURRENCY)
     best_gw = max(statistics.median(r["rps"] for r in t.runs[ratio_c]) for t in targets[3:5])
@@ -825,7 +888,7 @@ def main() -> int:
         print(f"- RSS of the gateway during the soak, after each minute (and at its end): {', '.join(soak_trend)}.")
     socket_errors = [
         f"{t.name} c={c}: {r['socket']}"
-        for t in targets
+        for t in [*targets, *embed_targets]
         for c, runs in t.runs.items()
         for r in runs
         if any(r["socket"].values())
@@ -833,6 +896,7 @@ def main() -> int:
     if socket_errors:
         print(f"- wrk socket errors: {'; '.join(socket_errors)}")
     errors = [f"{t.name}: {e}" for t in targets for e in t.errors]
+    errors += [f"{t.name} (embeddings): {e}" for t in embed_targets for e in t.errors]
     if errors:
         print()
         print("**Errors:**")

@@ -4,7 +4,8 @@
 # workers, upstream keepalive; its own prefix and config in a temp dir, never
 # the system's) and `switchyard serve` in front of it (a model: adapter only;
 # a route: `ordered` policy + adapter), measures them in one interleaved run
-# and prints a markdown table (scripts/perf.py does the measuring).
+# and prints a markdown table, then one for embeddings (the upstream direct
+# and a model) from the same rounds (scripts/perf.py does the measuring).
 #
 #   scripts/perf.sh            the full run (~6 minutes with the defaults)
 #   scripts/perf.sh --smoke    everything, briefly (about 10 s of load)

@@ -115,37 +115,29 @@ pub trait Warm: Sized + Send {
     fn memory_growth(&self) -> usize;
 }
 
-impl Warm for AdapterInstance {
-    fn make<'a>(
-        rt: &'a Runtime,
-        plugin: &'a Arc<Plugin>,
-        tenant: Tenant,
-    ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a {
-        rt.adapter(plugin, tenant)
-    }
-    fn lease(&self) -> &Lease {
-        &self.lease
-    }
-    fn memory_growth(&self) -> usize {
-        self.memory_growth()
-    }
+/// [`Warm`] for an instance type with a `lease` field and a
+/// `memory_growth` method, made by `Runtime::$make`.
+macro_rules! warm {
+    ($ty:ty, $make:ident) => {
+        impl Warm for $ty {
+            fn make<'a>(
+                rt: &'a Runtime,
+                plugin: &'a Arc<Plugin>,
+                tenant: Tenant,
+            ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a {
+                rt.$make(plugin, tenant)
+            }
+            fn lease(&self) -> &Lease {
+                &self.lease
+            }
+            fn memory_growth(&self) -> usize {
+                self.memory_growth()
+            }
+        }
+    };
 }
-
-impl Warm for EmbedInstance {
-    fn make<'a>(
-        rt: &'a Runtime,
-        plugin: &'a Arc<Plugin>,
-        tenant: Tenant,
-    ) -> impl Future<Output = Result<Self, PluginError>> + Send + 'a {
-        rt.embedder(plugin, tenant)
-    }
-    fn lease(&self) -> &Lease {
-        &self.lease
-    }
-    fn memory_growth(&self) -> usize {
-        self.memory_growth()
-    }
-}
+warm!(AdapterInstance, adapter);
+warm!(EmbedInstance, embedder);
 
 /// The warm chat adapter instances of one model.
 pub type AdapterPool = Pool<AdapterInstance>;

@@ -113,8 +113,6 @@ impl Broker {
         req: HttpRequest,
         first_byte: Duration,
     ) -> Result<Response, SendError> {
-        let host = url_host(&req.url)
-            .ok_or_else(|| SendError::Invalid(format!("`{}` is not an http(s) URL", req.url)))?;
         let deny = |host: &str, why: &str| SendError::Denied {
             provider: provider_name.to_owned(),
             host: host.to_owned(),
@@ -127,6 +125,9 @@ impl Broker {
         let dest = match under_base(provider, &req) {
             Some(uri) => Dest::Checked(uri),
             None => {
+                let host = url_host(&req.url).ok_or_else(|| {
+                    SendError::Invalid(format!("`{}` is not an http(s) URL", req.url))
+                })?;
                 if !allowed(provider, &host) {
                     return Err(deny(
                         &host,
@@ -214,12 +215,16 @@ impl Broker {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        // The host, for errors only (not worked out on a request's way out).
+        let host = || url_host(&req.url).unwrap_or_else(|| req.url.clone());
         match tokio::time::timeout(first_byte, self.client.request(request)).await {
             Err(_) => Err(SendError::Timeout(first_byte.as_millis() as u64)),
-            Ok(Err(e)) if refused_by_resolver(&e) => Err(deny(&host, &root_cause(&e))),
-            Ok(Err(e)) if e.is_connect() => {
-                Err(SendError::Connect(format!("{host} ({})", root_cause(&e))))
-            }
+            Ok(Err(e)) if refused_by_resolver(&e) => Err(deny(&host(), &root_cause(&e))),
+            Ok(Err(e)) if e.is_connect() => Err(SendError::Connect(format!(
+                "{} ({})",
+                host(),
+                root_cause(&e)
+            ))),
             Ok(Err(e)) => Err(SendError::Io(root_cause(&e))),
             Ok(Ok(resp)) => Ok(resp),
         }

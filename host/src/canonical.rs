@@ -53,6 +53,20 @@ pub fn content_text(c: &Content) -> String {
     }
 }
 
+/// The length in bytes of [`content_text`]'s answer, without building it.
+pub fn content_len(c: &Content) -> usize {
+    match c {
+        Content::Text(t) => t.len(),
+        Content::Parts(parts) => {
+            let (bytes, texts) = parts.iter().fold((0usize, 0usize), |(b, n), p| match p {
+                ContentPart::Text(t) => (b + t.len(), n + 1),
+                _ => (b, n),
+            });
+            bytes + texts.saturating_sub(1)
+        }
+    }
+}
+
 /// Whether any message carries an image part.
 pub fn has_images(req: &ChatRequest) -> bool {
     req.messages.iter().any(|m| match &m.content {
@@ -257,6 +271,32 @@ mod tests {
         assert_eq!(last_user_text(&r).as_deref(), Some("a\nb"));
         assert!(has_images(&r));
         assert!(token_estimate(&r) > 765);
+    }
+
+    #[test]
+    fn content_len_is_the_length_of_content_text() {
+        let image = || {
+            ContentPart::Image(ImageUrl {
+                url: "data:,".into(),
+                detail: None,
+            })
+        };
+        for c in [
+            Content::Text(String::new()),
+            Content::Text("héllo".into()),
+            Content::Parts(vec![]),
+            Content::Parts(vec![image()]),
+            Content::Parts(vec![ContentPart::Text("a".into())]),
+            Content::Parts(vec![
+                image(),
+                ContentPart::Text("ab".into()),
+                ContentPart::OtherJson("{}".into()),
+                ContentPart::Text(String::new()),
+                ContentPart::Text("c".into()),
+            ]),
+        ] {
+            assert_eq!(content_len(&c), content_text(&c).len(), "{c:?}");
+        }
     }
 
     #[test]

@@ -336,7 +336,7 @@ impl Pending {
                 .choices
                 .iter()
                 .filter_map(|c| c.message.content.as_ref())
-                .map(|c| crate::canonical::content_text(c).len())
+                .map(crate::canonical::content_len)
                 .sum(),
         };
         if let Some(answer) = &mut self.answer {

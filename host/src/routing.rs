@@ -140,12 +140,16 @@ pub async fn chat(
         Resolved::Model(m) => {
             let one = std::slice::from_ref(m);
             let needs = filter::Needs::of(&req, one);
-            filter::usable(one, &needs, &format!("`{}`", m.name))?;
+            filter::usable(one, &needs, &format_args!("`{}`", m.name))?;
             (vec![(m.clone(), None)], vec![], &default_retry)
         }
         Resolved::Route(route) => {
             let needs = filter::Needs::of(&req, &route.models);
-            let usable = filter::usable(&route.models, &needs, &format!("route `{}`", route.name))?;
+            let usable = filter::usable(
+                &route.models,
+                &needs,
+                &format_args!("route `{}`", route.name),
+            )?;
             let (plan, labels) = plan::plan(
                 router,
                 generation,

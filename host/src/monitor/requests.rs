@@ -38,7 +38,8 @@ impl Default for RequestHistograms {
 /// route `""`, a request no model served has model `""`.
 #[derive(Default)]
 pub struct RequestFigures {
-    histograms: RwLock<HashMap<(String, String), Arc<RequestHistograms>>>,
+    /// Route, then model: looked up by name without allocating.
+    histograms: RwLock<HashMap<String, HashMap<String, Arc<RequestHistograms>>>>,
     failovers: Mutex<HashMap<(String, String), u64>>,
 }
 
@@ -46,13 +47,15 @@ impl RequestFigures {
     /// The histograms of (route, model), created on first use.
     pub fn histograms(&self, route: &str, model: &str) -> Arc<RequestHistograms> {
         if let Ok(m) = self.histograms.read()
-            && let Some(h) = m.get(&(route.to_owned(), model.to_owned()))
+            && let Some(h) = m.get(route).and_then(|by_model| by_model.get(model))
         {
             return h.clone();
         }
         match self.histograms.write() {
             Ok(mut m) => m
-                .entry((route.to_owned(), model.to_owned()))
+                .entry(route.to_owned())
+                .or_default()
+                .entry(model.to_owned())
                 .or_default()
                 .clone(),
             Err(_) => Arc::default(),
@@ -71,7 +74,15 @@ impl RequestFigures {
         let mut v: Vec<_> = self
             .histograms
             .read()
-            .map(|m| m.iter().map(|(k, h)| (k.clone(), h.clone())).collect())
+            .map(|m| {
+                m.iter()
+                    .flat_map(|(route, by_model)| {
+                        by_model
+                            .iter()
+                            .map(|(model, h)| ((route.clone(), model.clone()), h.clone()))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v

@@ -96,11 +96,34 @@ pub struct Recent {
     pub requests: u64,
 }
 
-/// The series of every scope: `all`, `route:NAME`, `model:NAME`.
+/// The series of every scope: `all`, `route:NAME`, `model:NAME`. Routes
+/// and models are looked up by name, so recording a request allocates
+/// nothing.
 #[derive(Default)]
 pub struct Series {
-    rings: RwLock<HashMap<String, Arc<Ring>>>,
+    all: Ring,
+    routes: RwLock<HashMap<String, Arc<Ring>>>,
+    models: RwLock<HashMap<String, Arc<Ring>>>,
     finished: std::sync::atomic::AtomicU64,
+}
+
+/// Which rings a scope names.
+enum Scope<'a> {
+    All,
+    Route(&'a str),
+    Model(&'a str),
+}
+
+impl<'a> Scope<'a> {
+    fn parse(scope: &'a str) -> Option<Scope<'a>> {
+        if scope == "all" {
+            return Some(Scope::All);
+        }
+        if let Some(r) = scope.strip_prefix("route:") {
+            return Some(Scope::Route(r));
+        }
+        scope.strip_prefix("model:").map(Scope::Model)
+    }
 }
 
 fn lat_bucket(ms: f64) -> usize {
@@ -138,17 +161,34 @@ fn now_s() -> u64 {
 }
 
 impl Series {
-    fn ring(&self, scope: &str) -> Option<Arc<Ring>> {
-        if let Ok(m) = self.rings.read()
-            && let Some(r) = m.get(scope)
+    /// The ring of a route or a model, made on first use (at most
+    /// [`MAX_SCOPES`] of them).
+    fn named(&self, map: &RwLock<HashMap<String, Arc<Ring>>>, name: &str) -> Option<Arc<Ring>> {
+        if let Ok(m) = map.read()
+            && let Some(r) = m.get(name)
         {
             return Some(r.clone());
         }
-        let mut m = self.rings.write().ok()?;
-        if m.len() >= MAX_SCOPES && !m.contains_key(scope) {
+        let taken =
+            self.routes.read().map_or(0, |m| m.len()) + self.models.read().map_or(0, |m| m.len());
+        let mut m = map.write().ok()?;
+        if taken >= MAX_SCOPES && !m.contains_key(name) {
             return None;
         }
-        Some(m.entry(scope.to_owned()).or_default().clone())
+        Some(m.entry(name.to_owned()).or_default().clone())
+    }
+
+    /// The buckets of an existing scope, copied.
+    fn buckets(&self, scope: &str) -> Option<Vec<Bucket>> {
+        let copy = |r: &Ring| r.buckets.lock().ok().map(|b| b.clone());
+        let found = |map: &RwLock<HashMap<String, Arc<Ring>>>, name: &str| {
+            map.read().ok().and_then(|m| m.get(name).cloned())
+        };
+        match Scope::parse(scope)? {
+            Scope::All => copy(&self.all),
+            Scope::Route(r) => found(&self.routes, r).and_then(|r| copy(&r)),
+            Scope::Model(m) => found(&self.models, m).and_then(|r| copy(&r)),
+        }
     }
 
     /// Count a finished request of `route` (if any) served by `model` (if
@@ -179,15 +219,10 @@ impl Series {
         self.finished
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let at = now / BUCKET_S;
-        let scopes = [
-            Some("all".to_owned()),
-            route.map(|r| format!("route:{r}")),
-            model.map(|m| format!("model:{m}")),
-        ];
-        for scope in scopes.into_iter().flatten() {
-            let Some(ring) = self.ring(&scope) else {
-                continue;
-            };
+        let route = route.and_then(|r| self.named(&self.routes, r));
+        let model = model.and_then(|m| self.named(&self.models, m));
+        let rings = [Some(&self.all), route.as_deref(), model.as_deref()];
+        for ring in rings.into_iter().flatten() {
             let Ok(mut b) = ring.buckets.lock() else {
                 continue;
             };
@@ -223,12 +258,18 @@ impl Series {
 
     /// The scopes with data, `all` first.
     pub fn scopes(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .rings
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-        v.sort_by_key(|s| (s != "all", s.clone()));
+        let mut v = Vec::new();
+        if self.finished() > 0 {
+            v.push("all".to_owned());
+        }
+        for (prefix, map) in [("model", &self.models), ("route", &self.routes)] {
+            let mut names: Vec<String> = map
+                .read()
+                .map(|m| m.keys().map(|k| format!("{prefix}:{k}")).collect())
+                .unwrap_or_default();
+            names.sort();
+            v.extend(names);
+        }
         v
     }
 
@@ -241,10 +282,7 @@ impl Series {
     fn points_at(&self, now: u64, scope: &str, window_s: u64) -> Vec<Point> {
         let n = (window_s / BUCKET_S).clamp(1, BUCKETS as u64);
         let last = now / BUCKET_S;
-        let ring = self.rings.read().ok().and_then(|m| m.get(scope).cloned());
-        let buckets = ring
-            .as_ref()
-            .and_then(|r| r.buckets.lock().ok().map(|b| b.clone()));
+        let buckets = self.buckets(scope);
         (last + 1 - n.min(last + 1)..=last)
             .map(|at| {
                 let b = buckets
@@ -277,8 +315,7 @@ impl Series {
     fn recent_at(&self, now: u64, scope: &str, window_s: u64) -> Recent {
         let n = (window_s / BUCKET_S).clamp(1, BUCKETS as u64);
         let last = now / BUCKET_S;
-        let ring = self.rings.read().ok().and_then(|m| m.get(scope).cloned());
-        let Some(buckets) = ring.and_then(|r| r.buckets.lock().ok().map(|b| b.clone())) else {
+        let Some(buckets) = self.buckets(scope) else {
             return Recent::default();
         };
         let mut lat = [0u32; LAT];

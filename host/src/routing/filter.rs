@@ -89,7 +89,7 @@ impl Needs {
 pub fn usable(
     models: &[Arc<ModelTarget>],
     needs: &Needs,
-    what: &str,
+    what: &dyn std::fmt::Display,
 ) -> Result<Vec<Arc<ModelTarget>>, ApiError> {
     let mut keep = Vec::with_capacity(models.len());
     let mut reasons = Vec::new();

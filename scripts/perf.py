@@ -377,6 +377,10 @@ class Target:
     runs: dict[int, list[dict]] = field(default_factory=dict)
     ticks: int = 0
     requests: int = 0
+    # CPU ticks and requests by concurrency: a c=1 request costs more CPU
+    # (two sleeps and wake-ups per request) than one under load.
+    ticks_at: dict[int, int] = field(default_factory=dict)
+    requests_at: dict[int, int] = field(default_factory=dict)
     rss_load: int = 0
     rss_idle: int = 0
     rss_soak: int | None = None
@@ -469,6 +473,8 @@ def run_wrk(t: Target, conc: int, secs: int, record: bool = True) -> dict:
         t.runs.setdefault(conc, []).append(res)
         t.ticks += ticks
         t.requests += res["requests"]
+        t.ticks_at[conc] = t.ticks_at.get(conc, 0) + ticks
+        t.requests_at[conc] = t.requests_at.get(conc, 0) + res["requests"]
         t.rss_load = max(t.rss_load, peak[0])
     return res
 
@@ -629,6 +635,7 @@ def table(targets: list[Target]) -> str:
         "stream TTFB added",
         "inter-chunk delay added",
         "CPU per request",
+        f"CPU per request, c={ratio_c}",
         "RSS idle",
         "RSS under load",
     ]
@@ -660,7 +667,9 @@ def table(targets: list[Target]) -> str:
             cells.append(fmt_added_us(None if ttfb is None or base_ttfb is None else ttfb - base_ttfb))
             cells.append(fmt_added_us(None if gap is None or base_gap is None else gap - base_gap))
         cpu = t.ticks / CLK_TCK / t.requests if t.requests else None
-        cells += [f"{fmt_ms(cpu)} ms", fmt_mb(t.rss_idle), fmt_mb(t.rss_load)]
+        n_at = t.requests_at.get(ratio_c, 0)
+        cpu_at = t.ticks_at.get(ratio_c, 0) / CLK_TCK / n_at if n_at else None
+        cells += [f"{fmt_ms(cpu)} ms", f"{fmt_ms(cpu_at)} ms", fmt_mb(t.rss_idle), fmt_mb(t.rss_load)]
         if SOAK_S:
             cells.append(fmt_mb(t.rss_soak))
         cells += [fmt_start(t.start_warm), fmt_start(t.start_cold)]
@@ -852,8 +861,9 @@ def main() -> int:
     )
     print(
         "- CPU per request: utime+stime from /proc/PID/stat (nginx: master and workers) over all load runs"
-        " ÷ requests served. RSS: VmRSS (nginx: summed over its processes); idle is after the first"
-        " answers, under load the peak during the runs."
+        " ÷ requests served, and over the runs at the ratio's concurrency alone (a request at c=1 costs"
+        " more: the process sleeps and wakes twice per request). RSS: VmRSS (nginx: summed over its"
+        " processes); idle is after the first answers, under load the peak during the runs."
     )
     print(
         "- Start → first answer: spawn to the first 200 of a fresh process (Switchyard cold: an empty"

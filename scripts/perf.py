@@ -375,8 +375,6 @@ class Target:
     path: str = CHAT
     lua: Path = field(default=Path())
     runs: dict[int, list[dict]] = field(default_factory=dict)
-    ticks: int = 0
-    requests: int = 0
     # CPU ticks and requests by concurrency: a c=1 request costs more CPU
     # (two sleeps and wake-ups per request) than one under load.
     ticks_at: dict[int, int] = field(default_factory=dict)
@@ -471,8 +469,6 @@ def run_wrk(t: Target, conc: int, secs: int, record: bool = True) -> dict:
         t.errors.append(f"c={conc}: no request completed")
     if record:
         t.runs.setdefault(conc, []).append(res)
-        t.ticks += ticks
-        t.requests += res["requests"]
         t.ticks_at[conc] = t.ticks_at.get(conc, 0) + ticks
         t.requests_at[conc] = t.requests_at.get(conc, 0) + res["requests"]
         t.rss_load = max(t.rss_load, peak[0])
@@ -615,6 +611,13 @@ def fmt_start(xs: list[float]) -> str:
     return f"{m * 1e3:,.0f} ms" if m < 10 else f"{m:.1f} s"
 
 
+def cpu_per_request(t: Target, conc: int | None = None) -> float | None:
+    """CPU seconds per request over all load runs of `t`, or over those at `conc`."""
+    cs = list(t.requests_at) if conc is None else [conc]
+    n = sum(t.requests_at.get(c, 0) for c in cs)
+    return sum(t.ticks_at.get(c, 0) for c in cs) / CLK_TCK / n if n else None
+
+
 def table(targets: list[Target]) -> str:
     direct = targets[0]
     nginx1 = targets[1]
@@ -666,10 +669,8 @@ def table(targets: list[Target]) -> str:
             ttfb, gap = med(t.ttfb), med(t.gap)
             cells.append(fmt_added_us(None if ttfb is None or base_ttfb is None else ttfb - base_ttfb))
             cells.append(fmt_added_us(None if gap is None or base_gap is None else gap - base_gap))
-        cpu = t.ticks / CLK_TCK / t.requests if t.requests else None
-        n_at = t.requests_at.get(ratio_c, 0)
-        cpu_at = t.ticks_at.get(ratio_c, 0) / CLK_TCK / n_at if n_at else None
-        cells += [f"{fmt_ms(cpu)} ms", f"{fmt_ms(cpu_at)} ms", fmt_mb(t.rss_idle), fmt_mb(t.rss_load)]
+        cells += [f"{fmt_ms(cpu_per_request(t))} ms", f"{fmt_ms(cpu_per_request(t, ratio_c))} ms"]
+        cells += [fmt_mb(t.rss_idle), fmt_mb(t.rss_load)]
         if SOAK_S:
             cells.append(fmt_mb(t.rss_soak))
         cells += [fmt_start(t.start_warm), fmt_start(t.start_cold)]
@@ -696,8 +697,7 @@ def embed_table(targets: list[Target]) -> str:
             cells += ["–" if r is None else f"{r:,.0f}", f"{fmt_ms(p50)} / {fmt_ms(p99)}"]
         r, d = med([x["rps"] for x in t.runs.get(top, [])]), med([x["rps"] for x in direct.runs.get(top, [])])
         cells.append("–" if r is None or not d else f"{r / d:.2f}")
-        cpu = t.ticks / CLK_TCK / t.requests if t.requests else None
-        cells.append(f"{fmt_ms(cpu)} ms")
+        cells.append(f"{fmt_ms(cpu_per_request(t))} ms")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
